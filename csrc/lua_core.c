@@ -1,5 +1,8 @@
 /* lua_core.c — luaopen_nasflat_core: one table, filled by each binding file's *_open. */
+#include <stdio.h>
+#include <unistd.h>
 #include "lua_nf.h"
+#include "nf_util.h"
 
 static int l_set_threads(lua_State *L)
 {
@@ -15,12 +18,57 @@ static int l_get_threads(lua_State *L)
     return 1;
 }
 
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, nf_now());
+    return 1;
+}
+
+/* core.isatty(fd) for 0, 1, 2 */
+static int l_isatty(lua_State *L)
+{
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, fd >= 0 && fd <= 2, 1, "fd must be 0, 1 or 2");
+    lua_pushboolean(L, isatty((int)fd));
+    return 1;
+}
+
+/* core.crc32_file(path) -> hex string, size | nil, msg */
+static int l_crc32_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    uint32_t crc;
+    int64_t size;
+    nf_err err;
+    if (nf_crc32_file(path, &crc, &size, &err)) return nf_lua_fail(L, &err);
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08x", (unsigned)crc);
+    lua_pushstring(L, hex);
+    lua_pushinteger(L, (lua_Integer)size);
+    return 2;
+}
+
+/* core.crc32(string) -> hex string */
+static int l_crc32(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08x", (unsigned)nf_crc32(0, s, n));
+    lua_pushstring(L, hex);
+    return 1;
+}
+
 int luaopen_nasflat_core(lua_State *L);
 int luaopen_nasflat_core(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads},
         {"get_threads", l_get_threads},
+        {"now", l_now},
+        {"isatty", l_isatty},
+        {"crc32_file", l_crc32_file},
+        {"crc32", l_crc32},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);
