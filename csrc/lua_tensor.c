@@ -227,6 +227,38 @@ static int l_rows(lua_State *L)
     return 1;
 }
 
+/* t:index(rows) -> a new tensor holding rows (1-based, along dimension 1) in the given order.
+ * rows: a Lua sequence of integers or a 1-D tensor of integral values. */
+static int l_index(lua_State *L)
+{
+    nf_tensor *t = nf_lua_check_tensor(L, 1);
+    if (t->ndim < 1) luaL_error(L, "nasflat: index: cannot index a scalar");
+    nf_tensor *rt = nf_lua_test_tensor(L, 2);
+    lua_Integer n;
+    if (rt) n = rt->size;
+    else { luaL_checktype(L, 2, LUA_TTABLE); n = luaL_len(L, 2); }
+    int64_t shape[NF_MAXDIM];
+    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
+    shape[0] = n;
+    int64_t row = t->shape[0] ? t->size / t->shape[0] : 0;
+    nf_lua_tensor *u = nf_lua_tensor_new(L, t->ndim, shape);
+    for (lua_Integer i = 0; i < n; i++) {
+        lua_Integer r;
+        if (rt) r = (lua_Integer)rt->data[i];
+        else {
+            int ok;
+            lua_geti(L, 2, i + 1);
+            r = lua_tointegerx(L, -1, &ok);
+            lua_pop(L, 1);
+            if (!ok) luaL_error(L, "nasflat: index: entry %I is not an integer", i + 1);
+        }
+        if (r < 1 || r > t->shape[0])
+            luaL_error(L, "nasflat: index: row %I out of range 1..%I", r, (lua_Integer)t->shape[0]);
+        nf_copy(u->t.data + i * row, t->data + (r - 1) * row, (size_t)row);
+    }
+    return 1;
+}
+
 static int l_reshape(lua_State *L)
 {
     nf_tensor *t = nf_lua_check_tensor(L, 1);
@@ -364,7 +396,7 @@ void nf_lua_tensor_open(lua_State *L)
     static const luaL_Reg methods[] = {
         {"shape", l_shape}, {"size", l_size}, {"get", l_get}, {"set", l_set},
         {"totable", l_totable}, {"fill", l_fill}, {"clone", l_clone}, {"rows", l_rows},
-        {"reshape", l_reshape}, {"sum", l_sum}, {"max", l_max}, {"min", l_min},
+        {"reshape", l_reshape}, {"index", l_index}, {"sum", l_sum}, {"max", l_max}, {"min", l_min},
         {"add", l_add}, {"cmul", l_cmul}, {"scale", l_scale}, {"dot", l_dot},
         {"free", l_free}, {NULL, NULL},
     };

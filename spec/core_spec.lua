@@ -161,3 +161,13 @@ describe("util", function()
     assert.is_nil(util.mean_std({}))
   end)
 end)
+
+describe("Tensor:index", function()
+  it("gathers rows in the given order", function()
+    local t = nf.Tensor.from{{1, 2}, {3, 4}, {5, 6}}
+    assert.same({{5, 6}, {1, 2}, {5, 6}}, t:index{3, 1, 3}:totable())
+    assert.same({30, 10}, nf.Tensor.from{10, 20, 30}:index(nf.Tensor.from{3, 1}):totable())
+    support.raises("index: row 4 out of range 1..3", function() t:index{4} end)
+    support.raises("index: entry 1 is not an integer", function() t:index{1.5} end)
+  end)
+end)
