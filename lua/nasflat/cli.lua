@@ -1,0 +1,467 @@
+--- The `nasflat` command: run, predict, data. Results on stdout (a table, or JSON with --json),
+-- progress on stderr only when it is a terminal, non-zero exit status on failure.
+local cjson = require "cjson"
+local util = require "nasflat.util"
+local core = require "nasflat.core"
+
+local M = {}
+
+local USAGE = [[
+usage: nasflat <command> [options]
+
+Few-shot latency prediction for neural architecture search.
+
+commands:
+  run       pre-train on source devices, transfer to target devices with a few samples, score them
+  predict   score architectures with a saved model
+  data      describe a latency dataset (devices, counts, missing values, correlations)
+  help      show this text, or `nasflat help <command>`
+
+`nasflat <command> --help` shows the options of a command. Version ]] .. core.version .. "\n"
+
+--------------------------------------------------------------------------------------------------- parsing
+-- A command's options: list of {name, arg = "METAVAR" or nil (flag), help, default}.
+local function usage_of(cmd)
+  local lines = {"usage: nasflat " .. cmd.name .. " " .. cmd.synopsis, "", cmd.summary, "", "options:"}
+  for _, o in ipairs(cmd.options) do
+    local left = "  --" .. o.name .. (o.arg and (" " .. o.arg) or "")
+    local right = o.help .. (o.default ~= nil and (" (default: " .. tostring(o.default) .. ")") or "")
+    lines[#lines + 1] = string.format("%-28s %s", left, right)
+  end
+  lines[#lines + 1] = string.format("%-28s %s", "  -h, --help", "show this help")
+  if cmd.epilog then lines[#lines + 1] = "" lines[#lines + 1] = cmd.epilog end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+--- Parse argv for a command. Returns opts (name -> value), positional list; or nil, message.
+local function parse(cmd, argv)
+  local byname = {}
+  for _, o in ipairs(cmd.options) do byname[o.name] = o end
+  local opts, pos = {}, {}
+  for _, o in ipairs(cmd.options) do
+    if o.default ~= nil then opts[o.name] = o.default end
+  end
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == "-h" or a == "--help" then return {help = true}, {} end
+    if a == "--" then
+      for j = i + 1, #argv do pos[#pos + 1] = argv[j] end
+      break
+    end
+    local name, val = a:match("^%-%-([%w%-]+)=(.*)$")
+    if not name then name = a:match("^%-%-([%w%-]+)$") end
+    if name then
+      local o = byname[name]
+      if not o then return nil, string.format("unknown option '--%s' (see `nasflat %s --help`)", name, cmd.name) end
+      if o.arg then
+        if val == nil then
+          i = i + 1
+          val = argv[i]
+          if val == nil then return nil, string.format("option '--%s' needs a value (%s)", name, o.arg) end
+        end
+        if o.number then
+          local v = tonumber(val)
+          if not v then return nil, string.format("option '--%s' expects a number, got '%s'", name, val) end
+          val = v
+        end
+        opts[name] = val
+      else
+        if val ~= nil then return nil, string.format("option '--%s' takes no value", name) end
+        opts[name] = true
+      end
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return nil, string.format("unknown option '%s' (see `nasflat %s --help`)", a, cmd.name)
+    else
+      pos[#pos + 1] = a
+    end
+    i = i + 1
+  end
+  return opts, pos
+end
+
+local function int_list(s, what)
+  local out = {}
+  for _, piece in ipairs(util.split(tostring(s))) do
+    local v = tonumber(piece)
+    if not v or v ~= math.floor(v) or v < 1 then
+      return nil, string.format("%s: '%s' is not a positive integer", what, piece)
+    end
+    out[#out + 1] = math.tointeger(v)
+  end
+  if #out == 0 then return nil, what .. ": empty list" end
+  return out
+end
+
+local function fmt(x, digits)
+  if x == nil or x ~= x then return "-" end
+  return string.format("%." .. (digits or 3) .. "f", x)
+end
+
+--------------------------------------------------------------------------------------------------- commands
+local commands = {}
+
+commands.run = {
+  name = "run",
+  synopsis = "[options]",
+  summary = "Pre-train the predictor on the task's source devices, transfer it to each target device with k\n" ..
+    "measured samples, and score every measured architecture of the target (Spearman, Kendall, MAE, MAPE).",
+  options = {
+    {name = "data", arg = "DIR", help = "data directory, or 'synthetic' for the built-in device zoo " ..
+      "(default: $NASFLAT_DATA, else ../shared/data, else synthetic)"},
+    {name = "task", arg = "NAME", help = "ND N1..N4 NA FD F1..F4 FA NQ NQ2 FQ, 'all' (the 12 paper tasks), " ..
+      "or a synthetic zoo task (ZD, Z1..)"},
+    {name = "train", arg = "DEV,..", help = "ad-hoc task: source devices"},
+    {name = "test", arg = "DEV,..", help = "ad-hoc task: target devices"},
+    {name = "task-file", arg = "FILE", help = "JSON task file ({space, train, test} or the suite file)"},
+    {name = "space", arg = "NAME", help = "nb201 or fbnet, for ad-hoc tasks", default = "nb201"},
+    {name = "predictor", arg = "NAME", help = "nasflat, ridge or both", default = "both"},
+    {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
+    {name = "trials", arg = "N", number = true, help = "trials per target and budget", default = 3},
+    {name = "seed", arg = "N", number = true, help = "master seed", default = 1},
+    {name = "samples", arg = "N", number = true, help = "pre-training architectures per source device", default = 512},
+    {name = "epochs", arg = "N", number = true, help = "pre-training epochs", default = 150},
+    {name = "transfer-epochs", arg = "N", number = true, help = "fine-tuning epochs", default = 30},
+    {name = "lr", arg = "X", number = true, help = "pre-training learning rate", default = 1e-3},
+    {name = "transfer-lr", arg = "X", number = true, help = "fine-tuning learning rate", default = 1e-3},
+    {name = "sampler", arg = "NAME", help = "transfer-sample sampler", default = "kmeancosine"},
+    {name = "encoding", arg = "NAME", help = "encoding the sampler uses", default = "struct"},
+    {name = "threads", arg = "N", number = true, help = "BLAS threads", default = nil},
+    {name = "out", arg = "DIR", help = "write results JSON and CSV here (atomically)", default = nil},
+    {name = "save-model", arg = "FILE", help = "save the pre-trained model (single task)"},
+    {name = "pretrained", arg = "FILE", help = "reuse a saved pre-trained model instead of training"},
+    {name = "json", help = "print one JSON object instead of the table"},
+    {name = "quiet", help = "no progress on stderr"},
+  },
+  epilog = "examples:\n  nasflat run --data synthetic\n  nasflat run --task ND --trials 3\n" ..
+    "  nasflat run --train 1080ti_1,pixel3 --test raspi4 --budget 10,20 --json",
+}
+
+commands.predict = {
+  name = "predict",
+  synopsis = "--model FILE --device NAME [ARCH ...]",
+  summary = "Score architectures with a saved model on one of its devices. Architectures come from the\n" ..
+    "arguments, or --file (one arch string per line; '-' reads stdin). Lower score = faster.",
+  options = {
+    {name = "model", arg = "FILE", help = "a model saved by `nasflat run --save-model` or Predictor:save"},
+    {name = "device", arg = "NAME", help = "device to score on (one the model knows)"},
+    {name = "file", arg = "FILE", help = "architectures, one per line ('-' = stdin)"},
+    {name = "json", help = "print JSON"},
+  },
+}
+
+commands.data = {
+  name = "data",
+  synopsis = "[options]",
+  summary = "Describe a latency dataset: devices, measured and missing counts, latency ranges, and how much\n" ..
+    "the devices agree on rankings (Spearman of each device with the others).",
+  options = {
+    {name = "data", arg = "DIR", help = "data directory or 'synthetic' (default as for run)"},
+    {name = "space", arg = "NAME", help = "nb201 or fbnet", default = "nb201"},
+    {name = "matrix", help = "print the full device × device Spearman matrix"},
+    {name = "json", help = "print JSON"},
+  },
+}
+
+local function fail(msg, code)
+  io.stderr:write("nasflat: ", msg, "\n")
+  return code or 1
+end
+
+local function open_source(data, space, quiet)
+  local experiment = require "nasflat.experiment"
+  local src_data = data
+  if not src_data then
+    local dir = require("nasflat.data").dir()
+    if dir then src_data = dir
+    else
+      src_data = "synthetic"
+      if not quiet then io.stderr:write("nasflat: no data directory found; using the synthetic device zoo\n") end
+    end
+  end
+  return experiment.open_source{data = src_data, space = space}
+end
+
+local function progress_for(o)
+  if o.quiet then return nil, function() end end
+  local report, finish = util.progress{}
+  return report, finish
+end
+
+local function print_run_table(records)
+  local out = {}
+  local function line(s) out[#out + 1] = s end
+  for _, rec in ipairs(records) do
+    line(string.format("task %s (%s): sources %s", rec.task, rec.space, table.concat(rec.train, ", ")))
+    line(string.format("  %-44s %6s  %-15s %-15s %-7s", "target", "k", "nasflat rho", "ridge rho", "kendall"))
+    for _, t in ipairs(rec.targets) do
+      for _, b in ipairs(t.budgets) do
+        local g, r = b.nasflat, b.ridge
+        line(string.format("  %-44s %6d  %-15s %-15s %-7s", t.device, b.budget,
+          g and (fmt(g.spearman) .. " ± " .. fmt(g.spearman_std)) or "-",
+          r and (fmt(r.spearman) .. " ± " .. fmt(r.spearman_std)) or "-",
+          fmt((g or r).kendall)))
+      end
+    end
+    for p, by in pairs(rec.mean) do
+      for k, v in pairs(by) do line(string.format("  mean Spearman, %s, k=%s: %s", p, k, fmt(v))) end
+    end
+    line(string.format("  time: %.1f s (pre-training %.1f s), peak memory %s MiB", rec.timings.total_s,
+      rec.timings.pretrain_s or 0, fmt(rec.peak_rss_mib, 0)))
+  end
+  io.stdout:write(table.concat(out, "\n"), "\n")
+end
+
+local function csv_rows(records)
+  local rows = {"task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed"}
+  for _, rec in ipairs(records) do
+    for _, t in ipairs(rec.targets) do
+      for _, b in ipairs(t.budgets) do
+        for _, run in ipairs(b.trials) do
+          for _, p in ipairs({"nasflat", "ridge"}) do
+            local m = run[p]
+            if m then
+              rows[#rows + 1] = string.format("%s,%s,%s,%d,%d,%s,%s,%s,%s,%s,%s,%d", rec.task, rec.space, t.device,
+                b.budget, run.trial, p, fmt(m.spearman, 6), fmt(m.kendall, 6), fmt(m.mae_ms, 6), fmt(m.mape, 4),
+                fmt(m.acc10, 4), run.seed)
+            end
+          end
+        end
+      end
+    end
+  end
+  return table.concat(rows, "\n") .. "\n"
+end
+
+function commands.run.main(o)
+  local tasks = require "nasflat.tasks"
+  local experiment = require "nasflat.experiment"
+  local budgets, berr = int_list(o.budget, "--budget")
+  if not budgets then return fail(berr, 2) end
+  local predictors = o.predictor == "both" and {"nasflat", "ridge"} or {o.predictor}
+  if o.predictor ~= "both" and o.predictor ~= "nasflat" and o.predictor ~= "ridge" then
+    return fail("--predictor must be nasflat, ridge or both (got '" .. o.predictor .. "')", 2)
+  end
+  if o.threads then core.set_threads(math.tointeger(o.threads) or 1) end
+  local names
+  if o.task == "all" then names = tasks.PAPER
+  elseif o.train or o.test then names = {false}
+  else names = {o.task or false} end
+  local report, finish = progress_for(o)
+  local records, sources = {}, {}
+  for _, name in ipairs(names) do
+    local space = o.space
+    if name and tasks.NAMES[name] then space = tasks.NAMES[name][1] end
+    local zoo_task = name and name:match("^Z")
+    local src = sources[space]
+    if not src then
+      local err
+      src, err = open_source(o.data, space, o.quiet)
+      if not src then finish() return fail(err) end
+      sources[space] = src
+    end
+    if src.synthetic and name and not zoo_task and tasks.NAMES[name] then
+      finish()
+      return fail("task " .. name .. " needs the real data; the synthetic zoo has tasks " ..
+        table.concat(require("nasflat.zoo").task_names(space), ", "))
+    end
+    local task, terr
+    if src.synthetic and not (o.train or o.test or o["task-file"]) then
+      task, terr = require("nasflat.zoo").task(space, name or nil)
+    else
+      task, terr = tasks.resolve{name = name or nil, space = space, devices = src.devices,
+        train = o.train and util.split(o.train) or nil, test = o.test and util.split(o.test) or nil,
+        file = o["task-file"], tasks_file = src.tasks_file}
+    end
+    if not task then finish() return fail(terr) end
+    local pretrained
+    if o.pretrained then
+      local perr
+      pretrained, perr = require("nasflat.predictor").load(o.pretrained)
+      if not pretrained then finish() return fail(perr) end
+    end
+    local rec, rerr = experiment.run{source = src, task = task, predictors = predictors, budgets = budgets,
+      trials = math.tointeger(o.trials), seed = math.tointeger(o.seed), pretrain_samples = math.tointeger(o.samples),
+      epochs = math.tointeger(o.epochs), transfer_epochs = math.tointeger(o["transfer-epochs"]), lr = o.lr,
+      transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, pretrained = pretrained,
+      save_pretrained = o["save-model"], progress = report}
+    if not rec then finish() return fail(rerr) end
+    rec.data = src.info
+    rec.seed = math.tointeger(o.seed)
+    records[#records + 1] = rec
+  end
+  finish()
+  -- the main predictor's overall mean Spearman at the first budget
+  for _, rec in ipairs(records) do
+    local main = rec.mean.nasflat and "nasflat" or "ridge"
+    rec.mean_spearman = rec.mean[main][tostring(budgets[1])]
+    rec.main_predictor = main
+  end
+  local result = #records == 1 and records[1] or {tasks = records}
+  if #records > 1 then
+    local xs = {}
+    for _, rec in ipairs(records) do xs[#xs + 1] = rec.mean_spearman end
+    result.mean_spearman = util.mean_std(xs)
+  end
+  if o.out then
+    os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
+    local stem = o.out .. "/" .. (#records == 1 and records[1].task or "all") .. "-seed" .. o.seed
+    local ok, err = util.atomic_write(stem .. ".json", cjson.encode(result) .. "\n")
+    if not ok then return fail(err) end
+    ok, err = util.atomic_write(stem .. ".csv", csv_rows(records))
+    if not ok then return fail(err) end
+    if not o.quiet and core.isatty(2) then io.stderr:write("results: ", stem, ".json, ", stem, ".csv\n") end
+  end
+  if o.json then
+    io.stdout:write(cjson.encode(result), "\n")
+  else
+    print_run_table(records)
+  end
+  return 0
+end
+
+local function read_archs(o, pos)
+  local archs = {}
+  for _, a in ipairs(pos) do archs[#archs + 1] = a end
+  if o.file then
+    local f, err
+    if o.file == "-" then f = io.stdin else f, err = io.open(o.file, "r") end
+    if not f then return nil, o.file .. ": cannot open (" .. tostring(err) .. ")" end
+    for line in f:lines() do
+      line = line:match("^%s*(.-)%s*$")
+      if line ~= "" and line:sub(1, 1) ~= "#" then archs[#archs + 1] = line end
+    end
+    if f ~= io.stdin then f:close() end
+  end
+  if #archs == 0 then return nil, "no architectures given (arguments or --file)" end
+  return archs
+end
+
+function commands.predict.main(o, pos)
+  if not o.model then return fail("predict: --model FILE is required", 2) end
+  local predictor = require "nasflat.predictor"
+  local model, err = predictor.load(o.model)
+  if not model then return fail(err) end
+  local device = o.device
+  local devs = model:devices()
+  if not device then
+    if #devs == 1 then device = devs[1]
+    else return fail("predict: --device is required; the model knows: " .. table.concat(devs, ", "), 2) end
+  end
+  local known = false
+  for _, d in ipairs(devs) do if d == device then known = true end end
+  if not known then return fail("predict: unknown device '" .. device .. "'; the model knows: " .. table.concat(devs, ", ")) end
+  local archs, aerr = read_archs(o, pos)
+  if not archs then return fail(aerr, 2) end
+  local space = require("nasflat.space").get(model:config().space or "nb201")
+  for i, a in ipairs(archs) do
+    local ok, perr = space:parse(a)
+    if not ok then return fail(string.format("architecture %d: %s", i, perr)) end
+  end
+  local scores = model:predict{graphs = space:graphs(archs), device = device}
+  local out = {}
+  for i, a in ipairs(archs) do out[i] = {arch = a, score = scores:get(i)} end
+  local order = {}
+  for i = 1, #out do order[i] = i end
+  table.sort(order, function(x, y) return out[x].score < out[y].score end)
+  for r, i in ipairs(order) do out[i].rank = r end
+  if o.json then
+    io.stdout:write(cjson.encode({device = device, model = o.model, predictions = out}), "\n")
+  else
+    io.stdout:write(string.format("%-6s %-10s %s\n", "rank", "score", "architecture"))
+    for _, i in ipairs(order) do
+      io.stdout:write(string.format("%-6d %-10.4f %s\n", out[i].rank, out[i].score, out[i].arch))
+    end
+  end
+  return 0
+end
+
+function commands.data.main(o)
+  local metrics = require "nasflat.metrics"
+  local src, err = open_source(o.data, o.space, false)
+  if not src then return fail(err) end
+  local devs = src.devices
+  local info = {space = src.space_name, data = src.info, architectures = src.n, synthetic = src.synthetic or false,
+    devices = {}}
+  if src.synthetic then
+    info.note = "synthetic: latencies computed by nasflat.zoo from the real network structure, not measured"
+  end
+  local n = #devs
+  local rho = {}
+  for i = 1, n do
+    rho[i] = {}
+    for j = 1, n do
+      if i == j then rho[i][j] = 1
+      elseif j < i then rho[i][j] = rho[j][i]
+      else rho[i][j] = metrics.spearman(src:ms(devs[i]), src:ms(devs[j])) end
+    end
+  end
+  for i, d in ipairs(devs) do
+    local ms = src:ms(d)
+    local measured = #src:measured(d)
+    local lo, hi = src.latency:range(d)
+    local s, c, worst, worst_dev = 0, 0, math.huge, nil
+    for j = 1, n do
+      if j ~= i then
+        s, c = s + rho[i][j], c + 1
+        if rho[i][j] < worst then worst, worst_dev = rho[i][j], devs[j] end
+      end
+    end
+    local _ = ms
+    info.devices[i] = {name = d, measured = measured, missing = src.n - measured, min_ms = lo, max_ms = hi,
+      mean_spearman_others = c > 0 and s / c or nil, least_correlated = worst_dev,
+      least_spearman = worst_dev and worst or nil}
+  end
+  if o.matrix or o.json then info.spearman = rho end
+  if o.json then
+    info.device_names = devs
+    io.stdout:write(cjson.encode(info), "\n")
+    return 0
+  end
+  print(string.format("%s: %d architectures, %d devices, data: %s%s", info.space, info.architectures, n,
+    tostring(src.info.data), src.synthetic and "  [SYNTHETIC device zoo: computed, not measured]" or ""))
+  print(string.format("%-48s %8s %7s %10s %10s %7s  %s", "device", "measured", "missing", "min ms", "max ms",
+    "mean rho", "least correlated with"))
+  for _, d in ipairs(info.devices) do
+    print(string.format("%-48s %8d %7d %10.3f %10.3f %7.3f  %s (%.3f)", d.name, d.measured, d.missing, d.min_ms,
+      d.max_ms, d.mean_spearman_others or 0 / 0, d.least_correlated or "-", d.least_spearman or 0 / 0))
+  end
+  if o.matrix then
+    io.stdout:write("\nSpearman matrix (rows/cols in the order above)\n")
+    for i = 1, n do
+      local cells = {}
+      for j = 1, n do cells[j] = string.format("%5.2f", rho[i][j]) end
+      io.stdout:write(string.format("%-3d ", i), table.concat(cells, " "), "\n")
+    end
+  end
+  return 0
+end
+
+--------------------------------------------------------------------------------------------------- main
+function M.main(argv)
+  argv = argv or {}
+  local name = argv[1]
+  if name == nil or name == "-h" or name == "--help" or name == "help" then
+    local sub = name == "help" and argv[2] and commands[argv[2]]
+    io.stdout:write(sub and usage_of(sub) or USAGE)
+    return 0
+  end
+  if name == "--version" then io.stdout:write("nasflat ", core.version, "\n") return 0 end
+  local cmd = commands[name]
+  if not cmd then return fail("unknown command '" .. tostring(name) .. "' (commands: run, predict, data, help)", 2) end
+  local rest = {}
+  for i = 2, #argv do rest[#rest + 1] = argv[i] end
+  local o, pos = parse(cmd, rest)
+  if not o then return fail(pos, 2) end
+  if o.help then io.stdout:write(usage_of(cmd)) return 0 end
+  if cmd ~= commands.predict and #pos > 0 then
+    return fail(string.format("%s: unexpected argument '%s'", name, pos[1]), 2)
+  end
+  local ok, code = xpcall(cmd.main, debug.traceback, o, pos)
+  if not ok then return fail("internal error: " .. tostring(code), 70) end
+  return code
+end
+
+M._parse = parse
+M._commands = commands
+return M

@@ -1,0 +1,318 @@
+--- Few-shot transfer experiments (METHOD §1, §4 transfer, §5, §6): pre-train on source devices, transfer to
+-- each target with k measured samples, score every measured architecture of the target.
+local util = require "nasflat.util"
+local core = require "nasflat.core"
+
+local M = {}
+
+local function lazy(name) return function() return require(name) end end
+local space_mod, data_mod, metrics_mod = lazy "nasflat.space", lazy "nasflat.data", lazy "nasflat.metrics"
+local samplers_mod, ridge_mod, predictor_mod = lazy "nasflat.samplers", lazy "nasflat.ridge", lazy "nasflat.predictor"
+
+--------------------------------------------------------------------------------------------------- sources
+--- A latency source: the real data of a space, or the synthetic zoo. Fields:
+--   space (Space), space_name, devices (names), n (architectures), arch_strings, synthetic (bool),
+--   info (data dir, file checksums), tasks_file (path or nil); methods :ms(device) and :graphs().
+local Source = {}
+Source.__index = Source
+
+function Source:ms(device)
+  local t = self._ms[device]
+  if not t then
+    t = self.latency:ms(device)
+    self._ms[device] = t
+  end
+  return t
+end
+
+--- Row indices (1-based) where `device` was measured.
+function Source:measured(device)
+  local r = self._measured[device]
+  if not r then
+    r = self.latency:measured(device)
+    self._measured[device] = r
+  end
+  return r
+end
+
+--- The graph batch of every architecture, built once.
+function Source:graphs()
+  if not self._graphs then self._graphs = self.space:graphs(self.arch_strings) end
+  return self._graphs
+end
+
+--- Structural features (METHOD §10) of every architecture, built once.
+function Source:features()
+  if not self._features then self._features = self.space:struct_features(self.arch_strings) end
+  return self._features
+end
+
+--- Open a source. opts: data (a directory, or "synthetic"; default: nasflat.data.dir()), space ("nb201"),
+-- seed (synthetic zoo seed, 1). Returns a Source or nil, msg.
+function M.open_source(opts)
+  opts = util.options("experiment.open_source", opts, {data = util.NIL, space = "nb201", seed = 1})
+  if opts.space ~= "nb201" and opts.space ~= "fbnet" then
+    error("experiment.open_source: space must be 'nb201' or 'fbnet' (got '" .. tostring(opts.space) .. "')", 2)
+  end
+  local src = setmetatable({space_name = opts.space, _ms = {}, _measured = {}}, Source)
+  src.space = space_mod().get(opts.space)
+  if opts.data == "synthetic" then
+    local zoo = require "nasflat.zoo"
+    local lat, err = zoo.latency{space = opts.space, seed = opts.seed}
+    if not lat then return nil, err end
+    src.latency, src.synthetic = lat, true
+    src.info = {data = "synthetic", zoo_seed = opts.seed, zoo_version = zoo.VERSION}
+  else
+    local dir, err = opts.data or nil, nil
+    if not dir then
+      dir, err = data_mod().dir()
+      if not dir then return nil, err end
+    end
+    local path = dir .. "/" .. opts.space .. "_latency.csv"
+    local lat, lerr = data_mod().load_latency(path)
+    if not lat then return nil, lerr end
+    src.latency = lat
+    local crc, size = core.crc32_file(path)
+    src.info = {data = dir, files = {[opts.space .. "_latency.csv"] = {crc32 = crc, bytes = size}}}
+    local tf = dir .. "/nasflat_tasks.json"
+    local f = io.open(tf, "r")
+    if f then
+      f:close()
+      src.tasks_file = tf
+      local tcrc, tsize = core.crc32_file(tf)
+      src.info.files["nasflat_tasks.json"] = {crc32 = tcrc, bytes = tsize}
+    end
+  end
+  src.devices = src.latency:devices()
+  src.n = src.latency:n_archs()
+  src.arch_strings = {}
+  for i = 1, src.n do src.arch_strings[i] = src.latency:arch_string(i) end
+  return src
+end
+
+--------------------------------------------------------------------------------------------------- pieces
+local function gather(t, rows) return t:index(rows) end
+
+--- Min-max normalise a list of values over themselves (the k target samples: no oracle knowledge).
+local function minmax(t)
+  local lo, hi = t:min(), t:max()
+  local out = t:clone()
+  if hi > lo then
+    out:add(core.Tensor.new(t:size()):fill(-lo)):scale(1 / (hi - lo))
+  else
+    out:fill(0.5)
+  end
+  return out
+end
+
+--- Least-squares fit of log(ms) = a + b*score on the k samples; returns a function score -> ms.
+local function calibrate(scores, ms)
+  local n, sx, sy, sxx, sxy = scores:size(), 0, 0, 0, 0
+  for i = 1, n do
+    local x, y = scores:get(i), math.log(ms:get(i))
+    sx, sy, sxx, sxy = sx + x, sy + y, sxx + x * x, sxy + x * y
+  end
+  local den = n * sxx - sx * sx
+  local b = den > 0 and (n * sxy - sx * sy) / den or 0
+  local a = (sy - b * sx) / n
+  return a, b
+end
+
+local function apply_calibration(scores, a, b)
+  local out = scores:clone()
+  for i = 1, out:size() do out:set(i, math.exp(a + b * out:get(i))) end
+  return out
+end
+
+--- Score a prediction (ms, or a score for the rank metrics) against the truth on the measured rows.
+local function evaluate(pred_rank, pred_ms, truth)
+  local m = metrics_mod()
+  local r = {spearman = m.spearman(pred_rank, truth), kendall = m.kendall(pred_rank, truth)}
+  if pred_ms then
+    r.mae_ms = m.mae(pred_ms, truth)
+    r.mape = m.mape(pred_ms, truth)
+    r.acc10 = m.acc10(pred_ms, truth)
+  end
+  return r
+end
+
+M._internal = {gather = gather, minmax = minmax, calibrate = calibrate}
+
+--------------------------------------------------------------------------------------------------- run
+M.DEFAULTS = {
+  source = util.REQUIRED,        -- a Source (M.open_source)
+  task = util.REQUIRED,          -- {name, space, train = {...}, test = {...}} (nasflat.tasks.resolve)
+  predictors = {"nasflat", "ridge"}, -- which predictors to evaluate
+  budgets = {20},                -- transfer samples per target
+  trials = 3,                    -- repetitions with derived seeds
+  seed = 1,
+  pretrain_samples = 512,        -- architectures per source device
+  epochs = 150,                  -- pre-training epochs
+  batch = 128,
+  lr = 1e-3,
+  weight_decay = 1e-5,
+  transfer_epochs = 30,
+  transfer_batch = 16,
+  transfer_lr = 1e-3,
+  sampler = "kmeancosine",       -- transfer-sample sampler (nasflat.samplers)
+  encoding = "struct",           -- encoding the sampler works on
+  model = {},                    -- extra options for nasflat.predictor.new
+  init_device = "correlation",   -- "correlation" (METHOD §4) or "mean" of the source rows... or "none"
+  pretrained = util.NIL,         -- a pre-trained predictor to reuse instead of training
+  save_pretrained = util.NIL,    -- path: save the pre-trained model there (atomically)
+  progress = util.NIL,           -- function(fmt, ...) for progress lines
+}
+
+local function sampler_encoding(src, name)
+  if name == "struct" then return src:features() end
+  error("experiment: unknown encoding '" .. tostring(name) .. "' (known: struct)", 3)
+end
+
+--- Run one task. Returns the result record (see README, "Results").
+function M.run(opts)
+  opts = util.options("experiment.run", opts, M.DEFAULTS)
+  local src, task = opts.source, opts.task
+  local report = opts.progress or function() end
+  local t_start = util.now()
+  local want = {}
+  for _, p in ipairs(opts.predictors) do
+    if p ~= "nasflat" and p ~= "ridge" then
+      error("experiment.run: unknown predictor '" .. tostring(p) .. "' (known: nasflat, ridge)", 2)
+    end
+    want[p] = true
+  end
+  local record = {
+    task = task.name, space = src.space_name, train = task.train, test = task.test,
+    config = {}, targets = {}, timings = {}, version = core.version,
+  }
+  for k, v in pairs(opts) do
+    if k ~= "source" and k ~= "task" and k ~= "progress" and k ~= "pretrained" then record.config[k] = v end
+  end
+
+  -- pre-training on the source devices, once
+  local pre
+  if want.nasflat then
+    local t0 = util.now()
+    if opts.pretrained then
+      pre = opts.pretrained
+    else
+      local rng = core.Rng(core.derive_seed(opts.seed, 1000))
+      -- one set of architectures, measured on every source device
+      local ok_rows = {}
+      for r = 1, src.n do
+        local all = true
+        for _, d in ipairs(task.train) do
+          local v = src:ms(d):get(r)
+          if v ~= v then all = false break end
+        end
+        if all then ok_rows[#ok_rows + 1] = r end
+      end
+      local n = math.min(opts.pretrain_samples, #ok_rows)
+      local pick = rng:sample(#ok_rows, n)
+      local rows, devs, targets = {}, {}, core.Tensor.new(n * #task.train)
+      local k = 0
+      for di, d in ipairs(task.train) do
+        local norm = src.latency:norm(d)
+        for _, p in ipairs(pick) do
+          k = k + 1
+          rows[k] = ok_rows[p]
+          devs[k] = di
+          targets:set(k, norm:get(ok_rows[p]))
+        end
+      end
+      local model_opts = {}
+      for kk, v in pairs(opts.model) do model_opts[kk] = v end
+      model_opts.devices = task.train
+      model_opts.seed = model_opts.seed or opts.seed
+      pre = predictor_mod().new(src.space:predictor_options(model_opts))
+      pre:fit{graphs = src:graphs(), rows = rows, devices = devs, targets = targets, epochs = opts.epochs,
+        batch = opts.batch, lr = opts.lr, weight_decay = opts.weight_decay, seed = core.derive_seed(opts.seed, 1001),
+        on_epoch = function(info)
+          report("pre-training %s: epoch %d/%d loss %.4f", task.name, info.epoch, opts.epochs, info.loss)
+        end}
+    end
+    record.timings.pretrain_s = util.now() - t0
+    if opts.save_pretrained then
+      local ok, err = pre:save(opts.save_pretrained)
+      if not ok then return nil, err end
+      record.pretrained_model = opts.save_pretrained
+    end
+  end
+
+  local t_transfer = util.now()
+  local enc = sampler_encoding(src, opts.encoding)
+  local graphs = want.nasflat and src:graphs() or nil
+  local features = want.ridge and src:features() or nil
+  for _, target in ipairs(task.test) do
+    local truth_all = src:ms(target)
+    local measured = src:measured(target)
+    local truth = gather(truth_all, measured)
+    local entry = {device = target, n_measured = #measured, budgets = {}}
+    record.targets[#record.targets + 1] = entry
+    for _, k in ipairs(opts.budgets) do
+      local runs = {}
+      for trial = 1, opts.trials do
+        local tseed = core.derive_seed(opts.seed, 10000 * trial + k)
+        local rows = samplers_mod().select{method = opts.sampler, n = k, encoding = enc,
+          candidates = measured, seed = tseed, params = features and nil}
+        local ms_k = gather(truth_all, rows)
+        local run = {trial = trial, seed = tseed, rows = rows}
+        if want.nasflat then
+          report("%s: transfer to %s, %d samples, trial %d", task.name, target, k, trial)
+          local model = pre:clone()
+          local init_from
+          if opts.init_device == "correlation" then
+            local best, best_rho = nil, -math.huge
+            for _, s in ipairs(task.train) do
+              local rho = metrics_mod().spearman(gather(src:ms(s), rows), ms_k)
+              if rho == rho and rho > best_rho then best, best_rho = s, rho end
+            end
+            init_from = best or task.train[1]
+          end
+          model:add_device(target, {copy_from = init_from})
+          model:fit{graphs = graphs, rows = rows, devices = target, targets = minmax(ms_k),
+            epochs = opts.transfer_epochs, batch = opts.transfer_batch, lr = opts.transfer_lr,
+            weight_decay = opts.weight_decay, seed = tseed}
+          local s_k = model:predict{graphs = graphs, rows = rows, device = target}
+          local a, b = calibrate(s_k, ms_k)
+          local scores = model:predict{graphs = graphs, rows = measured, device = target}
+          run.nasflat = evaluate(scores, apply_calibration(scores, a, b), truth)
+          run.nasflat.init_device = init_from
+          model:free()
+        end
+        if want.ridge then
+          local fit = ridge_mod().fit{features = features:index(rows), targets_ms = ms_k}
+          local pred = fit:predict(features:index(measured))
+          run.ridge = evaluate(pred, pred, truth)
+          run.ridge.lambda = fit.lambda
+        end
+        runs[#runs + 1] = run
+      end
+      local summary = {budget = k, trials = runs}
+      for p in pairs(want) do
+        local sp, kt = {}, {}
+        for _, r in ipairs(runs) do sp[#sp + 1] = r[p].spearman; kt[#kt + 1] = r[p].kendall end
+        local m, s = util.mean_std(sp)
+        local km, ks = util.mean_std(kt)
+        summary[p] = {spearman = m, spearman_std = s, kendall = km, kendall_std = ks}
+      end
+      entry.budgets[#entry.budgets + 1] = summary
+    end
+  end
+  record.timings.transfer_s = util.now() - t_transfer
+  record.timings.total_s = util.now() - t_start
+  record.peak_rss_mib = util.peak_rss_mib()
+  -- overall means per predictor and budget
+  record.mean = {}
+  for p in pairs(want) do
+    record.mean[p] = {}
+    for bi, k in ipairs(opts.budgets) do
+      local xs = {}
+      for _, e in ipairs(record.targets) do xs[#xs + 1] = e.budgets[bi][p].spearman end
+      record.mean[p][tostring(k)] = util.mean_std(xs)
+    end
+  end
+  return record
+end
+
+return M
