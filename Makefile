@@ -40,7 +40,7 @@ CORELIB = $(BUILD)/libnfcore.a
 
 LUA_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(BUILD)/lua/?.so;;"
 
-.PHONY: all test test-c test-lua test-asan bench install uninstall clean valgrind check-rockspec
+.PHONY: lint all test test-c test-lua test-asan bench install uninstall clean valgrind check-rockspec
 
 all: $(MODULE)
 
@@ -59,7 +59,11 @@ $(MODULE): $(BIND_OBJ) $(CORELIB) | $(BUILD)/lua/nasflat
 $(BUILD)/ctest/%: ctest/%.c ctest/ctest.h $(CORELIB) | $(BUILD)/ctest
 	$(CC) $(CFLAGS_ALL) -Ictest $< -o $@ $(CORELIB) $(LDLIBS_ALL)
 
-test: test-c test-lua
+test: lint test-c test-lua
+
+# luacheck: strict globals (no accidental global reads or writes), unused values, line length.
+lint:
+	luacheck -q lua bin/nasflat spec bench examples
 
 test-c: $(CTEST_BIN)
 	@set -e; for t in $(CTEST_BIN); do echo "== $$t"; $(RUNNER) $$t; done

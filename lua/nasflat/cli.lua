@@ -350,7 +350,9 @@ function commands.predict.main(o, pos)
   end
   local known = false
   for _, d in ipairs(devs) do if d == device then known = true end end
-  if not known then return fail("predict: unknown device '" .. device .. "'; the model knows: " .. table.concat(devs, ", ")) end
+  if not known then
+    return fail("predict: unknown device '" .. device .. "'; the model knows: " .. table.concat(devs, ", "))
+  end
   local archs, aerr = read_archs(o, pos)
   if not archs then return fail(aerr, 2) end
   local space = require("nasflat.space").get(model:config().space or "nb201")

@@ -63,8 +63,9 @@ function M.open_source(opts)
     src.latency, src.synthetic = lat, true
     src.info = {data = "synthetic", zoo_seed = opts.seed, zoo_version = zoo.VERSION}
   else
-    local dir, err = opts.data or nil, nil
+    local dir = opts.data
     if not dir then
+      local err
       dir, err = data_mod().dir()
       if not dir then return nil, err end
     end
