@@ -79,6 +79,7 @@ int luaopen_nasflat_core(lua_State *L)
     nf_lua_data_open(L);
     nf_lua_space_open(L);
     nf_lua_metrics_open(L);
+    nf_lua_stats_open(L);
     nf_lua_nn_open(L);
     return 1;
 }

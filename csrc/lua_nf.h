@@ -49,6 +49,7 @@ void nf_lua_rng_open(lua_State *L);
 void nf_lua_data_open(lua_State *L);
 void nf_lua_space_open(lua_State *L);
 void nf_lua_metrics_open(lua_State *L);
+void nf_lua_stats_open(lua_State *L);
 void nf_lua_nn_open(lua_State *L);
 
 #endif
