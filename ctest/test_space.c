@@ -1,0 +1,292 @@
+/* test_space.c — search spaces: parsing, formatting, hand-checked NB201 graphs, cost, sampling. */
+#include <string.h>
+#include "ctest.h"
+#include "nf_space.h"
+
+#define NB NF_SPACE_NB201
+#define FB NF_SPACE_FBNET
+
+static int graph_is(const char *arch, int flags, const int32_t want_ops[8], const char *const edges)
+{
+    /* edges: "a>b a>b ..." over node indices 0..7 */
+    uint8_t code[6];
+    int32_t ops[8];
+    float adj[64];
+    if (nf_space_parse(NB, arch, code, NULL) != NF_OK) return 0;
+    if (nf_space_graph(NB, code, flags, ops, adj, NULL) != NF_OK) return 0;
+    float want[64] = {0};
+    for (const char *p = edges; *p; p++)
+        if (p[1] == '>') want[(p[0] - '0') * 8 + (p[2] - '0')] = 1;
+    int ok = memcmp(ops, want_ops, sizeof ops) == 0 && memcmp(adj, want, sizeof adj) == 0;
+    if (!ok) {
+        fprintf(stderr, "graph of %s:\n ops", arch);
+        for (int i = 0; i < 8; i++) fprintf(stderr, " %d", ops[i]);
+        fprintf(stderr, "\n edges");
+        for (int i = 0; i < 64; i++)
+            if (adj[i] != 0) fprintf(stderr, " %d>%d", i / 8, i % 8);
+        fprintf(stderr, "\n");
+    }
+    return ok;
+}
+
+/* Node order: 0 input, 1..6 = edges 0->1, 0->2, 1->2, 0->3, 1->3, 2->3, 7 output.
+ * Vocabulary: input 0, output 1, none 2, skip 3, conv1x1 4, conv3x3 5, avgpool 6. */
+static void test_nb201_graphs_by_hand(void)
+{
+    /* all conv3x3: nothing pruned, the base graph of METHOD §2 */
+    CHECK(graph_is("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|", 0,
+                   (const int32_t[]){0, 5, 5, 5, 5, 5, 5, 1}, "0>1 0>2 0>4 1>3 1>5 2>6 3>6 4>7 5>7 6>7"));
+    /* the raw flag keeps the base graph whatever the ops */
+    CHECK(graph_is("|none~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|", NF_GRAPH_NB201_RAW,
+                   (const int32_t[]){0, 2, 3, 2, 2, 2, 2, 1}, "0>1 0>2 0>4 1>3 1>5 2>6 3>6 4>7 5>7 6>7"));
+    /* all none: every edge-op cut, no path, nothing left */
+    CHECK(graph_is("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", 0,
+                   (const int32_t[]){0, 2, 2, 2, 2, 2, 2, 1}, ""));
+    /* all skip_connect: every node bypassed, input wired straight to output */
+    CHECK(graph_is("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|", 0,
+                   (const int32_t[]){0, 3, 3, 3, 3, 3, 3, 1}, "0>7"));
+    /* no input->output path: conv 0->1 leads only into none edges, conv 2->3 has no input */
+    CHECK(graph_is("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|", 0,
+                   (const int32_t[]){0, 5, 2, 2, 2, 2, 5, 1}, ""));
+    /* dead branch: conv3x3 on 0->1 feeds only none edges and is dropped; skip 0->3 becomes input->output */
+    CHECK(graph_is("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|", 0,
+                   (const int32_t[]){0, 5, 4, 2, 3, 2, 6, 1}, "0>2 0>7 2>6 6>7"));
+    CHECK(graph_is("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|", NF_GRAPH_DEAD_AS_NONE,
+                   (const int32_t[]){0, 2, 4, 2, 2, 2, 6, 1}, "0>2 0>7 2>6 6>7"));
+    /* a chain of skips contracts: input -skip-> 1 -skip-> 2 -conv1x1-> 3 */
+    CHECK(graph_is("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|", 0,
+                   (const int32_t[]){0, 3, 2, 3, 2, 2, 4, 1}, "0>6 6>7"));
+    /* data row 0: skips on 1->2, 1->3, 2->3 are bypassed */
+    CHECK(graph_is("|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|", 0,
+                   (const int32_t[]){0, 6, 4, 3, 4, 3, 3, 1}, "0>1 0>2 0>4 1>7 2>7 4>7"));
+}
+
+static void test_nb201_parse_errors(void)
+{
+    uint8_t code[6] = {9, 9, 9, 9, 9, 9};
+    nf_err e;
+    CHECK(nf_space_parse(NB, "|nor_conv_3x3~0|+|none~0|conv_3x3~1|+|none~0|none~1|none~2|", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "nb201 arch string: unknown op 'conv_3x3' (expected none, skip_connect, nor_conv_1x1, "
+                        "nor_conv_3x3 or avg_pool_3x3) at column 26 (edge 3, 1->2)") == 0);
+    CHECK(code[0] == 9);   /* untouched on failure */
+    CHECK(nf_space_parse(NB, "|none~0|+|none~1|none~1|+|none~0|none~1|none~2|", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "nb201 arch string: expected input node ~0, found '~1' at column 16 (edge 2, 0->2)") == 0);
+    CHECK(nf_space_parse(NB, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "nb201 arch string: expected '|', found '' at column 47 (edge 6, 2->3)") == 0);
+    CHECK(nf_space_parse(NB, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|x", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "nb201 arch string: unexpected trailing text 'x' at column 48") == 0);
+    CHECK(nf_space_parse(NB, "|none~0|none~0|none~1|+|none~0|none~1|none~2|", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "nb201 arch string: expected '+' between nodes, found 'n' at column 9") == 0);
+    CHECK(nf_space_parse(NB, "", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "nb201 arch string: empty string") == 0);
+    CHECK(nf_space_parse(NB, "4-2-1-2-1-7", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "nb201 arch string: op id '7' is not one of 0..4 at column 11 (edge 6, 2->3)") == 0);
+    CHECK(nf_space_parse(NB, "4-2-1-2-1", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "nb201 arch string: expected 6 op ids joined by '-' (got 5)") == 0);
+    CHECK(code[0] == 9);
+}
+
+static void test_nb201_format_index(void)
+{
+    uint8_t code[6], back[6];
+    char buf[NF_SPACE_MAX_STRING];
+    const char *s = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|";
+    CHECK(nf_space_parse(NB, s, code, NULL) == NF_OK);
+    CHECK(memcmp(code, (const uint8_t[]){4, 2, 1, 2, 1, 1}, 6) == 0);
+    CHECK(nf_space_parse(NB, "4-2-1-2-1-1", back, NULL) == NF_OK);
+    CHECK(memcmp(code, back, 6) == 0);
+    CHECK(nf_space_format(NB, code, buf, sizeof buf) == (int)strlen(s));
+    CHECK(strcmp(buf, s) == 0);
+    CHECK(nf_space_format(NB, code, buf, 10) == -1 && buf[0] == 0);
+    /* enumeration index <-> code, over the whole space */
+    int ok = 1;
+    for (int64_t i = 0; i < NF_NB201_SIZE; i++) {
+        if (nf_space_from_index(NB, i, code, NULL) != NF_OK || nf_space_index(NB, code) != i) ok = 0;
+        if (nf_space_format(NB, code, buf, sizeof buf) < 0 || nf_space_parse(NB, buf, back, NULL) != NF_OK ||
+            memcmp(code, back, 6) != 0) ok = 0;
+    }
+    CHECK(ok);
+    nf_err e;
+    CHECK(nf_space_from_index(NB, NF_NB201_SIZE, code, &e) == NF_ERANGE);
+    CHECK(strcmp(e.msg, "nb201: index 15625 out of range 0..15624") == 0);
+    CHECK(nf_space_from_index(FB, 0, code, &e) == NF_EINVAL);
+    CHECK(nf_space_index(NB, (const uint8_t[]){0, 0, 0, 0, 0, 5}) == -1);
+}
+
+static void test_fbnet(void)
+{
+    uint8_t code[22], back[22];
+    char buf[NF_SPACE_MAX_STRING];
+    const char *s = "7-8-1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5";
+    CHECK(nf_space_parse(FB, s, code, NULL) == NF_OK);
+    CHECK(nf_space_parse(FB, "k5_e6-skip-k3_e1_g2-skip-k5_e1-skip-skip-skip-k5_e6-k5_e1-k3_e1_g2-k5_e1-k5_e6-k3_e6-"
+                             "k3_e3-k5_e6-k3_e6-k3_e3-k5_e1-k3_e3-k5_e1-k5_e1_g2", back, NULL) == NF_OK);
+    CHECK(memcmp(code, back, 22) == 0);
+    CHECK(nf_space_format(FB, code, buf, sizeof buf) == 43 && strcmp(buf, s) == 0);
+    nf_err e;
+    CHECK(nf_space_parse(FB, "7-8-1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "fbnet arch string: expected 22 blocks joined by '-' (got 21)") == 0);
+    CHECK(nf_space_parse(FB, "7-8-1-8-4-8-8-8-7-9-1-4-7-3-2-7-3-2-4-2-4-5", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "fbnet arch string: unknown block '9' at column 19 (layer 10; expected 0..8 or a block name)") == 0);
+    CHECK(nf_space_parse(FB, "7--1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5", code, &e) == NF_EFORMAT);
+    CHECK(strcmp(e.msg, "fbnet arch string: missing block at column 3 (layer 2)") == 0);
+
+    /* chain and identity graphs */
+    int32_t ops[22];
+    float adj[22 * 22];
+    CHECK(nf_space_parse(FB, s, code, NULL) == NF_OK);
+    CHECK(nf_space_graph(FB, code, 0, ops, adj, NULL) == NF_OK);
+    CHECK(ops[0] == 7 && ops[1] == 8 && ops[21] == 5);
+    double sum = 0;
+    for (int i = 0; i < 22 * 22; i++) sum += adj[i];
+    CHECK(sum == 21 && adj[0 * 22 + 1] == 1 && adj[20 * 22 + 21] == 1 && adj[21 * 22 + 0] == 0);
+    CHECK(nf_space_graph(FB, code, NF_GRAPH_FBNET_IDENTITY, ops, adj, NULL) == NF_OK);
+    sum = 0;
+    for (int i = 0; i < 22; i++) sum += adj[i * 22 + i];
+    CHECK(sum == 22 && adj[1] == 0);
+
+    /* cost of data row 0 against zcp/fbnet_zcp.csv: params 1790500, flops 70098816 */
+    double p, f;
+    CHECK(nf_space_cost(FB, code, 0, &p, &f, NULL) == NF_OK);
+    CHECK_NEAR(p, 1.7905, 1e-12);
+    CHECK_NEAR(f, 70.098816, 1e-9);
+    float feat[11];
+    CHECK(nf_space_struct_features(FB, code, 1, feat, NULL) == NF_OK);
+    CHECK(feat[8] == 5 && feat[7] == 4 && feat[0] == 0);   /* 5 skips, 4 k5_e6, no k3_e1 */
+    CHECK_NEAR(feat[9], log(70.098816), 1e-5);
+    CHECK_NEAR(feat[10], log(1.7905), 1e-5);
+}
+
+static void test_nb201_cost_and_layers(void)
+{
+    /* data row 0 of nb201_cost.csv */
+    uint8_t code[6] = {4, 2, 1, 2, 1, 1};
+    const double want[3][2] = {{0.129306, 17.958592}, {0.135156, 17.964352}, {0.136456, 4.497472}};
+    for (int d = 0; d < 3; d++) {
+        double p, f;
+        CHECK(nf_space_cost(NB, code, d, &p, &f, NULL) == NF_OK);
+        CHECK_NEAR(p, want[d][0], 1e-9);
+        CHECK_NEAR(f, want[d][1], 1e-9);
+    }
+    CHECK(nf_space_dataset(NB, "ImageNet16-120") == 2 && nf_space_dataset(NB, "CIFAR100") == 1);
+    CHECK(nf_space_dataset(NB, NULL) == 0 && nf_space_dataset(NB, "svhn") == -1);
+    CHECK(nf_space_dataset(FB, "cifar100") == 0 && nf_space_dataset(FB, "cifar10") == -1);
+    nf_err e;
+    double p;
+    CHECK(nf_space_cost(NB, code, 3, &p, NULL, &e) == NF_EINVAL);
+    CHECK(strcmp(e.msg, "nb201: dataset 3 out of range 0..2") == 0);
+
+    /* layers: the dead conv3x3 of the dead-branch cell is not live; zero ops never are */
+    nf_layer L[NF_SPACE_MAX_LAYERS];
+    int n;
+    CHECK(nf_space_parse(NB, "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|", code, NULL) == NF_OK);
+    CHECK(nf_space_layers(NB, code, 0, L, NF_SPACE_MAX_LAYERS, &n, NULL) == NF_OK);
+    int conv3_dead = 0, conv1_live = 0, zeros = 0;
+    for (int i = 0; i < n; i++) {
+        if (L[i].block < 0) continue;
+        if (L[i].kind == NF_LAYER_CONV && L[i].kernel == 3 && !L[i].live) conv3_dead++;
+        if (L[i].kind == NF_LAYER_CONV && L[i].kernel == 1 && L[i].live) conv1_live++;
+        if (L[i].kind == NF_LAYER_ZERO && !L[i].live) zeros++;
+    }
+    CHECK(conv3_dead == 15 && conv1_live == 15 && zeros == 30);
+    CHECK(nf_space_layers(NB, code, 0, L, 10, &n, &e) == NF_ERANGE);
+    /* the worst case fits: every op a conv */
+    CHECK(nf_space_layers(NB, (const uint8_t[]){3, 3, 3, 3, 3, 3}, 0, L, NF_SPACE_MAX_LAYERS, &n, NULL) == NF_OK);
+    CHECK(n == 1 + 15 * 8 + 2 * 5 + 3);
+    CHECK(strcmp(nf_layer_kind_name(L[0].kind), "conv") == 0 && L[n - 1].kind == NF_LAYER_LINEAR);
+
+    float feat[8];
+    CHECK(nf_space_struct_features(NB, code, 1, feat, NULL) == NF_OK);
+    /* ops: 2 none, 1 skip, 1 conv1x1, 1 conv3x3, 1 pool; effective: conv1x1 1, conv3x3 0, pool 1 */
+    const float wantf[8] = {2, 1, 1, 1, 1, 1, 0, 1};
+    CHECK(memcmp(feat, wantf, sizeof feat) == 0);
+}
+
+static void test_sample(void)
+{
+    nf_rng r;
+    nf_rng_seed(&r, 5);
+    static uint8_t codes[NF_NB201_SIZE * 6];
+    CHECK(nf_space_sample(NB, &r, NF_NB201_SIZE, codes, NULL) == NF_OK);
+    static char seen[NF_NB201_SIZE];
+    int distinct = 1;
+    for (int i = 0; i < NF_NB201_SIZE; i++) {
+        int64_t k = nf_space_index(NB, codes + i * 6);
+        if (k < 0 || seen[k]) distinct = 0;
+        else seen[k] = 1;
+    }
+    CHECK(distinct);
+    nf_err e;
+    CHECK(nf_space_sample(NB, &r, NF_NB201_SIZE + 1, codes, &e) == NF_ERANGE);
+    CHECK(strcmp(e.msg, "nb201 sample: cannot draw 15626 distinct architectures from 15625") == 0);
+
+    static uint8_t fb[2000 * 22], fb2[2000 * 22];
+    nf_rng_seed(&r, 9);
+    CHECK(nf_space_sample(FB, &r, 2000, fb, NULL) == NF_OK);
+    nf_rng_seed(&r, 9);
+    CHECK(nf_space_sample(FB, &r, 2000, fb2, NULL) == NF_OK);
+    CHECK(memcmp(fb, fb2, sizeof fb) == 0);   /* same seed, same draws */
+    int counts[9] = {0}, bad = 0;
+    for (int i = 0; i < 2000 * 22; i++) {
+        if (fb[i] > 8) bad = 1;
+        else counts[fb[i]]++;
+    }
+    CHECK(!bad);
+    for (int b = 0; b < 9; b++) CHECK(counts[b] > 4400 && counts[b] < 5400);   /* 44000/9 ≈ 4889 */
+}
+
+static void test_graphs_batched(void)
+{
+    static uint8_t codes[NF_NB201_SIZE * 6];
+    for (int64_t i = 0; i < NF_NB201_SIZE; i++) nf_space_from_index(NB, i, codes + i * 6, NULL);
+    static int32_t ops[NF_NB201_SIZE * 8];
+    static float opsf[NF_NB201_SIZE * 8], adj[NF_NB201_SIZE * 64];
+    CHECK(nf_space_graphs(NB, codes, NF_NB201_SIZE, 0, ops, opsf, adj, NULL) == NF_OK);
+    /* batched == one by one */
+    int same = 1;
+    for (int64_t i = 0; i < NF_NB201_SIZE; i += 97) {
+        int32_t o[8];
+        float a[64];
+        nf_space_graph(NB, codes + i * 6, 0, o, a, NULL);
+        if (memcmp(o, ops + i * 8, sizeof o) || memcmp(a, adj + i * 64, sizeof a) || opsf[i * 8 + 3] != (float)o[3]) same = 0;
+    }
+    CHECK(same);
+    /* 341 cells have no input->output path (the data's connected=0 count) */
+    int empty = 0;
+    for (int64_t i = 0; i < NF_NB201_SIZE; i++) {
+        int any = 0;
+        for (int j = 0; j < 64; j++) any |= adj[i * 64 + j] != 0;
+        empty += !any;
+    }
+    CHECK(empty == 341);
+    codes[5 * 6 + 2] = 7;
+    nf_err e;
+    CHECK(nf_space_graphs(NB, codes, 10, 0, ops, NULL, adj, &e) == NF_EINVAL);
+    CHECK(strcmp(e.msg, "row 5: nb201 code: position 3 holds 7 (expected 0..4)") == 0);
+}
+
+static void test_names(void)
+{
+    CHECK(nf_space_from_name("nb201") == NB && nf_space_from_name("FBNet") == FB && nf_space_from_name("darts") == -1);
+    CHECK(nf_space_code_len(NB) == 6 && nf_space_code_len(FB) == 22);
+    CHECK(nf_space_nodes(NB) == 8 && nf_space_nodes(FB) == 22);
+    CHECK(nf_space_vocab(NB) == 7 && nf_space_vocab(FB) == 9);
+    CHECK(strcmp(nf_space_vocab_name(NB, 0), "input") == 0 && strcmp(nf_space_vocab_name(NB, 1), "output") == 0);
+    CHECK(strcmp(nf_space_vocab_name(NB, 6), "avg_pool_3x3") == 0 && nf_space_vocab_name(NB, 7) == NULL);
+    CHECK(strcmp(nf_space_vocab_name(FB, 8), "skip") == 0);
+    CHECK(nf_space_size(NB) == 15625.0);
+    CHECK_NEAR(nf_space_size(FB) / 9.8477090218361123e20, 1.0, 1e-12);
+}
+
+int main(void)
+{
+    RUN(test_nb201_graphs_by_hand);
+    RUN(test_nb201_parse_errors);
+    RUN(test_nb201_format_index);
+    RUN(test_fbnet);
+    RUN(test_nb201_cost_and_layers);
+    RUN(test_sample);
+    RUN(test_graphs_batched);
+    RUN(test_names);
+    return CT_DONE();
+}
