@@ -31,6 +31,7 @@ build = {
             "csrc/nf_blas.c", "csrc/nf_err.c", "csrc/nf_rng.c", "csrc/nf_tensor.c", "csrc/nf_util.c",
             "csrc/lua_core.c", "csrc/lua_util.c", "csrc/lua_tensor.c", "csrc/lua_rng.c",
             "csrc/lua_data.c", "csrc/lua_space.c", "csrc/lua_metrics.c", "csrc/lua_nn.c",
+            "csrc/nf_metrics.c", "csrc/nf_stats.c", "csrc/lua_stats.c",
          },
          incdirs = { "csrc", "$(OPENBLAS_INCDIR)" },
          libdirs = { "$(OPENBLAS_LIBDIR)" },
@@ -42,6 +43,9 @@ build = {
       ["nasflat.util"] = "lua/nasflat/util.lua",
       ["nasflat.tasks"] = "lua/nasflat/tasks.lua",
       ["nasflat.experiment"] = "lua/nasflat/experiment.lua",
+      ["nasflat.metrics"] = "lua/nasflat/metrics.lua",
+      ["nasflat.samplers"] = "lua/nasflat/samplers.lua",
+      ["nasflat.ridge"] = "lua/nasflat/ridge.lua",
    },
    install = {
       bin = { nasflat = "bin/nasflat" },
