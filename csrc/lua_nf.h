@@ -40,6 +40,11 @@ nf_tensor *nf_lua_tensor_from_table(lua_State *L, int idx);
 nf_rng *nf_lua_check_rng(lua_State *L, int idx);
 nf_rng *nf_lua_push_rng(lua_State *L, uint64_t seed);
 
+/* Data (lua_data.c): the C objects inside nasflat.Latency / nasflat.Table userdata; raise on closed/wrong type. */
+#include "nf_data.h"
+nf_latency *nf_lua_check_latency(lua_State *L, int idx);
+nf_table *nf_lua_check_table(lua_State *L, int idx);
+
 /* Tell the GC about memory held by C outside Lua (large core objects). */
 void nf_lua_account(lua_State *L, size_t bytes);
 
