@@ -180,6 +180,13 @@ describe("samplers.select", function()
       samplers.select, {method = "random", n = 2.5, candidates = {1, 2, 3}})
     support.raises("samplers.select: give 'candidates', or 'encoding', 'params' or 'latency' to define the rows",
       samplers.select, {method = "random", n = 1})
+    local bad = enc:clone()
+    bad:set(150, 2, NaN)
+    support.raises("samplers.select: encoding row 150 column 2 is not finite (NaN)",
+      samplers.select, {method = "kmeancosine", n = 4, encoding = bad, candidates = {1, 150, 3, 4, 5}})
+    support.raises("samplers.select: encoding row 150 column 2 is not finite",
+      samplers.select, {method = "cosine_greedy", n = 4, encoding = bad})
+    assert_distinct_in(samplers.select{method = "cosine", n = 4, encoding = bad, candidates = {1, 2, 3, 4, 5}}, 4)
   end)
 end)
 

@@ -26,6 +26,7 @@
 --   params      Tensor(N) or table, required by params.
 --   latency     Tensor(N) or table, required by latency.
 --   candidates  list of distinct 1-based rows allowed (default: every row of the population).
+--               The encoding rows of the candidates must be finite (a NaN raises, naming the row).
 --   seed        integer (default 0) or rng = nasflat.Rng (advanced in place); not both.
 -- Rows whose params/latency value is NaN are never picked (they are removed from the candidates).
 -- The population size N comes from encoding/params/latency (which must agree) or, when none is
@@ -75,6 +76,24 @@ end
 -- All rows of `X` listed in `rows`, as a new Tensor (one C call).
 local function gather(X, rows) return S.gather_rows(X, rows) end
 
+-- The candidate rows of the encoding; a non-finite entry raises naming the population row.
+local function gather_encoding(enc, rows)
+  local X = gather(enc, rows)
+  local s = X:sum()
+  if s ~= s or s == math.huge or s == -math.huge then
+    for i, r in ipairs(rows) do
+      for j = 1, X:size(2) do
+        local v = X:get(i, j)
+        if v ~= v or v == math.huge or v == -math.huge then
+          error(string.format("%s: encoding row %d column %d is not finite (%s)", FN, r, j,
+            v ~= v and "NaN" or tostring(v)), 4)
+        end
+      end
+    end
+  end
+  return X
+end
+
 local function pick_random(rng, cands, n)
   local out = {}
   for i, j in ipairs(rng:sample(#cands, n)) do out[i] = cands[j] end
@@ -91,7 +110,7 @@ end
 
 local function pick_kmeans(rng, cands, enc, n)
   if n == 0 then return {} end
-  local res = S.kmeans(gather(enc, cands), n, {rng = rng})
+  local res = S.kmeans(gather_encoding(enc, cands), n, {rng = rng})
   local members = {}
   for c = 1, n do members[c] = {} end
   for i, c in ipairs(res.assign) do
@@ -122,7 +141,7 @@ local function mean_cosine_by_row(cands, enc)
     by_row[cands[1]] = 0
     return by_row
   end
-  local m = S.mean_cosine(gather(enc, cands))
+  local m = S.mean_cosine(gather_encoding(enc, cands))
   for i, r in ipairs(cands) do by_row[r] = m:get(i) end
   return by_row
 end
@@ -134,7 +153,7 @@ end
 
 local function pick_cosine_greedy(rng, cands, enc, n)
   if n == 0 then return {} end
-  local X = gather(enc, cands)
+  local X = gather_encoding(enc, cands)
   local first = rng:uniform(#cands)
   local out, taken = {cands[first]}, {[first] = true}
   local last = first
