@@ -1,6 +1,7 @@
 /* nf_nn.c — layers of the NASFLAT predictor: dense, element-wise, layer norm, readout,
  * and the graph layers (DGF, GAT, GAT-MH, ensemble), forward and backward. See nf_nn.h. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "nf_nn.h"
@@ -636,11 +637,11 @@ static void gc_fill(nf_rng *r, float *x, int64_t n, double scale)
 }
 
 /* Compare analytic grad `an` of array `v` (n entries, at most `limit` of them) against central differences. */
-static nf_status gc_array(gc_ctx *c, float *v, const float *an, int64_t n, int64_t limit, double *num2, double *den2,
-                          double *dif2, nf_gradcheck_result *res, nf_err *err)
+static nf_status gc_array(gc_ctx *c, const char *name, float *v, const float *an, int64_t n, int64_t limit, double *num2,
+                          double *den2, double *dif2, nf_gradcheck_result *res, nf_err *err)
 {
     double eps = c->o->eps > 0 ? c->o->eps : 1e-3;
-    int64_t step = n > limit ? n / limit : 1;
+    int64_t step = n > limit ? n / limit : 1, nbad = 0, nchk = 0;
     for (int64_t i = 0; i < n; i += step) {
         float keep = v[i];
         double Lp, Lm;
@@ -656,10 +657,17 @@ static nf_status gc_array(gc_ctx *c, float *v, const float *an, int64_t n, int64
         if (c->o->breakit) a = a * 1.1 + 1e-3;
         double d = fabs(a - nd), m = fmax(fmax(fabs(a), fabs(nd)), 1e-2);
         if (d / m > res->max_rel) res->max_rel = d / m;
+        nbad += d / m > 0.05;
+        nchk++;
         *num2 += nd * nd;
         *den2 += a * a;
         *dif2 += d * d;
         res->checked++;
+    }
+    double fb = nchk ? (double)nbad / (double)nchk : 0.0;
+    if (fb > res->worst_bad) {
+        res->worst_bad = fb;
+        snprintf(res->worst, sizeof res->worst, "%s", name);
     }
     return NF_OK;
 }
@@ -756,7 +764,7 @@ nf_status nf_gradcheck_layer(const nf_gradcheck_opts *o, nf_gradcheck_result *re
             if (!an) st = nf_seterr(err, NF_ENOMEM, "gradcheck: out of memory");
             else {
                 memcpy(an, c.dp, (size_t)c.np * sizeof(float));
-                st = gc_array(&c, c.p, an, c.np, 400, &num2, &den2, &dif2, res, err);
+                st = gc_array(&c, "params", c.p, an, c.np, 400, &num2, &den2, &dif2, res, err);
                 free(an);
             }
         }
@@ -767,8 +775,8 @@ nf_status nf_gradcheck_layer(const nf_gradcheck_opts *o, nf_gradcheck_result *re
         else {
             memcpy(an, c.dx, (size_t)c.nx * sizeof(float));
             if (c.ng) memcpy(an + c.nx, c.dg, (size_t)c.ng * sizeof(float));
-            st = gc_array(&c, c.x, an, c.nx, 200, &num2, &den2, &dif2, res, err);
-            if (!st && c.ng) st = gc_array(&c, c.g, an + c.nx, c.ng, 200, &num2, &den2, &dif2, res, err);
+            st = gc_array(&c, "input", c.x, an, c.nx, 200, &num2, &den2, &dif2, res, err);
+            if (!st && c.ng) st = gc_array(&c, "gates", c.g, an + c.nx, c.ng, 200, &num2, &den2, &dif2, res, err);
             free(an);
         }
     }

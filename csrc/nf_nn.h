@@ -122,6 +122,11 @@ typedef struct {
 typedef struct {
     double max_rel, rel;
     int64_t checked;
+    /* robust summary: the largest fraction of "bad" entries (error > 5 %) within one
+     * parameter slice or input array, and its name. An isolated bad entry is a kink of a
+     * ReLU crossed by the step; a wrong backward makes most entries of a slice bad. */
+    double worst_bad;
+    char worst[48];
 } nf_gradcheck_result;
 
 nf_status nf_gradcheck_layer(const nf_gradcheck_opts *o, nf_gradcheck_result *res, nf_err *err);
