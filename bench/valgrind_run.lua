@@ -1,0 +1,41 @@
+-- A small end-to-end workload for `make valgrind` (memcheck): every userdata type is created, used,
+-- freed explicitly and collected; nothing here needs the real data.
+local nf = require "nasflat"
+
+local A = nf.Tensor.from{{1, 2}, {3, 4}, {5, 6}}
+local B = nf.Tensor.from{{1, 0, 2}, {0, 1, 3}}
+local C = nf.matmul(A, B)
+assert(C:get(3, 3) == 28)
+local r = nf.Rng(5)
+local s = r:sample(100, 10)
+assert(#s == 10)
+A:free()
+
+local ok_space, space = pcall(require, "nasflat.space")
+if ok_space then
+  local sp = space.get("nb201")
+  local archs = {}
+  local rng = nf.Rng(1)
+  for i, code in ipairs(sp:sample(rng, 16)) do archs[i] = code end
+  local g = sp:graphs(archs)
+  assert(g.ops:size(1) == 16)
+  local ok_pred, predictor = pcall(require, "nasflat.predictor")
+  if ok_pred then
+    local p = predictor.new{nodes = 8, n_ops = #sp:vocab(), devices = {"a", "b"}, seed = 1}
+    local t = nf.Tensor.new(16):fill(0.5)
+    for i = 1, 16 do t:set(i, i / 16) end
+    p:fit{graphs = g, rows = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, devices = 1, targets = t,
+      epochs = 2, batch = 8}
+    local scores = p:predict{graphs = g, device = "a"}
+    assert(scores:size() == 16)
+    local path = os.tmpname()
+    assert(p:save(path))
+    local q = assert(predictor.load(path))
+    os.remove(path)
+    q:free()
+    p:free()
+  end
+end
+collectgarbage()
+collectgarbage()
+print("valgrind workload done")
