@@ -32,6 +32,7 @@ build = {
             "csrc/lua_core.c", "csrc/lua_util.c", "csrc/lua_tensor.c", "csrc/lua_rng.c",
             "csrc/lua_data.c", "csrc/lua_space.c", "csrc/lua_metrics.c", "csrc/lua_nn.c",
             "csrc/nf_metrics.c", "csrc/nf_stats.c", "csrc/lua_stats.c",
+            "csrc/nf_csv.c", "csrc/nf_data.c",
          },
          incdirs = { "csrc", "$(OPENBLAS_INCDIR)" },
          libdirs = { "$(OPENBLAS_LIBDIR)" },
@@ -46,6 +47,7 @@ build = {
       ["nasflat.metrics"] = "lua/nasflat/metrics.lua",
       ["nasflat.samplers"] = "lua/nasflat/samplers.lua",
       ["nasflat.ridge"] = "lua/nasflat/ridge.lua",
+      ["nasflat.data"] = "lua/nasflat/data.lua",
    },
    install = {
       bin = { nasflat = "bin/nasflat" },

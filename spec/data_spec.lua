@@ -181,6 +181,24 @@ describe("data on the real files", function()
     sub:free()
   end)
 
+  it("names line 812 and the column of a corrupted cell in a copy of the real file", function()
+    if not DATA then return pending(support.NO_DATA) end
+    local f = assert(io.open(DATA .. "/nb201_latency.csv", "rb"))
+    local lines = {}
+    for line in f:lines() do lines[#lines + 1] = line end
+    f:close()
+    -- field 5 (1080ti_32) of line 812 becomes "7.1x"; its column is one past the 4th comma
+    local pos = 0
+    for _ = 1, 4 do pos = lines[812]:find(",", pos + 1, true) end
+    local rest = lines[812]:sub(pos + 1)
+    lines[812] = lines[812]:sub(1, pos) .. "7.1x" .. rest:sub((rest:find(",", 1, true)))
+    local path = support.tmpfile(table.concat(lines, "\n") .. "\n", ".csv")
+    local bad, msg = data.load_latency(path)
+    os.remove(path)
+    assert.is_nil(bad)
+    assert.equal(path .. ":812:" .. (pos + 1) .. ": device '1080ti_32' (column 5): not a number: '7.1x'", msg)
+  end)
+
   it("loads fbnet: 5,000 archs x 27 devices, fully measured", function()
     if not DATA then return pending(support.NO_DATA) end
     local fb = assert(data.open{space = "fbnet", dir = DATA})
@@ -398,7 +416,8 @@ describe("data: directory and Dataset", function()
       {data.dir{dir = "/nonexistent", env = d}})
     assert.same({nil, "data directory not found: option dir not given; NASFLAT_DATA='/nonexistent' is not a directory"},
       {data.dir{env = "/nonexistent", fallback = d}})
-    assert.same({nil, "data directory not found: option dir not given; NASFLAT_DATA not set; '/nonexistent' is not a directory"},
+    assert.same({nil, "data directory not found: option dir not given; NASFLAT_DATA not set; "
+      .. "'/nonexistent' is not a directory"},
       {data.dir{env = false, fallback = "/nonexistent"}})
     support.raises("data.dir: unknown option 'path' (allowed: dir, env, fallback)", data.dir, {path = d})
     os.remove(d)
@@ -426,7 +445,8 @@ describe("data: directory and Dataset", function()
   end)
 
   it("raises on bad options and returns nil, message without a directory", function()
-    support.raises("data.open: option 'space' must be \"nb201\" or \"fbnet\" (got nas101)", data.open, {space = "nas101"})
+    support.raises("data.open: option 'space' must be \"nb201\" or \"fbnet\" (got nas101)",
+      data.open, {space = "nas101"})
     support.raises("data.open: unknown option 'device' (allowed: space, dir, env, fallback)",
       data.open, {space = "nb201", device = "x"})
     support.raises("data.open: expected an options table", data.open, "nb201")

@@ -141,7 +141,8 @@ function Dataset:path(kind)
     local known = false
     for _, k in ipairs(KINDS) do known = known or k == kind end
     if not known then
-      error("Dataset:path: unknown file kind '" .. tostring(kind) .. "' (known: " .. table.concat(KINDS, ", ") .. ")", 2)
+      error("Dataset:path: unknown file kind '" .. tostring(kind) .. "' (known: "
+        .. table.concat(KINDS, ", ") .. ")", 2)
     end
     return nil, self.space .. ": the data set has no " .. kind .. " file"
   end
@@ -208,7 +209,8 @@ end
 -- is found. The files themselves are only opened on first use.
 function M.open(opts)
   if type(opts) ~= "table" then
-    error("data.open: expected an options table {space = \"nb201\" | \"fbnet\", dir = ...} (got " .. type(opts) .. ")", 2)
+    error("data.open: expected an options table {space = \"nb201\" | \"fbnet\", dir = ...} (got "
+      .. type(opts) .. ")", 2)
   end
   check_options(opts, "data.open", {"space", "dir", "env", "fallback"})
   if SPACES[opts.space] == nil then
