@@ -96,20 +96,88 @@ static int device_arg(lua_State *L, const nf_latency *lat, int idx)
     return (int)d - 1;
 }
 
+nf_latency *nf_lua_latency_new(lua_State *L)
+{
+    lua_latency *u = lua_newuserdatauv(L, sizeof *u, 1);
+    memset(u, 0, sizeof *u);
+    u->closed = 1;   /* not usable, and no metatable, until nf_lua_latency_done */
+    return &u->lat;
+}
+
+void nf_lua_latency_done(lua_State *L, int idx, const char *origin)
+{
+    idx = lua_absindex(L, idx);
+    lua_latency *u = lua_touserdata(L, idx);
+    u->closed = 0;
+    luaL_setmetatable(L, NF_LATENCY_MT);   /* only now: a failed fill leaves nothing to free */
+    lua_pushstring(L, origin ? origin : "?");
+    lua_setiuservalue(L, idx, 1);
+    nf_lua_account(L, u->lat.bytes);
+}
+
 /* core.data.load_latency(path) -> Latency | nil, message */
 static int l_load_latency(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    lua_latency *u = lua_newuserdatauv(L, sizeof *u, 1);
-    memset(u, 0, sizeof *u);
-    u->closed = 1;   /* not usable until loaded; the metatable comes only after success */
+    nf_latency *lat = nf_lua_latency_new(L);
     nf_err err;
-    if (nf_latency_load(path, &u->lat, &err)) return nf_lua_fail(L, &err);
-    u->closed = 0;
-    luaL_setmetatable(L, NF_LATENCY_MT);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
-    nf_lua_account(L, u->lat.bytes);
+    if (nf_latency_load(path, lat, &err)) return nf_lua_fail(L, &err);
+    nf_lua_latency_done(L, -1, path);
+    return 1;
+}
+
+/* core.data.latency_from(ms, devices [, arch_index [, arch_strings]]) -> Latency
+ * ms: a 2-D Tensor n_archs x n_devices (NaN = not measured); devices: list of names;
+ * arch_index: list of integers or nil (0..n-1); arch_strings: list of strings or nil.
+ * Bad input raises (it is the caller's data, not a file). */
+static int l_latency_from(lua_State *L)
+{
+    nf_tensor *ms = nf_lua_check_tensor(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (ms->ndim != 2) luaL_argerror(L, 1, "expected a 2-D tensor (archs x devices)");
+    int64_t n = ms->shape[0];
+    int64_t nd64 = ms->shape[1];
+    if (nd64 > 1000000) luaL_argerror(L, 1, "too many devices");
+    int nd = (int)nd64;
+    if ((int64_t)luaL_len(L, 2) != nd) {
+        lua_pushfstring(L, "%I device names for %I tensor columns", (lua_Integer)luaL_len(L, 2), (lua_Integer)nd);
+        luaL_argerror(L, 2, lua_tostring(L, -1));
+    }
+    /* scratch arrays live in userdata, so a raised error leaks nothing */
+    const char **devs = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nd ? nd : 1), 0);
+    for (int d = 0; d < nd; d++) {
+        if (lua_geti(L, 2, d + 1) != LUA_TSTRING) luaL_argerror(L, 2, "device names must be strings");
+        devs[d] = lua_tostring(L, -1);   /* anchored by the table */
+        lua_pop(L, 1);
+    }
+    int64_t *idx = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        if ((int64_t)luaL_len(L, 3) != n) luaL_argerror(L, 3, "one arch index per tensor row expected");
+        idx = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
+        for (int64_t i = 0; i < n; i++) {
+            lua_geti(L, 3, i + 1);
+            int ok;
+            idx[i] = (int64_t)lua_tointegerx(L, -1, &ok);
+            if (!ok) luaL_argerror(L, 3, "arch indices must be integers");
+            lua_pop(L, 1);
+        }
+    }
+    const char **strs = NULL;
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        if ((int64_t)luaL_len(L, 4) != n) luaL_argerror(L, 4, "one arch string per tensor row expected");
+        strs = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n ? n : 1), 0);
+        for (int64_t i = 0; i < n; i++) {
+            if (lua_geti(L, 4, i + 1) != LUA_TSTRING) luaL_argerror(L, 4, "arch strings must be strings");
+            strs[i] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    nf_latency *lat = nf_lua_latency_new(L);
+    nf_err err;
+    if (nf_latency_from_arrays(n, nd, idx, strs, devs, ms->data, lat, &err)) return nf_lua_raise(L, &err);
+    nf_lua_latency_done(L, -1, "(from arrays)");
     return 1;
 }
 
@@ -557,7 +625,8 @@ void nf_lua_data_open(lua_State *L)
         {"path", tab_path}, {"free", tab_free}, {NULL, NULL},
     };
     static const luaL_Reg fns[] = {
-        {"load_latency", l_load_latency}, {"load_table", l_load_table}, {"dir", l_dir}, {NULL, NULL},
+        {"load_latency", l_load_latency}, {"latency_from", l_latency_from}, {"load_table", l_load_table},
+        {"dir", l_dir}, {NULL, NULL},
     };
     new_class(L, NF_LATENCY_MT, lat_methods, lat_free, lat_tostring, NULL);
     new_class(L, NF_TABLE_MT, tab_methods, tab_free, tab_tostring, tab_len);

@@ -43,6 +43,10 @@ nf_rng *nf_lua_push_rng(lua_State *L, uint64_t seed);
 /* Data (lua_data.c): the C objects inside nasflat.Latency / nasflat.Table userdata; raise on closed/wrong type. */
 #include "nf_data.h"
 nf_latency *nf_lua_check_latency(lua_State *L, int idx);
+/* A new nasflat.Latency: nf_lua_latency_new pushes an empty userdata and returns its nf_latency to fill
+ * (nf_latency_load, nf_latency_from_arrays...); on success call nf_lua_latency_done(L, idx, origin). */
+nf_latency *nf_lua_latency_new(lua_State *L);
+void nf_lua_latency_done(lua_State *L, int idx, const char *origin);
 nf_table *nf_lua_check_table(lua_State *L, int idx);
 
 /* Tell the GC about memory held by C outside Lua (large core objects). */

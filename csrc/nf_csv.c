@@ -2,6 +2,7 @@
  * See nf_data.h for the accepted syntax. */
 #include <errno.h>
 #include <float.h>
+#include <limits.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -179,6 +180,7 @@ nf_status nf_csv_row(nf_csv *r, nf_csv_field *f, int max, int *nfields, nf_err *
         }
         fld.end = i;
         if (k < max) f[k] = fld;
+        if (k == INT_MAX) { r->pos = i; return nf_csv_error(r, fld.off, err, NF_EFORMAT, "too many fields on one row"); }
         k++;
         if (i < n && b[i] == ',') { i++; continue; }
         if (i < n && b[i] == '\r') i++;

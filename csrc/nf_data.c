@@ -128,6 +128,148 @@ static int looks_numeric(const nf_csv_field *f)
 
 /* ---------------------------------------------------------------- latency */
 
+/* Pack a latency table into one allocation and compute norm/min/max/counts. Row i of the result
+ * is source row perm[i] (perm NULL: i). Arch strings come from strs, or fields (CSV, unescaped),
+ * or neither (all ""). Inputs are assumed valid. */
+static nf_status pack_latency(int64_t n, int nd, const int64_t *idx, const int64_t *perm,
+                              const char *const *strs, const nf_csv_field *fields, const char *const *devices,
+                              const float *ms, nf_latency *out, nf_err *err)
+{
+    size_t un = (size_t)n, und = (size_t)nd, ncell;
+    if (!mul_ok(un, und, &ncell)) return nf_seterr(err, NF_ENOMEM, "too many cells");
+    size_t strbytes = 1, devbytes = 0;   /* 1: the shared "" */
+    for (int64_t i = 0; i < n; i++) {
+        if (strs) strbytes += (strs[i] ? strlen(strs[i]) : 0) + 1;
+        else if (fields) strbytes += nf_csv_copy(&fields[i], NULL, 0) + 1;
+    }
+    for (int d = 0; d < nd; d++) devbytes += strlen(devices[d]) + 1;
+    /* one block: 8-byte arrays first, then floats, then strings */
+    size_t bytes = align8(un * 8) * 2 + align8(und * 8) * 2 + align8(ncell * 4) * 2 + align8(und * 4) * 2
+                 + align8(strbytes + devbytes);
+    bump b = {malloc(bytes), 0};
+    if (!b.base) return nf_seterr(err, NF_ENOMEM, "out of memory (%zu bytes)", bytes);
+    nf_latency L;
+    memset(&L, 0, sizeof L);
+    L.n_archs = n;
+    L.n_devices = nd;
+    L.arch_index = take(&b, un * 8);
+    L.arch_strings = take(&b, un * sizeof(char *));
+    L.devices = take(&b, und * sizeof(char *));
+    L.n_measured = take(&b, und * 8);
+    L.ms = take(&b, ncell * 4);
+    L.norm = take(&b, ncell * 4);
+    L.dev_min = take(&b, und * 4);
+    L.dev_max = take(&b, und * 4);
+    char *pool = take(&b, strbytes + devbytes);
+    L.mem_ = b.base;
+    L.bytes = bytes;
+
+    char *empty = pool++;
+    *empty = '\0';
+    for (int d = 0; d < nd; d++) {
+        size_t len = strlen(devices[d]);
+        memcpy(pool, devices[d], len + 1);
+        L.devices[d] = pool;
+        pool += len + 1;
+    }
+    L.dense_ = 1;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t src = perm ? perm[i] : i;
+        L.arch_index[i] = idx ? idx[src] : i;
+        if (L.arch_index[i] != i) L.dense_ = 0;
+        memcpy(L.ms + (size_t)i * und, ms + (size_t)src * und, und * sizeof(float));
+        size_t len = 0;
+        if (strs && strs[src]) {
+            len = strlen(strs[src]);
+            memcpy(pool, strs[src], len + 1);
+        } else if (fields) {
+            len = nf_csv_copy(&fields[src], pool, (size_t)-1);
+        } else {
+            L.arch_strings[i] = empty;
+            continue;
+        }
+        L.arch_strings[i] = pool;
+        pool += len + 1;
+    }
+
+    /* per-device min, max, count; then min-max normalisation */
+    for (int d = 0; d < nd; d++) { L.dev_min[d] = INFINITY; L.dev_max[d] = -INFINITY; L.n_measured[d] = 0; }
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = L.ms + (size_t)i * und;
+        for (int d = 0; d < nd; d++) {
+            float v = row[d];
+            if (isnan(v)) continue;
+            if (v < L.dev_min[d]) L.dev_min[d] = v;
+            if (v > L.dev_max[d]) L.dev_max[d] = v;
+            L.n_measured[d]++;
+        }
+    }
+    for (int d = 0; d < nd; d++)
+        if (!L.n_measured[d]) L.dev_min[d] = L.dev_max[d] = NAN;
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = L.ms + (size_t)i * und;
+        float *nrow = L.norm + (size_t)i * und;
+        for (int d = 0; d < nd; d++) {
+            float v = row[d];
+            double lo = L.dev_min[d], span = (double)L.dev_max[d] - lo;
+            if (isnan(v)) nrow[d] = NAN;
+            else nrow[d] = span > 0 ? (float)((v - lo) / span) : 0.0f;
+        }
+    }
+    *out = L;
+    return NF_OK;
+}
+
+nf_status nf_latency_from_arrays(int64_t n_archs, int n_devices, const int64_t *arch_index,
+                                 const char *const *arch_strings, const char *const *devices,
+                                 const float *ms, nf_latency *out, nf_err *err)
+{
+    static const char *fn = "nf_latency_from_arrays";
+    if (!out || !devices || !ms) return nf_seterr(err, NF_EINVAL, "%s: out, devices and ms must not be NULL", fn);
+    if (n_archs < 1 || n_devices < 1)
+        return nf_seterr(err, NF_EINVAL, "%s: need at least one architecture and one device (got %lld x %d)", fn,
+                         (long long)n_archs, n_devices);
+    for (int d = 0; d < n_devices; d++) {
+        if (!devices[d] || !devices[d][0]) return nf_seterr(err, NF_EINVAL, "%s: device %d has no name", fn, d);
+        for (int e = 0; e < d; e++)
+            if (strcmp(devices[e], devices[d]) == 0)
+                return nf_seterr(err, NF_EINVAL, "%s: duplicate device '%s' (devices %d and %d)", fn, devices[d], e, d);
+    }
+    size_t und = (size_t)n_devices;
+    for (int64_t i = 0; i < n_archs; i++) {
+        if (arch_index && arch_index[i] < 0)
+            return nf_seterr(err, NF_EINVAL, "%s: arch_index[%lld] = %lld is negative", fn, (long long)i,
+                             (long long)arch_index[i]);
+        for (int d = 0; d < n_devices; d++) {
+            float v = ms[(size_t)i * und + (size_t)d];
+            if (!isnan(v) && !(v >= 0 && !isinf(v)))
+                return nf_seterr(err, NF_EINVAL, "%s: ms[row %lld, device '%s'] = %g is not a latency "
+                                 "(finite >= 0, or NAN for not measured)", fn, (long long)i, devices[d], (double)v);
+        }
+    }
+    int sorted = 1;
+    for (int64_t i = 1; arch_index && i < n_archs; i++)
+        if (arch_index[i] <= arch_index[i - 1]) { sorted = 0; break; }
+    if (sorted) return pack_latency(n_archs, n_devices, arch_index, NULL, arch_strings, NULL, devices, ms, out, err);
+    keyrow *kr = malloc(sizeof(keyrow) * (size_t)n_archs);
+    if (!kr) return nf_seterr(err, NF_ENOMEM, "%s: out of memory", fn);
+    for (int64_t i = 0; i < n_archs; i++) { kr[i].key = arch_index[i]; kr[i].row = i; }
+    qsort(kr, (size_t)n_archs, sizeof(keyrow), cmp_keyrow);
+    int64_t first = 0, j = first_duplicate(kr, n_archs, &first);
+    if (j >= 0) {
+        nf_seterr(err, NF_EINVAL, "%s: arch_index %lld appears at rows %lld and %lld", fn, (long long)kr[j].key,
+                  (long long)first, (long long)kr[j].row);
+        free(kr);
+        return NF_EINVAL;
+    }
+    int64_t *perm = (int64_t *)kr;   /* compact the rows in place: perm[i] is written after kr[i] is read */
+    for (int64_t i = 0; i < n_archs; i++) perm[i] = kr[i].row;
+    nf_status st = pack_latency(n_archs, n_devices, arch_index, perm, arch_strings, NULL, devices, ms, out, err);
+    free(kr);
+    return st;
+}
+
+
 typedef struct {
     nf_csv r;
     nf_csv_field *f;       /* header/row fields */
@@ -191,7 +333,6 @@ static nf_status lat_parse(lat_tmp *t, const char *path, nf_latency *out, nf_err
 
     int64_t n = 0;
     int sorted = 1;
-    size_t strbytes = 0;
     for (;;) {
         int k;
         if ((st = nf_csv_row(r, f, nh + 1, &k, err))) return st;
@@ -208,7 +349,6 @@ static nf_status lat_parse(lat_tmp *t, const char *path, nf_latency *out, nf_err
         t->line[n] = r->row_line;
         if (dev0 == 2) {
             t->astr[n] = f[1];
-            strbytes += nf_csv_copy(&f[1], NULL, 0) + 1;
         }
         float *row = t->ms + (size_t)n * (size_t)nd;
         for (int d = 0; d < nd; d++) {
@@ -251,78 +391,15 @@ static nf_status lat_parse(lat_tmp *t, const char *path, nf_latency *out, nf_err
                              (long long)t->line[t->kr[j].row], (long long)t->kr[j].key, (long long)t->line[first]);
     }
 
-    /* one block: 8-byte arrays first, then floats, then strings */
-    size_t devbytes = 0;
-    for (int d = 0; d < nd; d++) devbytes += strlen(t->names[dev0 + d]) + 1;
-    if (dev0 == 1) strbytes = 1;   /* every arch string is the same "" */
-    size_t un = (size_t)n, und = (size_t)nd, ncell = un * und;
-    size_t bytes = align8(un * 8) * 2 + align8(und * 8) * 2 + align8(ncell * 4) * 2 + align8(und * 4) * 2
-                 + align8(strbytes + devbytes);
-    bump b = {malloc(bytes), 0};
-    if (!b.base) return nf_seterr(err, NF_ENOMEM, "%s: out of memory (%zu bytes)", path, bytes);
-    nf_latency L;
-    memset(&L, 0, sizeof L);
-    L.n_archs = n;
-    L.n_devices = nd;
-    L.arch_index = take(&b, un * 8);
-    L.arch_strings = take(&b, un * sizeof(char *));
-    L.devices = take(&b, und * sizeof(char *));
-    L.n_measured = take(&b, und * 8);
-    L.ms = take(&b, ncell * 4);
-    L.norm = take(&b, ncell * 4);
-    L.dev_min = take(&b, und * 4);
-    L.dev_max = take(&b, und * 4);
-    char *pool = take(&b, strbytes + devbytes);
-    L.mem_ = b.base;
-    L.bytes = bytes;
-
-    for (int d = 0; d < nd; d++) {
-        size_t len = strlen(t->names[dev0 + d]);
-        memcpy(pool, t->names[dev0 + d], len + 1);
-        L.devices[d] = pool;
-        pool += len + 1;
+    const int64_t *perm = NULL;
+    if (!sorted) {
+        int64_t *perm_buf = t->line;   /* reuse: the line numbers are no longer needed */
+        for (int64_t i = 0; i < n; i++) perm_buf[i] = t->kr[i].row;
+        perm = perm_buf;
     }
-    if (dev0 == 1) *pool = '\0';
-    L.dense_ = 1;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t src = sorted ? i : t->kr[i].row;
-        L.arch_index[i] = t->idx[src];
-        if (L.arch_index[i] != i) L.dense_ = 0;
-        memcpy(L.ms + (size_t)i * und, t->ms + (size_t)src * und, und * sizeof(float));
-        if (dev0 == 2) {
-            size_t len = nf_csv_copy(&t->astr[src], pool, (size_t)-1);
-            L.arch_strings[i] = pool;
-            pool += len + 1;
-        } else {
-            L.arch_strings[i] = pool;
-        }
-    }
-
-    /* per-device min, max, count; then min-max normalisation */
-    for (int d = 0; d < nd; d++) { L.dev_min[d] = INFINITY; L.dev_max[d] = -INFINITY; L.n_measured[d] = 0; }
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = L.ms + (size_t)i * und;
-        for (int d = 0; d < nd; d++) {
-            float v = row[d];
-            if (isnan(v)) continue;
-            if (v < L.dev_min[d]) L.dev_min[d] = v;
-            if (v > L.dev_max[d]) L.dev_max[d] = v;
-            L.n_measured[d]++;
-        }
-    }
-    for (int d = 0; d < nd; d++)
-        if (!L.n_measured[d]) L.dev_min[d] = L.dev_max[d] = NAN;
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = L.ms + (size_t)i * und;
-        float *nrow = L.norm + (size_t)i * und;
-        for (int d = 0; d < nd; d++) {
-            float v = row[d];
-            double lo = L.dev_min[d], span = (double)L.dev_max[d] - lo;
-            if (isnan(v)) nrow[d] = NAN;
-            else nrow[d] = span > 0 ? (float)((v - lo) / span) : 0.0f;
-        }
-    }
-    *out = L;
+    st = pack_latency(n, nd, t->idx, perm, NULL, dev0 == 2 ? t->astr : NULL,
+                      (const char *const *)(t->names + dev0), t->ms, out, err);
+    if (st) return nf_seterr(err, st, "%s: out of memory", path);   /* the only way packing valid input fails */
     return NF_OK;
 }
 

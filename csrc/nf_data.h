@@ -45,6 +45,15 @@ typedef struct {
 } nf_latency;
 
 nf_status nf_latency_load(const char *path, nf_latency *out, nf_err *err);   /* out untouched on failure */
+/* Build a latency table from arrays (all copied), e.g. a synthetic or imported data set: ms is
+ * n_archs × n_devices row-major, NAN = not measured, else finite >= 0. arch_index NULL means
+ * 0..n_archs-1 (else non-negative, unique; rows get sorted by it); arch_strings NULL (or a NULL
+ * entry) means "". Device names non-empty and unique. norm, dev_min, dev_max, n_measured are
+ * computed as for a file. Bad input is NF_EINVAL naming the row/device (0-based). Freed by
+ * nf_latency_free; out untouched on failure. */
+nf_status nf_latency_from_arrays(int64_t n_archs, int n_devices, const int64_t *arch_index,
+                                 const char *const *arch_strings, const char *const *devices,
+                                 const float *ms, nf_latency *out, nf_err *err);
 void nf_latency_free(nf_latency *lat);                                       /* idempotent; zeroes *lat */
 int nf_latency_device(const nf_latency *lat, const char *name);              /* -1 if unknown */
 int64_t nf_latency_row(const nf_latency *lat, int64_t arch_index);            /* -1 if absent; O(1) when dense */

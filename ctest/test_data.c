@@ -245,6 +245,57 @@ static void test_latency_errors(void)
     CHECK(nf_latency_load(NULL, &L, &e) == NF_EINVAL);
 }
 
+static void test_latency_from_arrays(void)
+{
+    const char *devs[] = {"gpu", "cpu"};
+    const int64_t idx[] = {2, 0, 1};
+    const char *strs[] = {"|a,b|", "x", NULL};
+    const float ms[] = {3.0f, NAN, 1.0f, 10.0f, 2.0f, 30.0f};
+    nf_latency L, F;
+    nf_err e = {0};
+    CHECK(nf_latency_from_arrays(3, 2, idx, strs, devs, ms, &L, &e) == NF_OK);
+    /* the same table as a file gives the same object */
+    const char *p = write_tmp("arch_index,arch_string,gpu,cpu\n2,\"|a,b|\",3,\n0,x,1,10\n1,,2,30\n");
+    CHECK(nf_latency_load(p, &F, &e) == NF_OK);
+    unlink(p);
+    CHECK(L.n_archs == F.n_archs && L.n_devices == F.n_devices && L.bytes == F.bytes && L.dense_ == 1);
+    for (int i = 0; i < 3; i++) {
+        CHECK(L.arch_index[i] == F.arch_index[i] && strcmp(L.arch_strings[i], F.arch_strings[i]) == 0);
+        for (int d = 0; d < 2; d++) {
+            float a = L.ms[i * 2 + d], b = F.ms[i * 2 + d], na = L.norm[i * 2 + d], nb = F.norm[i * 2 + d];
+            CHECK((isnan(a) && isnan(b)) || a == b);
+            CHECK((isnan(na) && isnan(nb)) || na == nb);
+        }
+    }
+    CHECK(L.dev_min[1] == 10.0f && L.dev_max[1] == 30.0f && L.n_measured[1] == 2 && L.n_measured[0] == 3);
+    CHECK(strcmp(L.arch_strings[1], "") == 0 && strcmp(L.arch_strings[2], "|a,b|") == 0);
+    nf_latency_free(&L);
+    nf_latency_free(&F);
+
+    /* NULL arch_index and strings: 0..n-1 and "" */
+    CHECK(nf_latency_from_arrays(3, 2, NULL, NULL, devs, ms, &L, &e) == NF_OK);
+    CHECK(L.arch_index[2] == 2 && nf_latency_row(&L, 1) == 1 && strcmp(L.arch_strings[0], "") == 0);
+    CHECK(L.ms[0] == 3.0f && isnan(L.norm[1]));
+    nf_latency_free(&L);
+
+    memset(&L, 0x5a, sizeof L);
+    nf_latency snapshot = L;
+    const int64_t dup[] = {4, 1, 4};
+    CHECK(nf_latency_from_arrays(3, 2, dup, NULL, devs, ms, &L, &e) == NF_EINVAL);
+    CHECK_MSG(e.msg, "nf_latency_from_arrays: arch_index 4 appears at rows 0 and 2");
+    const int64_t neg[] = {0, -1, 2};
+    CHECK(nf_latency_from_arrays(3, 2, neg, NULL, devs, ms, &L, &e) == NF_EINVAL);
+    CHECK_MSG(e.msg, "nf_latency_from_arrays: arch_index[1] = -1 is negative");
+    const float bad[] = {1.0f, -2.0f};
+    CHECK(nf_latency_from_arrays(1, 2, NULL, NULL, devs, bad, &L, &e) == NF_EINVAL);
+    CHECK_MSG(e.msg, "nf_latency_from_arrays: ms[row 0, device 'cpu'] = -2 is not a latency (finite >= 0, or NAN for not measured)");
+    const char *twice[] = {"gpu", "gpu"};
+    CHECK(nf_latency_from_arrays(1, 2, NULL, NULL, twice, ms, &L, &e) == NF_EINVAL);
+    CHECK_MSG(e.msg, "nf_latency_from_arrays: duplicate device 'gpu' (devices 0 and 1)");
+    CHECK(nf_latency_from_arrays(0, 2, NULL, NULL, devs, ms, &L, &e) == NF_EINVAL);
+    CHECK(memcmp(&L, &snapshot, sizeof L) == 0);
+}
+
 static void test_table(void)
 {
     const char *p = write_tmp("arch_index,arch_string,key,score,ops\n"
@@ -330,6 +381,7 @@ int main(void)
     RUN(test_csv_reader);
     RUN(test_latency_ok);
     RUN(test_latency_errors);
+    RUN(test_latency_from_arrays);
     RUN(test_table);
     RUN(test_data_dir);
     rmdir(tmpdir);

@@ -358,6 +358,41 @@ describe("data: Latency userdata", function()
   end)
 end)
 
+describe("data: Latency from arrays", function()
+  it("builds the same object as the equivalent file", function()
+    local nan = 0 / 0
+    local ms = nf.Tensor.from{{3, nan}, {1, 10}, {2, 30}}
+    local lat = data.latency_from(ms, {devices = {"gpu", "cpu"}, arch_index = {2, 0, 1},
+                                       arch_strings = {"|a,b|", "x", ""}})
+    local file = assert(load_text("arch_index,arch_string,gpu,cpu\n2,\"|a,b|\",3,\n0,x,1,10\n1,,2,30\n"))
+    for r = 1, 3 do
+      assert.equal(file:arch_index(r), lat:arch_index(r))
+      assert.equal(file:arch_string(r), lat:arch_string(r))
+      for d = 1, 2 do assert.same({file:get(r, d)}, {lat:get(r, d)}) end
+    end
+    assert.same({1, 2, 3}, lat:measured("gpu"))
+    assert.same({1, 2}, lat:measured("cpu"))   -- rows sorted: arch 2 (cpu not measured) is row 3
+    assert.equal("(from arrays)", lat:path())
+    local plain = data.latency_from(ms, {devices = {"gpu", "cpu"}})
+    assert.equal(2, plain:arch_index(3))
+    assert.equal("", plain:arch_string(1))
+  end)
+
+  it("raises on bad input", function()
+    local ms = nf.Tensor.from{{1, 2}, {3, 4}}
+    support.raises("nf_latency_from_arrays: arch_index 5 appears at rows 0 and 1",
+      data.latency_from, ms, {devices = {"a", "b"}, arch_index = {5, 5}})
+    support.raises("nf_latency_from_arrays: ms[row 1, device 'b'] = -4 is not a latency",
+      data.latency_from, nf.Tensor.from{{1, 2}, {3, -4}}, {devices = {"a", "b"}})
+    support.raises("nf_latency_from_arrays: duplicate device 'a' (devices 0 and 1)",
+      data.latency_from, ms, {devices = {"a", "a"}})
+    support.raises("(3 device names for 2 tensor columns)", data.latency_from, ms, {devices = {"a", "b", "c"}})
+    support.raises("data.latency_from: option 'devices' (a list of names) is required", data.latency_from, ms, {})
+    support.raises("data.latency_from: unknown option 'names'",
+      data.latency_from, ms, {devices = {"a", "b"}, names = 1})
+  end)
+end)
+
 describe("data: tables", function()
   local TEXT = "arch_index,arch_string,score,tag\n3,a,0.5,x\n1,\"b,c\",,7\n"
 

@@ -81,6 +81,21 @@ function M.load_latency(path)
   return C.load_latency(path)
 end
 
+--- Build a Latency from data in memory (e.g. synthetic or imported measurements).
+-- ms   = a 2-D Tensor, n_archs x n_devices, milliseconds, NaN = not measured (else finite >= 0)
+-- opts = {devices = {names} (required, one per column, unique),
+--         arch_index = {integers} (default 0..n_archs-1; unique, rows get sorted by it),
+--         arch_strings = {strings} (default "")}
+-- The values are copied; norm, ranges and counts are computed as for a file. Bad input raises
+-- (it is the caller's data, not a failure of the world).
+function M.latency_from(ms, opts)
+  opts = check_options(opts, "data.latency_from", {"devices", "arch_index", "arch_strings"})
+  if type(opts.devices) ~= "table" then
+    error("data.latency_from: option 'devices' (a list of names) is required", 2)
+  end
+  return C.latency_from(ms, opts.devices, opts.arch_index, opts.arch_strings)
+end
+
 --- Load a generic CSV table (archs, cost, accuracy, zero-cost proxies, ...).
 -- opts (all optional):
 --   strings    = {names}  columns kept as strings even if they look numeric
