@@ -1,0 +1,63 @@
+--- Result tables: our predictors' mean Spearman per task beside the published numbers (METHOD §9, §10).
+local tasks = require "nasflat.tasks"
+
+local M = {}
+
+local function f3(x)
+  if x == nil or x ~= x then return "    -" end
+  return string.format("%5.3f", x)
+end
+
+--- A markdown table: one row per predictor of ours (from run records) and per published row, one column per
+-- task, plus the mean over the tasks present. `records` are experiment.run results; `budget` selects the
+-- transfer budget (default: the first one of each record).
+function M.paper_table(records, budget)
+  local names, ours = {}, {nasflat = {}, ridge = {}}
+  for _, rec in ipairs(records) do
+    names[#names + 1] = rec.task
+    for p, by in pairs(rec.mean) do
+      local key = budget and tostring(budget) or next(by)
+      if rec.config and rec.config.budgets then key = tostring(budget or rec.config.budgets[1]) end
+      ours[p][rec.task] = by[key]
+    end
+  end
+  local lines = {"| predictor | " .. table.concat(names, " | ") .. " | mean |",
+    "|---|" .. string.rep("---|", #names + 1)}
+  local function row(label, values)
+    local cells, s, n = {}, 0, 0
+    for i, t in ipairs(names) do
+      local v = values[t]
+      cells[i] = f3(v)
+      if v and v == v then s, n = s + v, n + 1 end
+    end
+    lines[#lines + 1] = string.format("| %s | %s | %s |", label, table.concat(cells, " | "), n > 0 and f3(s / n) or "-")
+  end
+  if next(ours.nasflat) then row("nasflat GNN (ours)", ours.nasflat) end
+  if next(ours.ridge) then row("structural ridge (ours)", ours.ridge) end
+  for _, label in ipairs({"NASFLAT", "MultiPredict", "HELP"}) do
+    row(label .. " (published)", tasks.PUBLISHED[label])
+  end
+  do
+    row("structural ridge (METHOD §10 table)", tasks.PUBLISHED["ridge (METHOD §10)"])
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+--- How many tasks our GNN matches or beats the published NASFLAT on, and the better of (NASFLAT, §10 ridge).
+function M.wins(records, budget)
+  local vs_nasflat, vs_both, n = 0, 0, 0
+  for _, rec in ipairs(records) do
+    local by = rec.mean.nasflat
+    local pub = tasks.PUBLISHED.NASFLAT[rec.task]
+    if by and pub then
+      local v = by[tostring(budget or rec.config.budgets[1])]
+      n = n + 1
+      if v and v >= pub then vs_nasflat = vs_nasflat + 1 end
+      local best = math.max(pub, tasks.PUBLISHED["ridge (METHOD §10)"][rec.task])
+      if v and v > best then vs_both = vs_both + 1 end
+    end
+  end
+  return {tasks = n, at_least_nasflat = vs_nasflat, above_both = vs_both}
+end
+
+return M
