@@ -1,4 +1,5 @@
-/* lua_space.c — binding for the search spaces (nf_space.h): core.space.<fn>(space_name, ...).
+/* lua_space.c — binding for the search spaces (nf_space.h): core.space.<fn>(space_name, ...), and for
+ * the synthetic device zoo built on them (nf_zoo.h): core.zoo.<fn>.
  * lua/nasflat/space.lua wraps these into Space objects; this layer only converts.
  *
  * A code argument is an arch string (either form nf_space_parse accepts) or a table of the
@@ -8,6 +9,7 @@
 #include <string.h>
 #include "lua_nf.h"
 #include "nf_space.h"
+#include "nf_zoo.h"
 
 static nf_space_id check_space(lua_State *L, int idx)
 {
@@ -234,13 +236,13 @@ static int l_layers(lua_State *L)
     lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
         const nf_layer *l = &ls[i];
-        lua_createtable(L, 0, 18);
+        lua_createtable(L, 0, 19);
         lua_pushstring(L, nf_layer_kind_name(l->kind));
         lua_setfield(L, -2, "kind");
 #define INT_FIELD(f) (lua_pushinteger(L, l->f), lua_setfield(L, -2, #f))
 #define NUM_FIELD(f) (lua_pushnumber(L, l->f), lua_setfield(L, -2, #f))
         INT_FIELD(cin); INT_FIELD(cout); INT_FIELD(hin); INT_FIELD(hout);
-        INT_FIELD(kernel); INT_FIELD(stride); INT_FIELD(groups); INT_FIELD(arity);
+        INT_FIELD(kernel); INT_FIELD(stride); INT_FIELD(groups); INT_FIELD(arity); INT_FIELD(arity_nonzero);
         NUM_FIELD(flops); NUM_FIELD(params); NUM_FIELD(in_bytes); NUM_FIELD(out_bytes);
 #undef INT_FIELD
 #undef NUM_FIELD
@@ -317,6 +319,92 @@ static int l_enumerate(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------------------------ zoo
+ * core.zoo.devices() -> {{name=, class=, about=}, ...} in zoo order */
+static int l_zoo_devices(lua_State *L)
+{
+    int n = nf_zoo_n_devices();
+    lua_createtable(L, n, 0);
+    for (int d = 0; d < n; d++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, nf_zoo_device_name(d));
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, nf_zoo_device_class(d));
+        lua_setfield(L, -2, "class");
+        lua_pushstring(L, nf_zoo_device_about(d));
+        lua_setfield(L, -2, "about");
+        lua_rawseti(L, -2, d + 1);
+    }
+    return 1;
+}
+
+/* Push nil, "unknown zoo device 'x' (known: ...)"; returns 2. */
+static int unknown_device(lua_State *L, const char *name)
+{
+    luaL_Buffer b;
+    lua_pushnil(L);
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "unknown zoo device '%s' (known: ", name);
+    luaL_addvalue(&b);
+    for (int d = 0; d < nf_zoo_n_devices(); d++) {
+        if (d) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, nf_zoo_device_name(d));
+    }
+    luaL_addstring(&b, ")");
+    luaL_pushresult(&b);
+    return 2;
+}
+
+/* core.zoo.latency(space, seed, devices|nil, n_archs, noise) -> Latency | nil, message */
+static int l_zoo_latency(lua_State *L)
+{
+    nf_space_id s = check_space(L, 1);
+    nf_zoo_opts o = nf_zoo_opts_default(s, (uint64_t)luaL_checkinteger(L, 2));
+    int idx[64];
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_Integer n = luaL_len(L, 3);
+        if (n < 1 || n > nf_zoo_n_devices())
+            return luaL_error(L, "nasflat: zoo.latency: devices must list 1..%d device names (got %I)", nf_zoo_n_devices(), n);
+        for (lua_Integer i = 0; i < n; i++) {
+            if (lua_geti(L, 3, i + 1) != LUA_TSTRING)
+                return luaL_error(L, "nasflat: zoo.latency: devices entry %I is not a name", i + 1);
+            int d = nf_zoo_device_index(lua_tostring(L, -1));
+            if (d < 0) return unknown_device(L, lua_tostring(L, -1));
+            lua_pop(L, 1);
+            idx[i] = d;
+        }
+        o.devices = idx;
+        o.n_devices = (int)n;
+    }
+    o.n_archs = (int64_t)luaL_optinteger(L, 4, 0);
+    o.noise = lua_isnoneornil(L, 5) ? 1 : lua_toboolean(L, 5);
+    char origin[96];
+    snprintf(origin, sizeof origin, "synthetic zoo v%d (%s, seed %lld)", NF_ZOO_VERSION, nf_space_name(s),
+             (long long)o.seed);
+    nf_latency *lat = nf_lua_latency_new(L);
+    nf_err e;
+    if (nf_zoo_latency(&o, lat, &e) != NF_OK) return nf_lua_raise(L, &e);
+    nf_lua_latency_done(L, -1, origin);
+    return 1;
+}
+
+/* core.zoo.latency_one(space, arch, device) -> noise-free ms (NaN if the device does not run it) | nil, message */
+static int l_zoo_latency_one(lua_State *L)
+{
+    nf_space_id s = check_space(L, 1);
+    uint8_t code[NF_SPACE_MAX_CODE];
+    read_code(L, 2, s, code, "zoo.latency_one", "arch");
+    const char *name = luaL_checkstring(L, 3);
+    int d = nf_zoo_device_index(name);
+    if (d < 0) return unknown_device(L, name);
+    double ms;
+    nf_err e;
+    if (nf_zoo_latency_one(s, code, d, &ms, &e) != NF_OK) return nf_lua_raise(L, &e);
+    lua_pushnumber(L, ms);
+    return 1;
+}
+
 void nf_lua_space_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -333,4 +421,13 @@ void nf_lua_space_open(lua_State *L)
     lua_pushinteger(L, NF_GRAPH_DEAD_AS_NONE);
     lua_setfield(L, -2, "DEAD_AS_NONE");
     lua_setfield(L, -2, "space");
+    static const luaL_Reg zoo[] = {
+        {"devices", l_zoo_devices}, {"latency", l_zoo_latency}, {"latency_one", l_zoo_latency_one}, {NULL, NULL},
+    };
+    luaL_newlib(L, zoo);
+    lua_pushinteger(L, NF_ZOO_VERSION);
+    lua_setfield(L, -2, "VERSION");
+    lua_pushinteger(L, NF_ZOO_FBNET_ARCHS);
+    lua_setfield(L, -2, "FBNET_ARCHS");
+    lua_setfield(L, -2, "zoo");
 }

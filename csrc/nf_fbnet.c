@@ -96,6 +96,7 @@ static nf_layer *push(nf_layer *L, int *n, nf_layer_kind kind, int cin, int cout
     l->stride = 1;
     l->groups = 1;
     l->arity = 1;
+    l->arity_nonzero = 1;
     l->block = block;
     l->live = 1;
     l->in_bytes = 4.0 * cin * hin * hin;
@@ -139,7 +140,7 @@ int nf_fbnet_layers(const uint8_t *code, nf_layer *L)
                 conv(L, &n, m, cout, 1, 1, g, H / s, 0, 0, layer);
                 if (cin == cout && s == 1) {
                     nf_layer *a = push(L, &n, NF_LAYER_ADD, cout, cout, H, H, layer);
-                    a->arity = 2;
+                    a->arity = a->arity_nonzero = 2;
                     a->in_bytes *= 2;
                 }
             }

@@ -222,6 +222,7 @@ static nf_layer *push(lbuf *b, nf_layer_kind kind, int cin, int cout, int hin, i
     l->stride = 1;
     l->groups = 1;
     l->arity = 1;
+    l->arity_nonzero = 1;
     l->block = block;
     l->live = live;
     l->in_bytes = 4.0 * cin * hin * hin;
@@ -275,7 +276,7 @@ int nf_nb201_layers(const uint8_t *code, int dataset, nf_layer *layers)
             p->flops = 4.0 * Cp * H * H;
             conv(&b, Cp, C, 1, 1, H, 0, 0, -1, 1);
             nf_layer *a = push(&b, NF_LAYER_ADD, C, C, H, H, -1, 1);
-            a->arity = 2;
+            a->arity = a->arity_nonzero = 2;
             a->in_bytes *= 2;
         }
         for (int c = 0; c < 5; c++, cell++) {
@@ -294,9 +295,11 @@ int nf_nb201_layers(const uint8_t *code, int dataset, nf_layer *layers)
                 }
                 /* after the last edge into cell node 2 or 3: the node's sum */
                 if (k == 2 || k == 5) {
-                    int arity = k == 2 ? 2 : 3, node = k == 2 ? 2 : 3;
+                    int arity = k == 2 ? 2 : 3, node = k == 2 ? 2 : 3, nonzero = 0;
+                    for (int j = 0; j < NF_NB201_EDGES; j++) nonzero += ETO[j] == node && code[j] != OP_NONE;
                     nf_layer *a = push(&b, NF_LAYER_ADD, C, C, H, H, cell, from_in[node] && to_out[node]);
                     a->arity = arity;
+                    a->arity_nonzero = nonzero;
                     a->in_bytes *= arity;
                 }
             }

@@ -151,6 +151,7 @@ typedef struct {
     int hin, hout;         /* square spatial size (1 for LINEAR) */
     int kernel, stride, groups;
     int arity;             /* ADD: number of inputs; else 1 */
+    int arity_nonzero;     /* ADD: inputs that are not NB201 zero ops (what a graph compiler keeps); else 1 */
     int relu_in, bn, relu_out;  /* folded element-wise ops (CONV/DWCONV/BNRELU) */
     int live;              /* 1 if the output can reach the network output (0: dead branch or zero op) */
     int block;             /* NB201: cell 0..14; FBNet: layer 0..21; -1 for stem/reduction/head */

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "ctest.h"
 #include "nf_space.h"
+#include "nf_zoo.h"
 
 #define NB NF_SPACE_NB201
 #define FB NF_SPACE_FBNET
@@ -189,6 +190,15 @@ static void test_nb201_cost_and_layers(void)
         if (L[i].kind == NF_LAYER_ZERO && !L[i].live) zeros++;
     }
     CHECK(conv3_dead == 15 && conv1_live == 15 && zeros == 30);
+    /* sums of cell nodes 2 (edges 0->2 conv1x1, 1->2 none) and 3 (0->3 skip, 1->3 none, 2->3 pool) */
+    int adds = 0, ok_arity = 1;
+    for (int i = 0; i < n; i++)
+        if (L[i].kind == NF_LAYER_ADD && L[i].block >= 0) {
+            adds++;
+            if (L[i].arity == 2 && L[i].arity_nonzero != 1) ok_arity = 0;
+            if (L[i].arity == 3 && L[i].arity_nonzero != 2) ok_arity = 0;
+        }
+    CHECK(adds == 30 && ok_arity);
     CHECK(nf_space_layers(NB, code, 0, L, 10, &n, &e) == NF_ERANGE);
     /* the worst case fits: every op a conv */
     CHECK(nf_space_layers(NB, (const uint8_t[]){3, 3, 3, 3, 3, 3}, 0, L, NF_SPACE_MAX_LAYERS, &n, NULL) == NF_OK);
@@ -265,6 +275,42 @@ static void test_graphs_batched(void)
     CHECK(strcmp(e.msg, "row 5: nb201 code: position 3 holds 7 (expected 0..4)") == 0);
 }
 
+static void test_zoo(void)
+{
+    CHECK(nf_zoo_n_devices() == 13);
+    CHECK(nf_zoo_device_index("fpga_dataflow") == 12 && nf_zoo_device_index("nope") == -1);
+    CHECK(strcmp(nf_zoo_device_class(0), "gpu_b1") == 0 && nf_zoo_device_name(13) == NULL);
+    int devs[2] = {nf_zoo_device_index("dsp_a_int8"), nf_zoo_device_index("gpu_server_a_b1")};
+    nf_zoo_opts o = nf_zoo_opts_default(NB, 3);
+    o.devices = devs;
+    o.n_devices = 2;
+    nf_latency a, b;
+    nf_err e;
+    CHECK(nf_zoo_latency(&o, &a, &e) == NF_OK);
+    CHECK(nf_zoo_latency(&o, &b, &e) == NF_OK);
+    CHECK(a.n_archs == NF_NB201_SIZE && a.n_devices == 2);
+    CHECK(memcmp(a.ms, b.ms, sizeof(float) * (size_t)a.n_archs * 2) == 0);   /* same seed, same numbers */
+    CHECK(a.n_measured[0] == NF_NB201_SIZE - 341 && a.n_measured[1] == NF_NB201_SIZE);
+    CHECK(strcmp(a.devices[0], "dsp_a_int8") == 0 && strcmp(a.arch_strings[1], "|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|") == 0);
+    /* the noise is log-normal around the model value */
+    double clean;
+    uint8_t code[6];
+    nf_space_from_index(NB, 1234, code, NULL);
+    CHECK(nf_zoo_latency_one(NB, code, devs[1], &clean, NULL) == NF_OK);
+    CHECK(fabs(a.ms[1234 * 2 + 1] / clean - 1) < 0.06);
+    nf_latency_free(&a);
+    nf_latency_free(&b);
+    int twice[2] = {1, 1};
+    o.devices = twice;
+    CHECK(nf_zoo_latency(&o, &a, &e) == NF_EINVAL);
+    CHECK(strcmp(e.msg, "zoo: device 'gpu_server_b_b1' asked for twice") == 0);
+    o = nf_zoo_opts_default(FB, 1);
+    o.n_archs = 20;
+    CHECK(nf_zoo_latency(&o, &a, NULL) == NF_OK);
+    CHECK(a.n_archs == 20 && a.n_devices == 13 && strlen(a.arch_strings[0]) == 43);
+    nf_latency_free(&a);
+}
+
 static void test_names(void)
 {
     CHECK(nf_space_from_name("nb201") == NB && nf_space_from_name("FBNet") == FB && nf_space_from_name("darts") == -1);
@@ -287,6 +333,7 @@ int main(void)
     RUN(test_nb201_cost_and_layers);
     RUN(test_sample);
     RUN(test_graphs_batched);
+    RUN(test_zoo);
     RUN(test_names);
     return CT_DONE();
 }

@@ -158,10 +158,11 @@ function Space:feature_names()
 end
 
 --- Per-layer breakdown of the macro network that runs the architecture: a list of
--- {kind, cin, cout, hin, hout, kernel, stride, groups, arity, flops, params, in_bytes, out_bytes,
+-- {kind, cin, cout, hin, hout, kernel, stride, groups, arity, arity_nonzero, flops, params, in_bytes, out_bytes,
 --  relu_in, bn, relu_out, live, block}. kind is conv, dwconv, pool, gpool, linear, add, zero, shuffle or bnrelu;
 -- bytes are fp32 activations; live = false for dead branches and zero ops; block = cell (nb201, 1..15) or
--- searchable layer (fbnet, 1..22), nil for stem/reduction/head. FLOPs and params sum to :cost.
+-- searchable layer (fbnet, 1..22), nil for stem/reduction/head; arity_nonzero = inputs of an add that are not
+-- nb201 zero ops. FLOPs and params sum to :cost.
 function Space:layers(arch, dataset) return C.layers(self.name, arch, dataset) end
 
 --- All architectures in enumeration order (nb201 only; fbnet raises).
