@@ -26,5 +26,7 @@ local fbs = fb:sample(nf.Rng(1), 5000)
 print(string.format("build 5000 FBNet graphs: %.1f ms", best_ms(5, function() fb:graphs(fbs) end)))
 print(string.format("FBNet structural features of 5000 archs: %.1f ms", best_ms(3, function() fb:struct_features(fbs) end)))
 local zoo = require "nasflat.zoo"
-print(string.format("synthetic zoo, NB201 (15625 archs x 13 devices): %.1f ms", best_ms(3, function() zoo.latency{space = "nb201"} end)))
-print(string.format("synthetic zoo, FBNet (5000 archs x 13 devices): %.1f ms", best_ms(3, function() zoo.latency{space = "fbnet"} end)))
+print(string.format("synthetic zoo, NB201 (15625 archs x 13 devices): %.1f ms",
+  best_ms(3, function() zoo.latency{space = "nb201"} end)))
+print(string.format("synthetic zoo, FBNet (5000 archs x 13 devices): %.1f ms",
+  best_ms(3, function() zoo.latency{space = "fbnet"} end)))

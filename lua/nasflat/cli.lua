@@ -316,14 +316,14 @@ function commands.run.main(o)
     io.stdout:write(cjson.encode(result), "\n")
   else
     print_run_table(records)
-    local report = require "nasflat.report"
+    local tables = require "nasflat.report"
     local published = 0
     for _, rec in ipairs(records) do
       if require("nasflat.tasks").PUBLISHED.NASFLAT[rec.task] then published = published + 1 end
     end
     if published > 0 then
       io.stdout:write("\nmean Spearman on the target devices, k = ", budgets[1], ", beside the published numbers\n")
-      io.stdout:write(report.paper_table(records, budgets[1]))
+      io.stdout:write(tables.paper_table(records, budgets[1]))
     end
   end
   return 0

@@ -95,7 +95,7 @@ function Space:code_len() return self.info.code_len end
 function Space:nodes() return self.info.nodes end
 function Space:feature_dim() return self.info.feature_dim end
 
-local function graph_flags(self, fname, opts)
+local function graph_flags(_, fname, opts)
   opts = util.options(fname, opts, {adjacency = "chain", pruned = true, dead_as_none = false})
   local flags = 0
   if opts.adjacency == "identity" then
