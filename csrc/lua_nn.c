@@ -197,9 +197,12 @@ static void read_graphs(lua_State *L, int idx, const nf_model_cfg *c, const char
     lua_setfield(L, idx, "_ops32");   /* anchor the scratch in the table: freed by the GC, never leaked */
     for (int64_t k = 0; k < ops->size; k++) {
         float v = ops->data[k];
-        if (!(v >= 0.0f && v < (float)c->n_ops) || v != floorf(v))
-            luaL_error(L, "%s: op id %f at graph %I node %I is not an integer in 0..%d", fname, (double)v,
+        if (!(v >= 0.0f && v < (float)c->n_ops) || v != floorf(v)) {
+            char num[32];
+            snprintf(num, sizeof num, "%.9g", (double)v);
+            luaL_error(L, "%s: op id %s at graph %I node %I is not an integer in 0..%d", fname, num,
                        (lua_Integer)(k / c->nodes + 1), (lua_Integer)(k % c->nodes + 1), c->n_ops - 1);
+        }
         g->ops[k] = (int32_t)v;
     }
     g->adj = adj->data;
@@ -229,8 +232,11 @@ static int64_t *read_index_list(lua_State *L, int idx, const char *key, int64_t 
             if (!ok) v = NAN;
             lua_pop(L, 1);
         }
-        if (!(v >= 1 && v <= (double)hi) || v != floor(v))
-            luaL_error(L, "%s: '%s' entry %I is %f, not an index in 1..%I", fname, key, (lua_Integer)k + 1, v, (lua_Integer)hi);
+        if (!(v >= 1 && v <= (double)hi) || v != floor(v)) {
+            char num[32];
+            snprintf(num, sizeof num, "%.17g", v);
+            luaL_error(L, "%s: '%s' entry %I is %s, not an index in 1..%I", fname, key, (lua_Integer)k + 1, num, (lua_Integer)hi);
+        }
         out[k] = (int64_t)v - 1;
     }
     char anchor[32];

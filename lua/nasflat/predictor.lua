@@ -152,6 +152,10 @@ function Predictor:fit(opts)
     rows = {}
     for i = 1, g.ops:size(1) do rows[i] = i end
   end
+  local nrows = type(rows) == "table" and #rows or rows:size()
+  if nrows ~= n then
+    error(string.format("fit: 'targets' has %d entries, expected one per row (%d)", n, nrows), 2)
+  end
   local ndev = nil
   if m:config().device_at ~= "none" then
     local d = o.devices
