@@ -654,7 +654,7 @@ static nf_status gc_array(gc_ctx *c, const char *name, float *v, const float *an
         if ((st = gc_forward(c, &Lm, err))) return st;
         v[i] = keep;
         double nd = (Lp - Lm) / (hp + hm), a = an[i];
-        if (c->o->breakit) a = a * 1.1 + 1e-3;
+        if (c->o->breakit) a = a * 1.5 + 1e-2;
         double d = fabs(a - nd), m = fmax(fmax(fabs(a), fabs(nd)), 1e-2);
         if (d / m > res->max_rel) res->max_rel = d / m;
         nbad += d / m > 0.05;

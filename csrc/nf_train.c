@@ -318,7 +318,7 @@ nf_status nf_model_gradcheck(nf_model *m, const nf_model_gradcheck_opts *o, nf_g
              * thousands of ReLUs some step crosses a kink; a correct gradient still matches
              * one of the steps, a wrong one matches none. */
             double a = an[k], nd = 0.0, best = INFINITY;
-            if (o->breakit) a = a * 1.1 + 1e-3;
+            if (o->breakit) a = a * 1.5 + 1e-2;
             for (int h = 0; h < 4; h++) {
                 float keep = P[k];
                 double Lp, Lm, e2 = eps / (double)(1 << h);
