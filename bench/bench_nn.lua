@@ -1,0 +1,97 @@
+--- bench_nn: the predictor engine. Training (forward + backward + AdamW) graphs/s at batch 128,
+-- forward-only graphs/s over all 15,625 NB201 cells, FLOPs per graph, achieved GFLOP/s and their
+-- ratio to the sgemm 1024x128x128 peak measured by bench/bench.lua in the same run, peak memory.
+-- Run alone: `lua5.4 bench/bench_nn.lua` (then it measures the peak itself).
+local nf = require "nasflat"
+local util = require "nasflat.util"
+local now = nf.core.now
+
+local ctx = ...
+if type(ctx) ~= "table" then
+  -- standalone: measure the sgemm peak the same way bench.lua does
+  local A, B, C = nf.Tensor.new(1024, 128):fill(0.5), nf.Tensor.new(128, 128):fill(0.25), nf.Tensor.new(1024, 128)
+  local best = 0
+  for _ = 1, 5 do
+    local iters, t0 = 0, now()
+    repeat nf.matmul(A, B, {out = C}); iters = iters + 1 until now() - t0 >= 0.3
+    best = math.max(best, 2 * 1024 * 128 * 128 * iters / (now() - t0) / 1e9)
+  end
+  ctx = {peak_gflops = best, threads = nf.get_threads()}
+  print(string.format("sgemm 1024x128x128: %.1f GFLOP/s (%d threads)", best, ctx.threads))
+end
+
+-- NB201 op-on-node graphs of all 15,625 cells (METHOD §2); labels: output 0, input 1, ops 2..6.
+local EDGES = {{1, 2}, {1, 3}, {1, 5}, {2, 4}, {2, 6}, {3, 7}, {4, 7}, {5, 8}, {6, 8}, {7, 8}}
+local function all_nb201()
+  local G = 15625
+  local ops, adj = nf.Tensor.new(G, 8), nf.Tensor.new(G, 8, 8)
+  for g = 1, G do
+    local c, d = g - 1, {}
+    for k = 1, 6 do d[k] = c % 5; c = c // 5 end   -- 0 none, 1 skip, 2 conv1x1, 3 conv3x3, 4 pool
+    local A = {}
+    for i = 1, 8 do A[i] = {0, 0, 0, 0, 0, 0, 0, 0} end
+    for _, e in ipairs(EDGES) do A[e[1]][e[2]] = 1 end
+    ops:set(g, 1, 1)
+    ops:set(g, 8, 0)
+    for k = 1, 6 do
+      local v = k + 1
+      ops:set(g, v, d[k] + 2)
+      if d[k] == 0 then
+        for j = 1, 8 do A[v][j], A[j][v] = 0, 0 end
+      elseif d[k] == 1 then
+        for p = 1, 8 do if A[p][v] == 1 then for s = 1, 8 do if A[v][s] == 1 then A[p][s] = 1 end end end end
+        for j = 1, 8 do A[v][j], A[j][v] = 0, 0 end
+      end
+    end
+    local fwd, bwd = {[1] = true}, {[8] = true}
+    for v = 1, 8 do if fwd[v] then for s = 1, 8 do if A[v][s] == 1 then fwd[s] = true end end end end
+    for v = 8, 1, -1 do if bwd[v] then for p = 1, 8 do if A[p][v] == 1 then bwd[p] = true end end end end
+    for i = 1, 8 do
+      for j = 1, 8 do
+        if A[i][j] == 1 and fwd[i] and bwd[i] and fwd[j] and bwd[j] then adj:set(g, i, j, 1) end
+      end
+    end
+  end
+  return {ops = ops, adj = adj}
+end
+
+local G = all_nb201()
+local P = nf.predictor.new{devices = {"a", "b", "c", "d"}}
+local m = P:core()
+local B = 128
+local flops = P:flops(B)
+print(string.format("predictor: default ensemble model, %d parameters, %.2f MFLOP per graph forward (batch %d), "
+  .. "~%.2f MFLOP per graph per training step (3x)", P:n_params(), flops / 1e6, B, 3 * flops / 1e6))
+
+-- training: batches of 128 (gather, forward, hinge loss, backward, AdamW), one batch per epoch
+local rows, dev, y = {}, {}, nf.Tensor.new(B)
+for i = 1, B do rows[i] = (i * 97) % 15625 + 1; dev[i] = i % 4 + 1; y:set(i, (i * 37 % 128) / 128) end
+local train = {ops = G.ops, adj = G.adj, rows = rows, dev = dev, y = y, epochs = 3, batch = B, seed = 1}
+m:train(train) -- warm up (arena, BLAS buffers)
+local best = math.huge
+for _ = 1, 3 do
+  train.epochs = 20
+  local t0 = now()
+  m:train(train)
+  best = math.min(best, (now() - t0) / 20)
+end
+local train_gps = B / best
+local train_gflops = train_gps * 3 * flops / 1e9
+print(string.format("train  (fwd+bwd+AdamW, batch %d): %8.0f graphs/s  %6.1f GFLOP/s  = %3.0f%% of sgemm peak %.1f",
+  B, train_gps, train_gflops, 100 * train_gflops / ctx.peak_gflops, ctx.peak_gflops))
+
+-- inference over every cell
+P:predict{graphs = G, device = "a", rows = {1, 2, 3}}
+local bestf = math.huge
+for _ = 1, 3 do
+  local t0 = now()
+  P:predict{graphs = G, device = "a"}
+  bestf = math.min(bestf, now() - t0)
+end
+local fwd_gps = 15625 / bestf
+local flops_pred = P:flops(512)
+local fwd_gflops = fwd_gps * flops_pred / 1e9
+print(string.format("predict (all 15,625 NB201 cells):  %8.0f graphs/s  %6.1f GFLOP/s  = %3.0f%% of sgemm peak (%.3f s)",
+  fwd_gps, fwd_gflops, 100 * fwd_gflops / ctx.peak_gflops, bestf))
+print(string.format("memory: model %.1f MiB (params, grads, AdamW moments, activation arena); peak RSS %.0f MiB",
+  m:bytes() / 2 ^ 20, util.peak_rss_mib() or -1))
