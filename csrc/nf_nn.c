@@ -279,6 +279,19 @@ static nf_status gl_check(const nf_glayer_cfg *c, int64_t B, int64_t N, nf_err *
     return NF_OK;
 }
 
+/* Dot product with 8 independent partial sums: vectorises without -ffast-math (strict
+ * IEEE order would serialise the reduction). The summation order is fixed: deterministic. */
+static inline float dotf(const float *a, const float *b, int64_t n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t f = 0;
+    for (; f + 8 <= n; f += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[f + k] * b[f + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; f < n; f++) s += a[f] * b[f];
+    return s;
+}
+
 static float gat_scale(const nf_glayer_cfg *c, int64_t N)
 {
     float s = 1.0f / sqrtf((float)c->out);
@@ -348,9 +361,7 @@ nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, i
                     float mx = -INFINITY;
                     for (int64_t j = 0; j < N; j++) {
                         const float *Kj = w.P + (g * N + j) * ld + co;
-                        float d = 0.0f;
-                        for (int64_t f = 0; f < F; f++) d += ta[f] * Kj[f];
-                        d *= csc;
+                        float d = dotf(ta, Kj, F) * csc;
                         ee[i * N + j] = d;
                         float m = Ag[j * N + i], l;
                         if (m != 0.0f || c->quirk_gat_mask_zero) l = m * (d > 0.0f ? d : slope * d);
@@ -484,9 +495,8 @@ nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, 
                     const float *dv = dV + i * F;
                     for (int64_t j = 0; j < N; j++) {
                         const float *Kj = w.P + (g * N + j) * ld + co;
-                        float aij = al[i * N + j], d = 0.0f;
-                        for (int64_t f = 0; f < F; f++) d += dv[f] * Kj[f];
-                        dal[i * N + j] = d;
+                        float aij = al[i * N + j];
+                        dal[i * N + j] = dotf(dv, Kj, F);
                         if (aij != 0.0f) {
                             float *dKj = w.dP + (g * N + j) * ld + co;
                             for (int64_t f = 0; f < F; f++) dKj[f] += aij * dv[f];

@@ -107,7 +107,7 @@ nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, 
  * "readout", "dgf", "gat", "gat_mh", "ensemble" (graph layers include their gate linear).
  * Results: max_rel = max over entries of |a−n| / max(|a|, |n|, floor) and
  * rel = ‖a−n‖ / (‖a‖ + ‖n‖) over all entries. `breakit` (tests only) perturbs the analytic
- * gradient, to show the check fails on a wrong backward. */
+ * gradient (×1.5 + 0.01), to show the check fails on a wrong backward. */
 typedef struct {
     const char *layer;
     int B, N, in, out;
