@@ -60,5 +60,6 @@ void nf_lua_space_open(lua_State *L);
 void nf_lua_metrics_open(lua_State *L);
 void nf_lua_stats_open(lua_State *L);
 void nf_lua_nn_open(lua_State *L);
+void nf_lua_vae_open(lua_State *L);
 
 #endif

@@ -33,6 +33,7 @@ build = {
             "csrc/lua_data.c", "csrc/lua_space.c", "csrc/lua_metrics.c", "csrc/lua_nn.c",
             "csrc/nf_metrics.c", "csrc/nf_stats.c", "csrc/lua_stats.c",
             "csrc/nf_csv.c", "csrc/nf_data.c",
+            "csrc/nf_vae.c", "csrc/lua_vae.c",
          },
          incdirs = { "csrc", "$(OPENBLAS_INCDIR)" },
          libdirs = { "$(OPENBLAS_LIBDIR)" },
