@@ -35,10 +35,46 @@ function Source:measured(device)
   return r
 end
 
---- The graph batch of every architecture, built once.
-function Source:graphs()
+--- The graph batch of every architecture, built once; with `z` (a Tensor(n × Z)) as the supplementary input.
+function Source:graphs(z)
   if not self._graphs then self._graphs = self.space:graphs(self.arch_strings) end
-  return self._graphs
+  if z == nil then return self._graphs end
+  return {ops = self._graphs.ops, adj = self._graphs.adj, z = z}
+end
+
+--- Column-wise z-score of a Tensor(n × F) (constant columns become 0).
+local function standardize(t)
+  local n, f = t:size(1), t:size(2)
+  local out = t:clone()
+  local rows = out:totable()
+  for j = 1, f do
+    local s, s2 = 0, 0
+    for i = 1, n do local v = rows[i][j]; s = s + v; s2 = s2 + v * v end
+    local m = s / n
+    local sd = math.sqrt(math.max(s2 / n - m * m, 0))
+    for i = 1, n do out:set(i, j, sd > 0 and (rows[i][j] - m) / sd or 0) end
+  end
+  return out
+end
+
+--- A per-architecture encoding by name: "struct" (METHOD §10 features, standardised), or one of
+-- nasflat.encodings (when that module is present).
+function Source:encoding(name)
+  self._enc = self._enc or {}
+  local e = self._enc[name]
+  if e then return e end
+  if name == "struct" then
+    e = standardize(self:features())
+  else
+    local ok, enc = pcall(require, "nasflat.encodings")
+    if not ok then error("experiment: unknown encoding '" .. tostring(name) .. "' (known: struct)", 3) end
+    local err
+    e, err = enc.get{space = self.space_name, name = name, arch_strings = self.arch_strings,
+      data_dir = not self.synthetic and self.info.data or nil}
+    if not e then return nil, err end
+  end
+  self._enc[name] = e
+  return e
 end
 
 --- Structural features (METHOD §10) of every architecture, built once.
@@ -157,17 +193,13 @@ M.DEFAULTS = {
   transfer_lr = 1e-3,
   sampler = "kmeancosine",       -- transfer-sample sampler (nasflat.samplers)
   encoding = "struct",           -- encoding the sampler works on
+  supplementary = "struct",      -- encoding fed to the GNN as z ("none" for no supplementary input)
   model = {},                    -- extra options for nasflat.predictor.new
   init_device = "correlation",   -- "correlation" (METHOD §4) or "mean" of the source rows... or "none"
   pretrained = util.NIL,         -- a pre-trained predictor to reuse instead of training
   save_pretrained = util.NIL,    -- path: save the pre-trained model there (atomically)
   progress = util.NIL,           -- function(fmt, ...) for progress lines
 }
-
-local function sampler_encoding(src, name)
-  if name == "struct" then return src:features() end
-  error("experiment: unknown encoding '" .. tostring(name) .. "' (known: struct)", 3)
-end
 
 --- Run one task. Returns the result record (see README, "Results").
 function M.run(opts)
@@ -188,6 +220,13 @@ function M.run(opts)
   }
   for k, v in pairs(opts) do
     if k ~= "source" and k ~= "task" and k ~= "progress" and k ~= "pretrained" then record.config[k] = v end
+  end
+
+  local zenc
+  if want.nasflat and opts.supplementary ~= "none" then
+    local err
+    zenc, err = src:encoding(opts.supplementary)
+    if not zenc then return nil, err end
   end
 
   -- pre-training on the source devices, once
@@ -225,8 +264,10 @@ function M.run(opts)
       for kk, v in pairs(opts.model) do model_opts[kk] = v end
       model_opts.devices = task.train
       model_opts.seed = model_opts.seed or opts.seed
+      model_opts.z_dim = zenc and zenc:size(2) or 0
       pre = predictor_mod().new(src.space:predictor_options(model_opts))
-      pre:fit{graphs = src:graphs(), rows = rows, devices = devs, targets = targets, epochs = opts.epochs,
+      pre:set_meta("space_fbnet", src.space_name == "fbnet" and 1 or 0)
+      pre:fit{graphs = src:graphs(zenc), rows = rows, devices = devs, targets = targets, epochs = opts.epochs,
         batch = opts.batch, lr = opts.lr, weight_decay = opts.weight_decay, seed = core.derive_seed(opts.seed, 1001),
         on_epoch = function(info)
           report("pre-training %s: epoch %d/%d loss %.4f", task.name, info.epoch, opts.epochs, info.loss)
@@ -241,8 +282,9 @@ function M.run(opts)
   end
 
   local t_transfer = util.now()
-  local enc = sampler_encoding(src, opts.encoding)
-  local graphs = want.nasflat and src:graphs() or nil
+  local enc, eerr = src:encoding(opts.encoding)
+  if not enc then return nil, eerr end
+  local graphs = want.nasflat and src:graphs(zenc) or nil
   local features = want.ridge and src:features() or nil
   for _, target in ipairs(task.test) do
     local truth_all = src:ms(target)
@@ -255,7 +297,7 @@ function M.run(opts)
       for trial = 1, opts.trials do
         local tseed = core.derive_seed(opts.seed, 10000 * trial + k)
         local rows = samplers_mod().select{method = opts.sampler, n = k, encoding = enc,
-          candidates = measured, seed = tseed, params = features and nil}
+          candidates = measured, seed = tseed}
         local ms_k = gather(truth_all, rows)
         local run = {trial = trial, seed = tseed, rows = rows}
         if want.nasflat then

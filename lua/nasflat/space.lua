@@ -182,13 +182,12 @@ function Space:sample(rng, n)
   return C.sample(self.name, rng, n)
 end
 
---- Predictor options for this space: a copy of opts with space, nodes and vocab filled in where absent.
+--- Predictor options for this space: a copy of opts with nodes and n_ops (vocabulary size) filled in where absent.
 function Space:predictor_options(opts)
   local out = {}
   for k, v in pairs(opts or {}) do out[k] = v end
-  if out.space == nil then out.space = self.name end
   if out.nodes == nil then out.nodes = self.info.nodes end
-  if out.vocab == nil then out.vocab = #self.info.vocab end
+  if out.n_ops == nil then out.n_ops = #self.info.vocab end
   return out
 end
 
