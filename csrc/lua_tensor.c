@@ -360,6 +360,37 @@ static int l_matmul(lua_State *L)
     return 1;
 }
 
+/* core.hcat{a, b, ...}: columns side by side; each is 2-D (n×k) or 1-D (a column of n). */
+static int l_hcat(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer m = luaL_len(L, 1);
+    if (m < 1) luaL_error(L, "nasflat: hcat: needs at least one tensor");
+    int64_t rows = -1, cols = 0;
+    for (lua_Integer i = 1; i <= m; i++) {
+        lua_geti(L, 1, i);
+        nf_tensor *t = nf_lua_test_tensor(L, -1);
+        if (!t || t->ndim < 1 || t->ndim > 2) luaL_error(L, "nasflat: hcat: entry %I must be a 1-D or 2-D tensor", i);
+        if (rows >= 0 && t->shape[0] != rows)
+            luaL_error(L, "nasflat: hcat: entry %I has %I rows, expected %I", i, (lua_Integer)t->shape[0], (lua_Integer)rows);
+        rows = t->shape[0];
+        cols += t->ndim == 2 ? t->shape[1] : 1;
+        lua_pop(L, 1);
+    }
+    int64_t shape[2] = {rows, cols};
+    nf_lua_tensor *u = nf_lua_tensor_new(L, 2, shape);
+    int64_t off = 0;
+    for (lua_Integer i = 1; i <= m; i++) {
+        lua_geti(L, 1, i);
+        nf_tensor *t = nf_lua_test_tensor(L, -1);
+        int64_t k = t->ndim == 2 ? t->shape[1] : 1;
+        for (int64_t r = 0; r < rows; r++) nf_copy(u->t.data + r * cols + off, t->data + r * k, (size_t)k);
+        off += k;
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
 static int l_free(lua_State *L)
 {
     nf_lua_tensor *u = luaL_checkudata(L, 1, NF_TENSOR_MT);
@@ -414,4 +445,6 @@ void nf_lua_tensor_open(lua_State *L)
     lua_setfield(L, -2, "Tensor");
     lua_pushcfunction(L, l_matmul);
     lua_setfield(L, -2, "matmul");
+    lua_pushcfunction(L, l_hcat);
+    lua_setfield(L, -2, "hcat");
 }

@@ -171,3 +171,13 @@ describe("Tensor:index", function()
     support.raises("index: entry 1 is not an integer", function() t:index{1.5} end)
   end)
 end)
+
+describe("hcat", function()
+  it("puts columns side by side", function()
+    local a = nf.Tensor.from{{1, 2}, {3, 4}}
+    local b = nf.Tensor.from{5, 6}
+    assert.same({{1, 2, 5}, {3, 4, 6}}, nf.core.hcat{a, b}:totable())
+    support.raises("hcat: entry 2 has 3 rows, expected 2", nf.core.hcat, {a, nf.Tensor.new(3)})
+    support.raises("hcat: entry 1 must be a 1-D or 2-D tensor", nf.core.hcat, {{}})
+  end)
+end)

@@ -218,7 +218,7 @@ local function csv_rows(records)
     for _, t in ipairs(rec.targets) do
       for _, b in ipairs(t.budgets) do
         for _, run in ipairs(b.trials) do
-          for _, p in ipairs({"nasflat", "ridge"}) do
+          for _, p in ipairs({"nasflat", "hybrid", "ridge"}) do
             local m = run[p]
             if m then
               rows[#rows + 1] = string.format("%s,%s,%s,%d,%d,%s,%s,%s,%s,%s,%s,%d", rec.task, rec.space, t.device,

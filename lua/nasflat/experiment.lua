@@ -179,7 +179,8 @@ M._internal = {gather = gather, minmax = minmax, calibrate = calibrate}
 M.DEFAULTS = {
   source = util.REQUIRED,        -- a Source (M.open_source)
   task = util.REQUIRED,          -- {name, space, train = {...}, test = {...}} (nasflat.tasks.resolve)
-  predictors = {"nasflat", "ridge"}, -- which predictors to evaluate
+  predictors = {"nasflat", "ridge"}, -- which predictors to evaluate: nasflat (GNN), ridge (§10), hybrid
+  hybrid_scores = "both",        -- GNN scores the hybrid stacks on: "pretrained" (zero-shot), "finetuned", "both"
   budgets = {20},                -- transfer samples per target
   trials = 3,                    -- repetitions with derived seeds
   seed = 1,
@@ -209,8 +210,8 @@ function M.run(opts)
   local t_start = util.now()
   local want = {}
   for _, p in ipairs(opts.predictors) do
-    if p ~= "nasflat" and p ~= "ridge" then
-      error("experiment.run: unknown predictor '" .. tostring(p) .. "' (known: nasflat, ridge)", 2)
+    if p ~= "nasflat" and p ~= "ridge" and p ~= "hybrid" then
+      error("experiment.run: unknown predictor '" .. tostring(p) .. "' (known: nasflat, ridge, hybrid)", 2)
     end
     want[p] = true
   end
@@ -223,7 +224,7 @@ function M.run(opts)
   end
 
   local zenc
-  if want.nasflat and opts.supplementary ~= "none" then
+  if (want.nasflat or want.hybrid) and opts.supplementary ~= "none" then
     local err
     zenc, err = src:encoding(opts.supplementary)
     if not zenc then return nil, err end
@@ -231,7 +232,7 @@ function M.run(opts)
 
   -- pre-training on the source devices, once
   local pre
-  if want.nasflat then
+  if want.nasflat or want.hybrid then
     local t0 = util.now()
     if opts.pretrained then
       pre = opts.pretrained
@@ -284,8 +285,8 @@ function M.run(opts)
   local t_transfer = util.now()
   local enc, eerr = src:encoding(opts.encoding)
   if not enc then return nil, eerr end
-  local graphs = want.nasflat and src:graphs(zenc) or nil
-  local features = want.ridge and src:features() or nil
+  local graphs = (want.nasflat or want.hybrid) and src:graphs(zenc) or nil
+  local features = (want.ridge or want.hybrid) and src:features() or nil
   for _, target in ipairs(task.test) do
     local truth_all = src:ms(target)
     local measured = src:measured(target)
@@ -300,7 +301,7 @@ function M.run(opts)
           candidates = measured, seed = tseed}
         local ms_k = gather(truth_all, rows)
         local run = {trial = trial, seed = tseed, rows = rows}
-        if want.nasflat then
+        if want.nasflat or want.hybrid then
           report("%s: transfer to %s, %d samples, trial %d", task.name, target, k, trial)
           local model = pre:clone()
           local init_from
@@ -313,15 +314,29 @@ function M.run(opts)
             init_from = best or task.train[1]
           end
           model:add_device(target, {copy_from = init_from})
+          local zero_shot = want.hybrid and model:predict{graphs = graphs, device = target} or nil
           model:fit{graphs = graphs, rows = rows, devices = target, targets = minmax(ms_k),
             epochs = opts.transfer_epochs, batch = opts.transfer_batch, lr = opts.transfer_lr,
             weight_decay = opts.weight_decay, seed = tseed}
-          local s_k = model:predict{graphs = graphs, rows = rows, device = target}
-          local a, b = calibrate(s_k, ms_k)
-          local scores = model:predict{graphs = graphs, rows = measured, device = target}
-          run.nasflat = evaluate(scores, apply_calibration(scores, a, b), truth)
-          run.nasflat.init_device = init_from
+          local scores_all = model:predict{graphs = graphs, device = target}
           model:free()
+          if want.nasflat then
+            local a, b = calibrate(gather(scores_all, rows), ms_k)
+            local scores = gather(scores_all, measured)
+            run.nasflat = evaluate(scores, apply_calibration(scores, a, b), truth)
+            run.nasflat.init_device = init_from
+          end
+          if want.hybrid then
+            -- stacking: the structural ridge with the GNN's scores as extra features, fitted on the k samples
+            local cols = {features}
+            if opts.hybrid_scores ~= "finetuned" then cols[#cols + 1] = zero_shot end
+            if opts.hybrid_scores ~= "pretrained" then cols[#cols + 1] = scores_all end
+            local hf = core.hcat(cols)
+            local fit = ridge_mod().fit{features = hf:index(rows), targets_ms = ms_k}
+            local pred = fit:predict(hf:index(measured))
+            run.hybrid = evaluate(pred, pred, truth)
+            run.hybrid.lambda = fit.lambda
+          end
         end
         if want.ridge then
           local fit = ridge_mod().fit{features = features:index(rows), targets_ms = ms_k}
