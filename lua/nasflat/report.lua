@@ -12,7 +12,7 @@ end
 -- task, plus the mean over the tasks present. `records` are experiment.run results; `budget` selects the
 -- transfer budget (default: the first one of each record).
 function M.paper_table(records, budget)
-  local names, ours = {}, {nasflat = {}, ridge = {}}
+  local names, ours = {}, {nasflat = {}, hybrid = {}, ridge = {}}
   for _, rec in ipairs(records) do
     names[#names + 1] = rec.task
     for p, by in pairs(rec.mean) do
@@ -33,6 +33,7 @@ function M.paper_table(records, budget)
     lines[#lines + 1] = string.format("| %s | %s | %s |", label, table.concat(cells, " | "), n > 0 and f3(s / n) or "-")
   end
   if next(ours.nasflat) then row("nasflat GNN (ours)", ours.nasflat) end
+  if next(ours.hybrid) then row("hybrid: ridge on struct + GNN scores (ours)", ours.hybrid) end
   if next(ours.ridge) then row("structural ridge (ours)", ours.ridge) end
   for _, label in ipairs({"NASFLAT", "MultiPredict", "HELP"}) do
     row(label .. " (published)", tasks.PUBLISHED[label])
@@ -44,10 +45,10 @@ function M.paper_table(records, budget)
 end
 
 --- How many tasks our GNN matches or beats the published NASFLAT on, and the better of (NASFLAT, §10 ridge).
-function M.wins(records, budget)
+function M.wins(records, budget, predictor)
   local vs_nasflat, vs_both, n = 0, 0, 0
   for _, rec in ipairs(records) do
-    local by = rec.mean.nasflat
+    local by = rec.mean[predictor or "nasflat"]
     local pub = tasks.PUBLISHED.NASFLAT[rec.task]
     if by and pub then
       local v = by[tostring(budget or rec.config.budgets[1])]
