@@ -49,6 +49,7 @@ build = {
       ["nasflat.samplers"] = "lua/nasflat/samplers.lua",
       ["nasflat.ridge"] = "lua/nasflat/ridge.lua",
       ["nasflat.data"] = "lua/nasflat/data.lua",
+      ["nasflat.encodings"] = "lua/nasflat/encodings.lua",
    },
    install = {
       bin = { nasflat = "bin/nasflat" },

@@ -20,6 +20,7 @@ local lazy = {
   metrics = "nasflat.metrics",
   samplers = "nasflat.samplers",
   ridge = "nasflat.ridge",
+  encodings = "nasflat.encodings",
   predictor = "nasflat.predictor",
   experiment = "nasflat.experiment",
   zoo = "nasflat.zoo",
