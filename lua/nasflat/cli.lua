@@ -63,6 +63,14 @@ local function parse(cmd, argv)
         if o.number then
           local v = tonumber(val)
           if not v then return nil, string.format("option '--%s' expects a number, got '%s'", name, val) end
+          if o.int then
+            v = math.tointeger(v)
+            if not v or v < o.int then
+              return nil, string.format("option '--%s' expects an integer >= %d, got '%s'", name, o.int, val)
+            end
+          elseif o.positive and (v <= 0 or v == math.huge) then
+            return nil, string.format("option '--%s' expects a positive number, got '%s'", name, val)
+          end
           val = v
         end
         opts[name] = val
@@ -117,16 +125,16 @@ commands.run = {
     {name = "space", arg = "NAME", help = "nb201 or fbnet, for ad-hoc tasks", default = "nb201"},
     {name = "predictor", arg = "NAME", help = "nasflat, ridge or both", default = "both"},
     {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
-    {name = "trials", arg = "N", number = true, help = "trials per target and budget", default = 3},
-    {name = "seed", arg = "N", number = true, help = "master seed", default = 1},
-    {name = "samples", arg = "N", number = true, help = "pre-training architectures per source device", default = 512},
-    {name = "epochs", arg = "N", number = true, help = "pre-training epochs", default = 150},
-    {name = "transfer-epochs", arg = "N", number = true, help = "fine-tuning epochs", default = 30},
-    {name = "lr", arg = "X", number = true, help = "pre-training learning rate", default = 1e-3},
-    {name = "transfer-lr", arg = "X", number = true, help = "fine-tuning learning rate", default = 1e-3},
+    {name = "trials", arg = "N", number = true, int = 1, help = "trials per target and budget", default = 3},
+    {name = "seed", arg = "N", number = true, int = 0, help = "master seed", default = 1},
+    {name = "samples", arg = "N", number = true, int = 1, help = "pre-training architectures per source device", default = 512},
+    {name = "epochs", arg = "N", number = true, int = 1, help = "pre-training epochs", default = 150},
+    {name = "transfer-epochs", arg = "N", number = true, int = 1, help = "fine-tuning epochs", default = 30},
+    {name = "lr", arg = "X", number = true, positive = true, help = "pre-training learning rate", default = 1e-3},
+    {name = "transfer-lr", arg = "X", number = true, positive = true, help = "fine-tuning learning rate", default = 1e-3},
     {name = "sampler", arg = "NAME", help = "transfer-sample sampler", default = "kmeancosine"},
     {name = "encoding", arg = "NAME", help = "encoding the sampler uses", default = "struct"},
-    {name = "threads", arg = "N", number = true, help = "BLAS threads", default = nil},
+    {name = "threads", arg = "N", number = true, int = 1, help = "BLAS threads", default = nil},
     {name = "out", arg = "DIR", help = "write results JSON and CSV here (atomically)", default = nil},
     {name = "save-model", arg = "FILE", help = "save the pre-trained model (single task)"},
     {name = "pretrained", arg = "FILE", help = "reuse a saved pre-trained model instead of training"},
@@ -242,11 +250,12 @@ function commands.run.main(o)
   if o.predictor ~= "both" and o.predictor ~= "nasflat" and o.predictor ~= "ridge" then
     return fail("--predictor must be nasflat, ridge or both (got '" .. o.predictor .. "')", 2)
   end
-  if o.threads then core.set_threads(math.tointeger(o.threads) or 1) end
+  if o.threads then core.set_threads(o.threads) end
   local names
   if o.task == "all" then names = tasks.PAPER
   elseif o.train or o.test then names = {false}
   else names = {o.task or false} end
+  if #names > 1 and o["save-model"] then return fail("--save-model needs a single task (not --task all)", 2) end
   local report, finish = progress_for(o)
   local records, sources = {}, {}
   for _, name in ipairs(names) do
@@ -259,6 +268,10 @@ function commands.run.main(o)
       src, err = open_source(o.data, space, o.quiet)
       if not src then finish() return fail(err) end
       sources[space] = src
+    end
+    if zoo_task and not src.synthetic and require("nasflat.zoo").task(space, name) then
+      finish()
+      return fail("task " .. name .. " is a synthetic zoo task: add --data synthetic")
     end
     if src.synthetic and name and not zoo_task and tasks.NAMES[name] then
       finish()
@@ -304,12 +317,16 @@ function commands.run.main(o)
     result.mean_spearman = util.mean_std(xs)
   end
   if o.out then
-    os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
+    -- mkdir's own complaint is dropped: atomic_write names the path that cannot be written
+    os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "' 2>/dev/null")
     local stem = o.out .. "/" .. (#records == 1 and records[1].task or "all") .. "-seed" .. o.seed
     local ok, err = util.atomic_write(stem .. ".json", cjson.encode(result) .. "\n")
     if not ok then return fail(err) end
     ok, err = util.atomic_write(stem .. ".csv", csv_rows(records))
-    if not ok then return fail(err) end
+    if not ok then
+      os.remove(stem .. ".json") -- both files or neither
+      return fail(err)
+    end
     if not o.quiet and core.isatty(2) then io.stderr:write("results: ", stem, ".json, ", stem, ".csv\n") end
   end
   if o.json then
