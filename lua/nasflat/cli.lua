@@ -381,12 +381,9 @@ function commands.predict.main(o, pos)
   end
   local archs, aerr = read_archs(o, pos)
   if not archs then return fail(aerr, 2) end
-  local space = require("nasflat.space").get(model:config().space or "nb201")
-  for i, a in ipairs(archs) do
-    local ok, perr = space:parse(a)
-    if not ok then return fail(string.format("architecture %d: %s", i, perr)) end
-  end
-  local scores = model:predict{graphs = space:graphs(archs), device = device}
+  local graphs, gerr = require("nasflat.experiment").model_graphs(model, archs)
+  if not graphs then return fail(gerr) end
+  local scores = model:predict{graphs = graphs, device = device}
   local out = {}
   for i, a in ipairs(archs) do out[i] = {arch = a, score = scores:get(i)} end
   local order = {}

@@ -42,19 +42,24 @@ function Source:graphs(z)
   return {ops = self._graphs.ops, adj = self._graphs.adj, z = z}
 end
 
---- Column-wise z-score of a Tensor(n × F) (constant columns become 0).
-local function standardize(t)
+--- Column-wise z-score of a Tensor(n × F) (constant columns become 0), with the column means and standard
+-- deviations; given `means` and `sds`, applies those instead of the columns' own.
+local function standardize(t, means, sds)
   local n, f = t:size(1), t:size(2)
   local out = t:clone()
   local rows = out:totable()
+  means, sds = means or {}, sds or {}
   for j = 1, f do
-    local s, s2 = 0, 0
-    for i = 1, n do local v = rows[i][j]; s = s + v; s2 = s2 + v * v end
-    local m = s / n
-    local sd = math.sqrt(math.max(s2 / n - m * m, 0))
+    if means[j] == nil then
+      local s, s2 = 0, 0
+      for i = 1, n do local v = rows[i][j]; s = s + v; s2 = s2 + v * v end
+      means[j] = s / n
+      sds[j] = math.sqrt(math.max(s2 / n - means[j] * means[j], 0))
+    end
+    local m, sd = means[j], sds[j]
     for i = 1, n do out:set(i, j, sd > 0 and (rows[i][j] - m) / sd or 0) end
   end
-  return out
+  return out, means, sds
 end
 
 --- A per-architecture encoding by name: "struct" (METHOD §10 features, standardised), or one of
@@ -64,7 +69,9 @@ function Source:encoding(name)
   local e = self._enc[name]
   if e then return e end
   if name == "struct" then
-    e = standardize(self:features())
+    local means, sds
+    e, means, sds = standardize(self:features())
+    self._struct_stats = {means = means, sds = sds}
   else
     local ok, enc = pcall(require, "nasflat.encodings")
     if not ok then error("experiment: unknown encoding '" .. tostring(name) .. "' (known: struct)", 3) end
@@ -173,7 +180,57 @@ local function evaluate(pred_rank, pred_ms, truth)
   return r
 end
 
-M._internal = {gather = gather, minmax = minmax, calibrate = calibrate}
+M._internal = {gather = gather, minmax = minmax, calibrate = calibrate, standardize = standardize}
+
+-- The space a predictor was built for: its space_fbnet metadata, else told by its node count.
+local function model_space(model)
+  local fb = model:meta().space_fbnet
+  if fb == nil then fb = model:config().nodes == space_mod().get("fbnet").info.nodes and 1 or 0 end
+  return fb == 1 and "fbnet" or "nb201"
+end
+
+--- Whether a predictor fits a space and a supplementary width: true, or nil and what differs.
+function M.check_model(model, space_name, z_dim)
+  local have = model_space(model)
+  if have ~= space_name then return nil, string.format("it is for %s, the data is %s", have, space_name) end
+  local want = space_mod().get(space_name):predictor_options{}
+  local cfg = model:config()
+  if cfg.nodes ~= want.nodes or cfg.n_ops ~= want.n_ops then
+    return nil, string.format("it has %d nodes and %d ops, %s graphs have %d and %d", cfg.nodes, cfg.n_ops,
+      space_name, want.nodes, want.n_ops)
+  end
+  if cfg.z_dim ~= z_dim then
+    return nil, string.format("its supplementary input has width %d, this run's has %d", cfg.z_dim, z_dim)
+  end
+  return true
+end
+
+--- The graph batch a model saved by M.run scores: arch strings of the model's space, with the supplementary
+-- input rebuilt from the statistics the model records. Returns graphs, space name; or nil, message.
+function M.model_graphs(model, arch_strings)
+  local space_name = model_space(model)
+  local space = space_mod().get(space_name)
+  for i, a in ipairs(arch_strings) do
+    local ok, perr = space:parse(a)
+    if not ok then return nil, string.format("architecture %d: %s", i, perr) end
+  end
+  local g = space:graphs(arch_strings)
+  local z_dim = model:config().z_dim
+  if z_dim == 0 then return g, space_name end
+  local meta = model:meta()
+  if meta.z_struct ~= 1 then
+    return nil, string.format("the model takes a supplementary input of width %d but does not record how it " ..
+      "was built (only struct inputs saved by nasflat.experiment can be rebuilt)", z_dim)
+  end
+  local means, sds = {}, {}
+  for j = 1, z_dim do means[j], sds[j] = meta["z_mean_" .. j], meta["z_sd_" .. j] end
+  local f = space:struct_features(arch_strings)
+  if f:size(2) ~= z_dim or #means ~= z_dim or #sds ~= z_dim then
+    return nil, string.format("the model's supplementary input has width %d, %s struct features %d", z_dim,
+      space_name, f:size(2))
+  end
+  return {ops = g.ops, adj = g.adj, z = standardize(f, means, sds)}, space_name
+end
 
 --------------------------------------------------------------------------------------------------- run
 M.DEFAULTS = {
@@ -236,6 +293,8 @@ function M.run(opts)
     local t0 = util.now()
     if opts.pretrained then
       pre = opts.pretrained
+      local ok, perr = M.check_model(pre, src.space_name, zenc and zenc:size(2) or 0)
+      if not ok then return nil, "pretrained model: " .. perr end
     else
       local rng = core.Rng(core.derive_seed(opts.seed, 1000))
       -- one set of architectures, measured on every source device
@@ -268,6 +327,14 @@ function M.run(opts)
       model_opts.z_dim = zenc and zenc:size(2) or 0
       pre = predictor_mod().new(src.space:predictor_options(model_opts))
       pre:set_meta("space_fbnet", src.space_name == "fbnet" and 1 or 0)
+      if zenc and opts.supplementary == "struct" then
+        -- what M.model_graphs needs to rebuild z for new architectures
+        pre:set_meta("z_struct", 1)
+        for j, m in ipairs(src._struct_stats.means) do
+          pre:set_meta("z_mean_" .. j, m)
+          pre:set_meta("z_sd_" .. j, src._struct_stats.sds[j])
+        end
+      end
       pre:fit{graphs = src:graphs(zenc), rows = rows, devices = devs, targets = targets, epochs = opts.epochs,
         batch = opts.batch, lr = opts.lr, weight_decay = opts.weight_decay, seed = core.derive_seed(opts.seed, 1001),
         on_epoch = function(info)
