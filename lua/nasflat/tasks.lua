@@ -102,6 +102,12 @@ function M.resolve(opts)
     if not train then return nil, e1 end
     local test, e2 = string_list(obj.test, "test", opts.file)
     if not test then return nil, e2 end
+    if obj.space ~= nil and obj.space ~= "nb201" and obj.space ~= "fbnet" then
+      return nil, string.format("%s: 'space' must be \"nb201\" or \"fbnet\" (got %s)", opts.file, tostring(obj.space))
+    end
+    if obj.space and opts.space and obj.space ~= opts.space then
+      return nil, string.format("%s: the task is for %s, the data is %s", opts.file, obj.space, opts.space)
+    end
     task = {name = obj.name or "custom", space = obj.space or opts.space, train = train, test = test}
   else
     local name = opts.name or "ND"
@@ -111,6 +117,9 @@ function M.resolve(opts)
       for k in pairs(M.NAMES) do names[#names + 1] = k end
       table.sort(names)
       return nil, string.format("unknown task '%s' (known: %s)", name, table.concat(names, ", "))
+    end
+    if opts.space and opts.space ~= ref[1] then
+      return nil, string.format("task %s is an %s task, the data is %s", name, ref[1], opts.space)
     end
     local path = opts.file or opts.tasks_file
     if not path then return nil, "task " .. name .. " needs the task file nasflat_tasks.json (no data directory)" end
