@@ -1,0 +1,253 @@
+local support = require "support"
+local experiment = require "nasflat.experiment"
+local predictor = require "nasflat.predictor"
+local metrics = require "nasflat.metrics"
+local tasks = require "nasflat.tasks"
+local nf = require "nasflat"
+
+local DATA = support.data_dir()
+
+-- sources are opened once (the synthetic zoo takes about a second, the real nb201 file less)
+local cache = {}
+local function source(data)
+  if not cache[data] then cache[data] = assert(experiment.open_source{data = data}) end
+  return cache[data]
+end
+
+-- an ad-hoc zoo task with one target keeps the GNN runs to one pass over the 15,625 cells
+local ZTASK = {name = "zt", space = "nb201", train = {"gpu_server_a_b1", "cpu_desktop_8c"}, test = {"gpu_server_b_b1"}}
+local TINY = {epochs = 3, pretrain_samples = 32, transfer_epochs = 3, trials = 1, budgets = {10}}
+
+local function tiny(extra)
+  local o = {source = source("synthetic"), task = ZTASK}
+  for k, v in pairs(TINY) do o[k] = v end
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+local function in_unit(x) return type(x) == "number" and x >= -1 and x <= 1 end
+
+describe("experiment.open_source", function()
+  it("opens the synthetic zoo as a source", function()
+    local src = source("synthetic")
+    assert.is_true(src.synthetic)
+    assert.equal("nb201", src.space_name)
+    assert.equal(15625, src.n)
+    assert.equal(13, #src.devices)
+    assert.equal(15625, #src.arch_strings)
+    assert.is_nil(src.tasks_file)
+    assert.equal("synthetic", src.info.data)
+    assert.equal(15625, #src:measured("gpu_server_a_b1"))
+    -- phone classes do not run the 341 cells without an input->output path
+    assert.equal(15625 - 341, #src:measured("cpu_mobile_mid"))
+  end)
+
+  it("returns nil and a message for a missing data directory, raises on bad options", function()
+    local src, err = experiment.open_source{data = "/nonexistent-nasflat"}
+    assert.is_nil(src)
+    assert.equal("/nonexistent-nasflat/nb201_latency.csv: cannot open: No such file or directory", err)
+    support.raises("experiment.open_source: space must be 'nb201' or 'fbnet' (got 'darts')",
+      experiment.open_source, {data = "synthetic", space = "darts"})
+    support.raises("experiment.open_source: unknown option 'dir'", experiment.open_source, {dir = "x"})
+  end)
+
+  it("opens the real data with its task file and checksums", function()
+    if not DATA then return pending(support.NO_DATA) end
+    local src = source(DATA)
+    assert.is_false(not not src.synthetic)
+    assert.equal(15625, src.n)
+    assert.equal(40, #src.devices)
+    assert.equal(DATA .. "/nasflat_tasks.json", src.tasks_file)
+    assert.matches("^%x+$", src.info.files["nb201_latency.csv"].crc32)
+    assert.is_true(src.info.files["nb201_latency.csv"].bytes > 1e6)
+  end)
+end)
+
+describe("experiment internals", function()
+  local I = experiment._internal
+
+  it("min-max normalises the k samples over themselves", function()
+    assert.same({0, 0.5, 1, 0.25}, I.minmax(nf.Tensor.from{2, 4, 6, 3}):totable())
+    assert.same({0.5, 0.5}, I.minmax(nf.Tensor.from{7, 7}):totable())
+  end)
+
+  it("calibrates log(ms) = a + b * score by least squares", function()
+    local s, ms = nf.Tensor.from{-1, 0, 0.5, 2}, nf.Tensor.new(4)
+    for i = 1, 4 do ms:set(i, math.exp(0.3 - 1.7 * s:get(i))) end
+    local a, b = I.calibrate(s, ms)
+    assert.near(0.3, a, 1e-6) -- tensors hold float32
+    assert.near(-1.7, b, 1e-6)
+    -- constant scores: no slope, the mean log latency
+    a, b = I.calibrate(nf.Tensor.from{1, 1}, nf.Tensor.from{math.exp(1), math.exp(3)})
+    assert.equal(0, b)
+    assert.near(2, a, 1e-6)
+  end)
+
+  it("standardises columns, or applies given statistics", function()
+    local t = nf.Tensor.from{{1, 5}, {3, 5}}
+    local z, means, sds = I.standardize(t)
+    assert.same({{-1, 0}, {1, 0}}, z:totable())
+    assert.same({2, 5}, means)
+    assert.same({1, 0}, sds)
+    assert.same({{-1, 0}, {3, 0}}, I.standardize(nf.Tensor.from{{1, 9}, {5, 9}}, means, sds):totable())
+  end)
+end)
+
+describe("experiment.run", function()
+  it("raises on programmer errors", function()
+    support.raises("experiment.run: unknown predictor 'gnn' (known: nasflat, ridge, hybrid)",
+      experiment.run, {source = source("synthetic"), task = ZTASK, predictors = {"gnn"}})
+    support.raises("experiment.run: unknown option 'budget'", experiment.run,
+      {source = source("synthetic"), task = ZTASK, budget = 20})
+    support.raises("experiment.run: option 'task' is required", experiment.run, {source = source("synthetic")})
+  end)
+
+  it("scores the ridge baseline per target, budget and trial, reproducibly", function()
+    local src = source("synthetic")
+    local task = {name = "zr", space = "nb201", train = {"gpu_server_a_b1"}, test = {"gpu_server_b_b1", "cpu_mobile_mid"}}
+    local function run(seed)
+      return assert(experiment.run{source = src, task = task, predictors = {"ridge"}, budgets = {5, 20}, trials = 2,
+        seed = seed})
+    end
+    local rec = run(7)
+    assert.equal("zr", rec.task)
+    assert.equal("nb201", rec.space)
+    assert.same(task.train, rec.train)
+    assert.equal(2, #rec.targets)
+    assert.is_nil(rec.config.source)
+    assert.same({5, 20}, rec.config.budgets)
+    assert.is_nil(rec.timings.pretrain_s)
+    for ti, t in ipairs(rec.targets) do
+      assert.equal(task.test[ti], t.device)
+      assert.equal(#src:measured(t.device), t.n_measured)
+      local measured = {}
+      for _, r in ipairs(src:measured(t.device)) do measured[r] = true end
+      assert.equal(2, #t.budgets)
+      for bi, b in ipairs(t.budgets) do
+        local k = ({5, 20})[bi]
+        assert.equal(k, b.budget)
+        assert.equal(2, #b.trials)
+        assert.not_equal(b.trials[1].seed, b.trials[2].seed)
+        local sp = {}
+        for _, run1 in ipairs(b.trials) do
+          assert.is_nil(run1.nasflat)
+          assert.equal(k, #run1.rows)
+          local seen = {}
+          for _, r in ipairs(run1.rows) do
+            assert.is_true(measured[r], "sampled an unmeasured row")
+            assert.is_nil(seen[r], "sampled a row twice")
+            seen[r] = true
+          end
+          assert.is_true(in_unit(run1.ridge.spearman) and in_unit(run1.ridge.kendall))
+          assert.is_true(run1.ridge.mae_ms > 0 and run1.ridge.mape > 0)
+          sp[#sp + 1] = run1.ridge.spearman
+        end
+        assert.near((sp[1] + sp[2]) / 2, b.ridge.spearman, 1e-12)
+        assert.near(math.abs(sp[1] - sp[2]) / math.sqrt(2), b.ridge.spearman_std, 1e-12)
+      end
+    end
+    for bi, k in ipairs{5, 20} do
+      local m = (rec.targets[1].budgets[bi].ridge.spearman + rec.targets[2].budgets[bi].ridge.spearman) / 2
+      assert.near(m, rec.mean.ridge[tostring(k)], 1e-12)
+    end
+    -- same seed, same samples and numbers; another seed, other samples
+    local again = run(7)
+    assert.same(rec.targets[2].budgets[2].trials[1].rows, again.targets[2].budgets[2].trials[1].rows)
+    assert.equal(rec.mean.ridge["20"], again.mean.ridge["20"])
+    assert.are_not.same(rec.targets[2].budgets[2].trials[1].rows, run(8).targets[2].budgets[2].trials[1].rows)
+  end)
+
+  it("pre-trains, transfers, saves and reuses the GNN; the hybrid stacks on it", function()
+    local path = os.tmpname() .. ".nfm"
+    local rec = assert(experiment.run(tiny{predictors = {"nasflat", "hybrid"}, save_pretrained = path}))
+    assert.equal(path, rec.pretrained_model)
+    assert.is_true(rec.timings.pretrain_s > 0)
+    local run1 = rec.targets[1].budgets[1].trials[1]
+    assert.is_nil(run1.ridge)
+    assert.is_true(in_unit(run1.nasflat.spearman) and in_unit(run1.hybrid.spearman))
+    assert.is_true(run1.nasflat.init_device == "gpu_server_a_b1" or run1.nasflat.init_device == "cpu_desktop_8c")
+    assert.is_number(run1.hybrid.lambda)
+    assert.is_number(rec.mean.hybrid["10"])
+    -- the saved model: source devices, the space, and how to rebuild its supplementary input
+    local model = assert(predictor.load(path))
+    assert.same(ZTASK.train, model:devices())
+    local meta = model:meta()
+    assert.equal(0, meta.space_fbnet)
+    assert.equal(1, meta.z_struct)
+    assert.equal(8, model:config().z_dim)
+    -- model_graphs rebuilds exactly the z the run trained on
+    local src = source("synthetic")
+    local rows = {1, 777, 15625}
+    local archs = {}
+    for i, r in ipairs(rows) do archs[i] = src.arch_strings[r] end
+    local g = assert(experiment.model_graphs(model, archs))
+    local want = src:encoding("struct"):index(rows):totable()
+    local got = g.z:totable()
+    for i = 1, #rows do
+      for j = 1, 8 do assert.near(want[i][j], got[i][j], 1e-9) end
+    end
+    assert.same(src:graphs().ops:index(rows):totable(), g.ops:totable())
+    -- reusing the model gives the same transfer results as training it
+    local again = assert(experiment.run(tiny{predictors = {"nasflat"}, pretrained = model}))
+    assert.equal(run1.nasflat.spearman, again.targets[1].budgets[1].trials[1].nasflat.spearman)
+    assert.same(run1.rows, again.targets[1].budgets[1].trials[1].rows)
+    model:free()
+    os.remove(path)
+  end)
+
+  it("refuses a pre-trained model of another space or supplementary width", function()
+    local src = source("synthetic")
+    local fb = predictor.new(nf.space.get("fbnet"):predictor_options{devices = {"gpu_server_a_b1"}, z_dim = 8})
+    local rec, err = experiment.run(tiny{predictors = {"nasflat"}, pretrained = fb})
+    assert.is_nil(rec)
+    assert.equal("pretrained model: it is for fbnet, the data is nb201", err)
+    local noz = predictor.new(src.space:predictor_options{devices = {"gpu_server_a_b1"}})
+    rec, err = experiment.run(tiny{predictors = {"nasflat"}, pretrained = noz})
+    assert.is_nil(rec)
+    assert.equal("pretrained model: its supplementary input has width 0, this run's has 8", err)
+    -- a model with a z but no record of how it was built cannot score new architectures
+    local bare = predictor.new(src.space:predictor_options{devices = {"gpu_server_a_b1"}, z_dim = 8})
+    local g, gerr = experiment.model_graphs(bare, {src.arch_strings[1]})
+    assert.is_nil(g)
+    assert.matches("takes a supplementary input of width 8 but does not record how it was built", gerr)
+    g, gerr = experiment.model_graphs(noz, {src.arch_strings[1], "|nor_conv_3x3~0|+|"})
+    assert.is_nil(g)
+    assert.matches("^architecture 2: nb201 arch string: ", gerr)
+    assert.equal(8, select(1, experiment.model_graphs(noz, {src.arch_strings[1]})).ops:size(2))
+    fb:free()
+    noz:free()
+    bare:free()
+  end)
+end)
+
+describe("experiment on the real data", function()
+  -- Ridge, NQ (sources 1080ti_1/_32, targets titan_rtx_256 and gold_6226), k = 20, 3 trials, seed 1.
+  -- Measured: 0.974 at seed 1 with one trial; over seeds 1..30 with one trial the mean over the two targets
+  -- ranges 0.946..0.990 (mean 0.977); gold_6226 alone dips to 0.906. The floor 0.93 sits below every
+  -- measured value by more than the trial-to-trial spread, and well above the best single structural
+  -- feature (the 3x3-conv count: Spearman 0.950 and 0.740, mean 0.845), so a ridge that learnt nothing
+  -- beyond counting convolutions fails it. Each target must also beat that per-target baseline, computed here.
+  it("ridge on the quick split NQ with k = 20 clears 0.93 and beats every single structural feature", function()
+    if not DATA then return pending(support.NO_DATA) end
+    local src = source(DATA)
+    local task = assert(tasks.resolve{name = "NQ", devices = src.devices, tasks_file = src.tasks_file})
+    local rec = assert(experiment.run{source = src, task = task, predictors = {"ridge"}, budgets = {20}, trials = 3})
+    assert.is_true(rec.mean.ridge["20"] > 0.93, "mean Spearman " .. rec.mean.ridge["20"])
+    local F = src:features()
+    for _, t in ipairs(rec.targets) do
+      local m = src:measured(t.device)
+      local truth = src:ms(t.device):index(m)
+      local cols = F:index(m):totable()
+      local best = -1
+      for j = 1, F:size(2) do
+        local col = nf.Tensor.new(#m)
+        for i = 1, #m do col:set(i, cols[i][j]) end
+        local rho = math.abs(metrics.spearman(col, truth))
+        if rho == rho and rho > best then best = rho end
+      end
+      assert.is_true(best > 0.7, t.device .. " best single feature " .. best) -- the baseline is not vacuous
+      assert.is_true(t.budgets[1].ridge.spearman > best,
+        string.format("%s: ridge %.3f vs best single feature %.3f", t.device, t.budgets[1].ridge.spearman, best))
+    end
+  end)
+end)
