@@ -248,7 +248,7 @@ typedef struct {
     float *P, *gate, *dP, *red;           /* B·N·nb·F each (red: N·nb·F) */
     float *agg[NF_GL_MAXBR];              /* DGF: Aᵀ·S */
     float *V[NF_GL_MAXBR], *xhat[NF_GL_MAXBR], *rstd[NF_GL_MAXBR], *alpha[NF_GL_MAXBR], *e[NF_GL_MAXBR];
-    float *scr;                           /* backward scratch: N·F + N·N + F */
+    float *scr;                           /* scratch: N·F + N·N + 2·F */
     int64_t total;
 } gl_ws;
 
@@ -272,7 +272,7 @@ static void gl_layout(const nf_glayer_cfg *c, int64_t B, int64_t N, float *base,
             TAKE(w->agg[k], rows * F);
         }
     }
-    TAKE(w->scr, N * F + N * N + F);
+    TAKE(w->scr, N * F + N * N + 2 * F);
 #undef TAKE
     w->total = o;
 }
@@ -323,10 +323,138 @@ static inline float dotf(const float *a, const float *b, int64_t n)
     return s;
 }
 
+/* Runs the statements for f = 0..n-1: blocks of 8 with a fixed-length inner loop, then a
+ * scalar tail. GCC vectorises the fixed-length loop at -O2 (its "very cheap" cost model
+ * refuses loops of unknown length, which need an epilogue); the kernels below take
+ * restrict-qualified rows so that no alias check is needed either. */
+#define VLOOP(f, n, ...)                                              \
+    do {                                                              \
+        int64_t f##0_ = 0;                                            \
+        for (; f##0_ + 8 <= (n); f##0_ += 8)                          \
+            for (int f##k_ = 0; f##k_ < 8; f##k_++) {                 \
+                const int64_t f = f##0_ + f##k_;                      \
+                __VA_ARGS__                                           \
+            }                                                         \
+        for (int64_t f = f##0_; f < (n); f++) { __VA_ARGS__ }         \
+    } while (0)
+
+static inline void v_axpy(float *restrict y, float a, const float *restrict x, int64_t n)
+{
+    VLOOP(f, n, y[f] += a * x[f];);
+}
+
+static inline void v_mul(float *restrict y, const float *restrict a, const float *restrict b, int64_t n)
+{
+    VLOOP(f, n, y[f] = a[f] * b[f];);
+}
+
+static inline void v_add(float *restrict y, const float *restrict x, int64_t n)
+{
+    VLOOP(f, n, y[f] += x[f];);
+}
+
+/* Σ x (8 partial sums) and Σ (x − m)². */
+static inline float v_sum(const float *x, int64_t n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t f = 0;
+    for (; f + 8 <= n; f += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[f + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; f < n; f++) s += x[f];
+    return s;
+}
+
+static inline float v_sqdev(const float *x, float m, int64_t n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t f = 0;
+    for (; f + 8 <= n; f += 8)
+        for (int k = 0; k < 8; k++) { float d = x[f + k] - m; acc[k] += d * d; }
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; f < n; f++) { float d = x[f] - m; s += d * d; }
+    return s;
+}
+
 static float gat_scale(const nf_glayer_cfg *c, int64_t N)
 {
     float s = 1.0f / sqrtf((float)c->out);
     return c->quirk_gat_nscale ? s * (float)N : s;
+}
+
+/* ---- row kernels of the graph layers (one node, F features) */
+/* DGF output: o (=, or += when acc) s·(gate ⊙ agg + S + bias) */
+static void dgf_out_row(float *restrict o, const float *restrict gt, const float *restrict ag,
+                        const float *restrict S, const float *restrict bias, float s, int acc, int64_t F)
+{
+    if (acc) VLOOP(f, F, o[f] += s * (gt[f] * ag[f] + S[f] + bias[f]););
+    else VLOOP(f, F, o[f] = s * (gt[f] * ag[f] + S[f] + bias[f]););
+}
+
+/* GAT output: xh = LN-normalised gate ⊙ V (saved), o (= or +=) s·(xh ⊙ γ + β); returns rstd. */
+static float gat_out_row(float *restrict o, float *restrict xh, const float *restrict gt, const float *restrict V,
+                         const float *restrict gam, const float *restrict bet, float s, int acc, int64_t F)
+{
+    v_mul(xh, gt, V, F);
+    const float m = v_sum(xh, F) / (float)F;
+    const float rs = 1.0f / sqrtf(v_sqdev(xh, m, F) / (float)F + 1e-5f);
+    VLOOP(f, F, xh[f] = (xh[f] - m) * rs;);
+    if (acc) VLOOP(f, F, o[f] += s * (xh[f] * gam[f] + bet[f]););
+    else VLOOP(f, F, o[f] = s * (xh[f] * gam[f] + bet[f]););
+    return rs;
+}
+
+/* DGF backward of one node: d = s·dy; dbias += d; dz = d·agg·σ'(gate); da = d·gate; dS = d. */
+static void dgf_bwd_row(const float *restrict dy, const float *restrict gt, const float *restrict ag, float s,
+                        float *restrict dbias, float *restrict dz, float *restrict da, float *restrict dS, int64_t F)
+{
+    VLOOP(f, F,
+          const float d = s * dy[f];
+          dbias[f] += d;
+          dz[f] = d * ag[f] * gt[f] * (1.0f - gt[f]);
+          da[f] = d * gt[f];
+          dS[f] = d;);
+}
+
+/* GAT backward of one node's layer norm and gate: dγ, dβ accumulate; dz, dv overwritten. */
+static void gat_ln_bwd_row(const float *restrict dy, const float *restrict xh, const float *restrict V,
+                           const float *restrict gt, const float *restrict gam, float s, float rs,
+                           float *restrict dgam, float *restrict dbet, float *restrict dz, float *restrict dv, int64_t F)
+{
+    float a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t f = 0;
+    for (; f + 8 <= F; f += 8)
+        for (int k = 0; k < 8; k++) {
+            const float d = s * dy[f + k], gx = d * gam[f + k];
+            dgam[f + k] += d * xh[f + k];
+            dbet[f + k] += d;
+            a1[k] += gx;
+            a2[k] += gx * xh[f + k];
+        }
+    float s1 = ((a1[0] + a1[4]) + (a1[1] + a1[5])) + ((a1[2] + a1[6]) + (a1[3] + a1[7]));
+    float s2 = ((a2[0] + a2[4]) + (a2[1] + a2[5])) + ((a2[2] + a2[6]) + (a2[3] + a2[7]));
+    for (; f < F; f++) {
+        const float d = s * dy[f], gx = d * gam[f];
+        dgam[f] += d * xh[f];
+        dbet[f] += d;
+        s1 += gx;
+        s2 += gx * xh[f];
+    }
+    s1 /= (float)F;
+    s2 /= (float)F;
+    VLOOP(h, F,
+          const float dpre = rs * (s * dy[h] * gam[h] - s1 - xh[h] * s2);
+          dz[h] = dpre * V[h] * gt[h] * (1.0f - gt[h]);
+          dv[h] = dpre * gt[h];);
+}
+
+/* GAT: dK_i += a ⊙ t, da += K_i ⊙ t */
+static void gat_bwd_key_row(float *restrict dKi, float *restrict da, const float *restrict a,
+                            const float *restrict Ki, const float *restrict t, int64_t F)
+{
+    VLOOP(f, F,
+          dKi[f] += a[f] * t[f];
+          da[f] += Ki[f] * t[f];);
 }
 
 nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, int64_t N,
@@ -340,70 +468,62 @@ nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, i
     gl_ws w;
     gl_layout(c, B, N, ws, &w);
     const float *W = p;
-    const float *bp = p + (int64_t)c->in * ld;   /* per-branch parameters follow W */
 
-    /* projections of all branches in one GEMM */
-    if (h_shared) {
-        if ((st = nf_gemm(NF_NOTRANS, NF_NOTRANS, N, ld, c->in, 1.0f, H, c->in, W, ld, 0.0f, w.P, ld, err))) return st;
-        for (int64_t b = 1; b < B; b++) memcpy(w.P + b * N * ld, w.P, (size_t)(N * ld) * sizeof(float));
-    } else if ((st = nf_gemm(NF_NOTRANS, NF_NOTRANS, rows, ld, c->in, 1.0f, H, c->in, W, ld, 0.0f, w.P, ld, err))) {
+    /* projections of all branches in one GEMM; with shared node states, N rows used by every graph */
+    if ((st = nf_gemm(NF_NOTRANS, NF_NOTRANS, h_shared ? N : rows, ld, c->in, 1.0f, H, c->in, W, ld, 0.0f, w.P, ld, err)))
         return st;
-    }
-    for (int64_t r = 0; r < rows; r++) nf_sigmoid_forward(Zg + r * ldz, w.gate + r * ld, (size_t)ld);
 
     const float s = 1.0f / (float)nb, csc = gat_scale(c, N), slope = c->gat_slope;
-    for (int k = 0; k < nb; k++) {
-        const int64_t co = k * F;
-        if (!nf_glayer_branch_is_gat(c, k)) {
-            const float *bias = bp;
-            bp += F;
-            for (int64_t g = 0; g < B; g++) {
-                const float *Ag = A + g * N * N;
+    float *ta = w.scr;   /* a ⊙ K_i */
+    for (int64_t g = 0; g < B; g++) {
+        const float *Ag = A + g * N * N;
+        const float *Pg = h_shared ? w.P : w.P + g * N * ld;
+        /* gates of this graph's nodes (all branches) */
+        for (int64_t i = 0; i < N; i++) nf_sigmoid_forward(Zg + (g * N + i) * ldz, w.gate + (g * N + i) * ld, (size_t)ld);
+        const float *bp = p + (int64_t)c->in * ld;   /* per-branch parameters follow W */
+        for (int k = 0; k < nb; k++) {
+            const int64_t co = k * F;
+            if (!nf_glayer_branch_is_gat(c, k)) {
+                const float *bias = bp;
+                bp += F;
                 float *agg = w.agg[k] + g * N * F;
                 memset(agg, 0, (size_t)(N * F) * sizeof(float));
-                for (int64_t j = 0; j < N; j++) {
-                    const float *S = w.P + (g * N + j) * ld + co;
+                for (int64_t j = 0; j < N; j++)
                     for (int64_t i = 0; i < N; i++) {
                         float a = Ag[j * N + i];
-                        if (a == 0.0f) continue;
-                        float *ag = agg + i * F;
-                        for (int64_t f = 0; f < F; f++) ag[f] += a * S[f];
+                        if (a != 0.0f) v_axpy(agg + i * F, a, Pg + j * ld + co, F);
                     }
-                }
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
-                    const float *S = w.P + r * ld + co, *gt = w.gate + r * ld + co, *ag = agg + i * F;
-                    float *o = out + r * F;
-                    if (k == 0) for (int64_t f = 0; f < F; f++) o[f] = s * (gt[f] * ag[f] + S[f] + bias[f]);
-                    else for (int64_t f = 0; f < F; f++) o[f] += s * (gt[f] * ag[f] + S[f] + bias[f]);
+                    dgf_out_row(out + r * F, w.gate + r * ld + co, agg + i * F, Pg + i * ld + co, bias, s, k > 0, F);
                 }
-            }
-        } else {
-            const float *a = bp, *gam = bp + F, *bet = bp + 2 * F;
-            bp += 3 * F;
-            float *ta = w.scr;   /* a ⊙ K_i */
-            for (int64_t g = 0; g < B; g++) {
-                const float *Ag = A + g * N * N;
+            } else {
+                const float *a = bp, *gam = bp + F, *bet = bp + 2 * F;
+                bp += 3 * F;
                 float *al = w.alpha[k] + g * N * N, *ee = w.e[k] + g * N * N;
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
-                    const float *Ki = w.P + r * ld + co;
-                    for (int64_t f = 0; f < F; f++) ta[f] = a[f] * Ki[f];
+                    v_mul(ta, a, Pg + i * ld + co, F);
                     float mx = -INFINITY;
                     for (int64_t j = 0; j < N; j++) {
-                        const float *Kj = w.P + (g * N + j) * ld + co;
-                        float d = dotf(ta, Kj, F) * csc;
-                        ee[i * N + j] = d;
-                        float m = Ag[j * N + i], l;
-                        if (m != 0.0f || c->quirk_gat_mask_zero) l = m * (d > 0.0f ? d : slope * d);
-                        else l = -INFINITY;
+                        /* masked pairs: logit −∞, or m·leaky(e) = 0 under quirk_gat_mask_zero; e unused */
+                        const float m = Ag[j * N + i];
+                        float l;
+                        if (m != 0.0f) {
+                            const float d = dotf(ta, Pg + j * ld + co, F) * csc;
+                            ee[i * N + j] = d;
+                            l = m * (d > 0.0f ? d : slope * d);
+                        } else {
+                            ee[i * N + j] = 0.0f;
+                            l = c->quirk_gat_mask_zero ? 0.0f : -INFINITY;
+                        }
                         al[i * N + j] = l;
                         if (l > mx) mx = l;
                     }
-                    float sum = 0.0f;
                     if (mx == -INFINITY) {
                         for (int64_t j = 0; j < N; j++) al[i * N + j] = 0.0f;
                     } else {
+                        float sum = 0.0f;
                         for (int64_t j = 0; j < N; j++) {
                             float v = al[i * N + j] == -INFINITY ? 0.0f : expf(al[i * N + j] - mx);
                             al[i * N + j] = v;
@@ -413,27 +533,10 @@ nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, i
                     }
                     float *V = w.V[k] + r * F;
                     memset(V, 0, (size_t)F * sizeof(float));
-                    for (int64_t j = 0; j < N; j++) {
-                        float aij = al[i * N + j];
-                        if (aij == 0.0f) continue;
-                        const float *Kj = w.P + (g * N + j) * ld + co;
-                        for (int64_t f = 0; f < F; f++) V[f] += aij * Kj[f];
-                    }
+                    for (int64_t j = 0; j < N; j++)
+                        if (al[i * N + j] != 0.0f) v_axpy(V, al[i * N + j], Pg + j * ld + co, F);
+                    w.rstd[k][r] = gat_out_row(out + r * F, w.xhat[k] + r * F, w.gate + r * ld + co, V, gam, bet, s, k > 0, F);
                 }
-            }
-            /* gate ⊙ V, then layer norm, row by row */
-            for (int64_t r = 0; r < rows; r++) {
-                const float *V = w.V[k] + r * F, *gt = w.gate + r * ld + co;
-                float *xh = w.xhat[k] + r * F, *o = out + r * F;
-                float m = 0.0f, v = 0.0f;
-                for (int64_t f = 0; f < F; f++) { xh[f] = gt[f] * V[f]; m += xh[f]; }
-                m /= (float)F;
-                for (int64_t f = 0; f < F; f++) { float d = xh[f] - m; v += d * d; }
-                float rs = 1.0f / sqrtf(v / (float)F + 1e-5f);
-                w.rstd[k][r] = rs;
-                for (int64_t f = 0; f < F; f++) xh[f] = (xh[f] - m) * rs;
-                if (k == 0) for (int64_t f = 0; f < F; f++) o[f] = s * (xh[f] * gam[f] + bet[f]);
-                else for (int64_t f = 0; f < F; f++) o[f] += s * (xh[f] * gam[f] + bet[f]);
             }
         }
     }
@@ -452,85 +555,55 @@ nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, 
     gl_layout(c, B, N, ws, &w);
     const float *W = p;
     float *dW = dp;
-    const float *bp = p + (int64_t)c->in * ld;
-    float *dbp = dp + (int64_t)c->in * ld;
     const float s = 1.0f / (float)nb, csc = gat_scale(c, N), slope = c->gat_slope;
+    float *dV = w.scr, *dal = w.scr + N * F, *tk = w.scr + N * F + N * N, *aK = tk + F;
 
-    for (int k = 0; k < nb; k++) {
-        const int64_t co = k * F;
-        if (!nf_glayer_branch_is_gat(c, k)) {
-            float *dbias = dbp;
-            bp += F;
-            dbp += F;
-            for (int64_t g = 0; g < B; g++) {
-                const float *Ag = A + g * N * N;
+    for (int64_t g = 0; g < B; g++) {
+        const float *Ag = A + g * N * N;
+        const float *Pg = h_shared ? w.P : w.P + g * N * ld;
+        float *dPg = w.dP + g * N * ld;
+        const float *bp = p + (int64_t)c->in * ld;
+        float *dbp = dp + (int64_t)c->in * ld;
+        for (int k = 0; k < nb; k++) {
+            const int64_t co = k * F;
+            if (!nf_glayer_branch_is_gat(c, k)) {
+                float *dbias = dbp;
+                bp += F;
+                dbp += F;
                 float *dagg = w.scr;   /* N×F */
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
-                    const float *dy = dout + r * F, *gt = w.gate + r * ld + co, *ag = w.agg[k] + r * F;
-                    float *dz = dZg + r * ldz + co, *dS = w.dP + r * ld + co, *da = dagg + i * F;
-                    for (int64_t f = 0; f < F; f++) {
-                        float d = s * dy[f];
-                        dbias[f] += d;
-                        dz[f] = d * ag[f] * gt[f] * (1.0f - gt[f]);
-                        da[f] = d * gt[f];
-                        dS[f] = d;
-                    }
+                    dgf_bwd_row(dout + r * F, w.gate + r * ld + co, w.agg[k] + r * F, s, dbias, dZg + r * ldz + co,
+                                dagg + i * F, dPg + i * ld + co, F);
                 }
-                for (int64_t j = 0; j < N; j++) {
-                    float *dS = w.dP + (g * N + j) * ld + co;
+                for (int64_t j = 0; j < N; j++)
                     for (int64_t i = 0; i < N; i++) {
                         float a = Ag[j * N + i];
-                        if (a == 0.0f) continue;
-                        const float *da = dagg + i * F;
-                        for (int64_t f = 0; f < F; f++) dS[f] += a * da[f];
+                        if (a != 0.0f) v_axpy(dPg + j * ld + co, a, dagg + i * F, F);
                     }
-                }
-            }
-        } else {
-            const float *a = bp, *gam = bp + F;
-            float *da_ = dbp, *dgam = dbp + F, *dbet = dbp + 2 * F;
-            bp += 3 * F;
-            dbp += 3 * F;
-            float *dV = w.scr, *dal = w.scr + N * F, *tk = w.scr + N * F + N * N;
-            for (int64_t g = 0; g < B; g++) {
-                const float *Ag = A + g * N * N;
+            } else {
+                const float *a = bp, *gam = bp + F;
+                float *da_ = dbp, *dgam = dbp + F, *dbet = dbp + 2 * F;
+                bp += 3 * F;
+                dbp += 3 * F;
                 const float *al = w.alpha[k] + g * N * N, *ee = w.e[k] + g * N * N;
                 /* layer norm and gate */
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
-                    const float *dy = dout + r * F, *xh = w.xhat[k] + r * F, *V = w.V[k] + r * F;
-                    const float *gt = w.gate + r * ld + co;
-                    float *dz = dZg + r * ldz + co, *dv = dV + i * F;
-                    float s1 = 0.0f, s2 = 0.0f;
-                    for (int64_t f = 0; f < F; f++) {
-                        float d = s * dy[f], gx = d * gam[f];
-                        dgam[f] += d * xh[f];
-                        dbet[f] += d;
-                        s1 += gx;
-                        s2 += gx * xh[f];
-                    }
-                    s1 /= (float)F;
-                    s2 /= (float)F;
-                    const float rs = w.rstd[k][r];
-                    for (int64_t f = 0; f < F; f++) {
-                        float dpre = rs * (s * dy[f] * gam[f] - s1 - xh[f] * s2);
-                        dz[f] = dpre * V[f] * gt[f] * (1.0f - gt[f]);
-                        dv[f] = dpre * gt[f];
-                    }
-                    float *dK = w.dP + r * ld + co;
-                    memset(dK, 0, (size_t)F * sizeof(float));
+                    gat_ln_bwd_row(dout + r * F, w.xhat[k] + r * F, w.V[k] + r * F, w.gate + r * ld + co, gam, s,
+                                   w.rstd[k][r], dgam, dbet, dZg + r * ldz + co, dV + i * F, F);
+                    memset(dPg + i * ld + co, 0, (size_t)F * sizeof(float));
                 }
-                /* V_i = Σ_j α_ij K_j */
+                /* V_i = Σ_j α_ij K_j (dα only where α ≠ 0: the softmax backward needs no other) */
                 for (int64_t i = 0; i < N; i++) {
                     const float *dv = dV + i * F;
                     for (int64_t j = 0; j < N; j++) {
-                        const float *Kj = w.P + (g * N + j) * ld + co;
-                        float aij = al[i * N + j];
-                        dal[i * N + j] = dotf(dv, Kj, F);
+                        const float aij = al[i * N + j];
                         if (aij != 0.0f) {
-                            float *dKj = w.dP + (g * N + j) * ld + co;
-                            for (int64_t f = 0; f < F; f++) dKj[f] += aij * dv[f];
+                            dal[i * N + j] = dotf(dv, Pg + j * ld + co, F);
+                            v_axpy(dPg + j * ld + co, aij, dv, F);
+                        } else {
+                            dal[i * N + j] = 0.0f;
                         }
                     }
                 }
@@ -538,9 +611,10 @@ nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, 
                 for (int64_t i = 0; i < N; i++) {
                     float dot = 0.0f;
                     for (int64_t j = 0; j < N; j++) dot += al[i * N + j] * dal[i * N + j];
-                    const float *Ki = w.P + (g * N + i) * ld + co;
-                    float *dKi = w.dP + (g * N + i) * ld + co;
-                    for (int64_t f = 0; f < F; f++) tk[f] = 0.0f;
+                    const float *Ki = Pg + i * ld + co;
+                    memset(tk, 0, (size_t)F * sizeof(float));
+                    v_mul(aK, a, Ki, F);
+                    int any = 0;
                     for (int64_t j = 0; j < N; j++) {
                         float m = Ag[j * N + i];
                         if (m == 0.0f) continue;   /* masked: no gradient (constant 0 or −∞) */
@@ -548,33 +622,27 @@ nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, 
                         float e = ee[i * N + j];
                         float de = dl * m * (e > 0.0f ? 1.0f : slope) * csc;
                         if (de == 0.0f) continue;
-                        const float *Kj = w.P + (g * N + j) * ld + co;
-                        float *dKj = w.dP + (g * N + j) * ld + co;
-                        for (int64_t f = 0; f < F; f++) {
-                            tk[f] += de * Kj[f];
-                            dKj[f] += de * a[f] * Ki[f];
-                        }
+                        v_axpy(tk, de, Pg + j * ld + co, F);
+                        v_axpy(dPg + j * ld + co, de, aK, F);
+                        any = 1;
                     }
-                    for (int64_t f = 0; f < F; f++) {
-                        dKi[f] += a[f] * tk[f];
-                        da_[f] += Ki[f] * tk[f];
-                    }
+                    if (any) gat_bwd_key_row(dPg + i * ld + co, da_, a, Ki, tk, F);
                 }
             }
         }
     }
 
-    /* projection GEMM backward: dW += Hᵀ·dP, dH = dP·Wᵀ */
+    /* projection GEMM backward: dW += Hᵀ·dP, dH = dP·Wᵀ (shared H: reduce dP over graphs first) */
+    const float *dPr = w.dP;
+    int64_t nr = rows;
     if (h_shared) {
         memcpy(w.red, w.dP, (size_t)(N * ld) * sizeof(float));
-        for (int64_t b = 1; b < B; b++) nf_axpy(w.red, 1.0f, w.dP + b * N * ld, (size_t)(N * ld));
-        if ((st = nf_gemm(NF_TRANS, NF_NOTRANS, c->in, ld, N, 1.0f, H, c->in, w.red, ld, 1.0f, dW, ld, err))) return st;
-        if (dH && (st = nf_gemm(NF_NOTRANS, NF_TRANS, N, c->in, ld, 1.0f, w.red, ld, W, ld, acc_dh ? 1.0f : 0.0f, dH, c->in, err)))
-            return st;
-        return NF_OK;
+        for (int64_t b = 1; b < B; b++) v_add(w.red, w.dP + b * N * ld, N * ld);
+        dPr = w.red;
+        nr = N;
     }
-    if ((st = nf_gemm(NF_TRANS, NF_NOTRANS, c->in, ld, rows, 1.0f, H, c->in, w.dP, ld, 1.0f, dW, ld, err))) return st;
-    if (dH && (st = nf_gemm(NF_NOTRANS, NF_TRANS, rows, c->in, ld, 1.0f, w.dP, ld, W, ld, acc_dh ? 1.0f : 0.0f, dH, c->in, err)))
+    if ((st = nf_gemm(NF_TRANS, NF_NOTRANS, c->in, ld, nr, 1.0f, H, c->in, dPr, ld, 1.0f, dW, ld, err))) return st;
+    if (dH && (st = nf_gemm(NF_NOTRANS, NF_TRANS, nr, c->in, ld, 1.0f, dPr, ld, W, ld, acc_dh ? 1.0f : 0.0f, dH, c->in, err)))
         return st;
     return NF_OK;
 }
