@@ -6,14 +6,44 @@
 #include <string.h>
 #include "nf_nn.h"
 
+/* Runs the statements for f = 0..n-1: blocks of 8 with a fixed-length inner loop, then a
+ * scalar tail. GCC vectorises the fixed-length loop at -O2 (its "very cheap" cost model
+ * refuses loops of unknown length, which need an epilogue); the kernels below take
+ * restrict-qualified rows so that no alias check is needed either. */
+#define VLOOP(f, n, ...)                                              \
+    do {                                                              \
+        int64_t f##0_ = 0;                                            \
+        for (; f##0_ + 8 <= (n); f##0_ += 8)                          \
+            for (int f##k_ = 0; f##k_ < 8; f##k_++) {                 \
+                const int64_t f = f##0_ + f##k_;                      \
+                __VA_ARGS__                                           \
+            }                                                         \
+        for (int64_t f = f##0_; f < (n); f++) { __VA_ARGS__ }         \
+    } while (0)
+
+static inline void v_axpy(float *restrict y, float a, const float *restrict x, int64_t n)
+{
+    VLOOP(f, n, y[f] += a * x[f];);
+}
+
+static inline void v_mul(float *restrict y, const float *restrict a, const float *restrict b, int64_t n)
+{
+    VLOOP(f, n, y[f] = a[f] * b[f];);
+}
+
+static inline void v_add(float *restrict y, const float *restrict x, int64_t n)
+{
+    VLOOP(f, n, y[f] += x[f];);
+}
+
 /* ---------------------------------------------------------------- dense layers */
 nf_status nf_linear_forward(const float *X, int64_t ldx, const float *W, const float *b,
                             int64_t rows, int64_t in, int64_t out, float *Y, nf_err *err)
 {
-    nf_status st = nf_gemm(NF_NOTRANS, NF_NOTRANS, rows, out, in, 1.0f, X, ldx, W, out, 0.0f, Y, out, err);
-    if (st) return st;
-    if (b) nf_add_rowvec(Y, b, (size_t)rows, (size_t)out);
-    return NF_OK;
+    /* the bias rows first, then Y += X·W: one pass fewer than Y = X·W (a BLAS beta pass) then + b */
+    if (b)
+        for (int64_t r = 0; r < rows; r++) memcpy(Y + r * out, b, (size_t)out * sizeof(float));
+    return nf_gemm(NF_NOTRANS, NF_NOTRANS, rows, out, in, 1.0f, X, ldx, W, out, b ? 1.0f : 0.0f, Y, out, err);
 }
 
 nf_status nf_linear_backward(const float *X, int64_t ldx, const float *W, const float *dY,
@@ -23,10 +53,7 @@ nf_status nf_linear_backward(const float *X, int64_t ldx, const float *W, const 
     nf_status st = nf_gemm(NF_TRANS, NF_NOTRANS, in, out, rows, 1.0f, X, ldx, dY, out, 1.0f, dW, out, err);
     if (st) return st;
     if (db)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *d = dY + r * out;
-            for (int64_t c = 0; c < out; c++) db[c] += d[c];
-        }
+        for (int64_t r = 0; r < rows; r++) v_add(db, dY + r * out, out);
     if (dX) return nf_gemm(NF_NOTRANS, NF_TRANS, rows, in, out, 1.0f, dY, out, W, out, acc ? 1.0f : 0.0f, dX, lddx, err);
     return NF_OK;
 }
@@ -53,14 +80,34 @@ void nf_embedding_backward(float *dtable, int64_t dim, const int32_t *idx, int64
     }
 }
 
+/* Element-wise kernels: in place (one restrict pointer) or out of place (distinct arrays);
+ * the public functions pick one, so both vectorise. Operands are loaded before the select
+ * (a conditional load would stop if-conversion). */
+static void relu_ip(float *restrict x, int64_t n) { VLOOP(i, n, const float v = x[i]; x[i] = v > 0.0f ? v : 0.0f;); }
+static void relu_op(const float *restrict x, float *restrict y, int64_t n)
+{
+    VLOOP(i, n, const float v = x[i]; y[i] = v > 0.0f ? v : 0.0f;);
+}
+
 void nf_relu_forward(const float *X, float *Y, size_t n)
 {
-    for (size_t i = 0; i < n; i++) Y[i] = X[i] > 0.0f ? X[i] : 0.0f;
+    if (X == Y) relu_ip(Y, (int64_t)n);
+    else relu_op(X, Y, (int64_t)n);
+}
+
+static void relu_bwd_ip(const float *restrict y, float *restrict d, int64_t n)
+{
+    VLOOP(i, n, const float v = d[i]; d[i] = y[i] > 0.0f ? v : 0.0f;);
+}
+static void relu_bwd_op(const float *restrict y, const float *restrict dy, float *restrict dx, int64_t n)
+{
+    VLOOP(i, n, const float v = dy[i]; dx[i] = y[i] > 0.0f ? v : 0.0f;);
 }
 
 void nf_relu_backward(const float *Y, const float *dY, float *dX, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dX[i] = Y[i] > 0.0f ? dY[i] : 0.0f;
+    if (dX == dY) relu_bwd_ip(Y, dX, (int64_t)n);
+    else relu_bwd_op(Y, dY, dX, (int64_t)n);
 }
 
 void nf_leaky_relu_forward(const float *X, float *Y, size_t n, float slope)
@@ -130,9 +177,12 @@ void nf_dropout_forward(const float *X, float *Y, float *mask, size_t n, float p
     }
 }
 
+static void mul_ip(float *restrict y, const float *restrict x, int64_t n) { VLOOP(i, n, y[i] *= x[i];); }
+
 void nf_dropout_backward(const float *mask, const float *dY, float *dX, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dX[i] = dY[i] * mask[i];
+    if (dX == dY) mul_ip(dX, mask, (int64_t)n);
+    else v_mul(dX, dY, mask, (int64_t)n);
 }
 
 void nf_layernorm_forward(const float *X, const float *gamma, const float *beta, int64_t rows, int64_t dim,
@@ -321,36 +371,6 @@ static inline float dotf(const float *a, const float *b, int64_t n)
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for (; f < n; f++) s += a[f] * b[f];
     return s;
-}
-
-/* Runs the statements for f = 0..n-1: blocks of 8 with a fixed-length inner loop, then a
- * scalar tail. GCC vectorises the fixed-length loop at -O2 (its "very cheap" cost model
- * refuses loops of unknown length, which need an epilogue); the kernels below take
- * restrict-qualified rows so that no alias check is needed either. */
-#define VLOOP(f, n, ...)                                              \
-    do {                                                              \
-        int64_t f##0_ = 0;                                            \
-        for (; f##0_ + 8 <= (n); f##0_ += 8)                          \
-            for (int f##k_ = 0; f##k_ < 8; f##k_++) {                 \
-                const int64_t f = f##0_ + f##k_;                      \
-                __VA_ARGS__                                           \
-            }                                                         \
-        for (int64_t f = f##0_; f < (n); f++) { __VA_ARGS__ }         \
-    } while (0)
-
-static inline void v_axpy(float *restrict y, float a, const float *restrict x, int64_t n)
-{
-    VLOOP(f, n, y[f] += a * x[f];);
-}
-
-static inline void v_mul(float *restrict y, const float *restrict a, const float *restrict b, int64_t n)
-{
-    VLOOP(f, n, y[f] = a[f] * b[f];);
-}
-
-static inline void v_add(float *restrict y, const float *restrict x, int64_t n)
-{
-    VLOOP(f, n, y[f] += x[f];);
 }
 
 /* Σ x (8 partial sums) and Σ (x − m)². */
