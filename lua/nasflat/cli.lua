@@ -352,14 +352,14 @@ local function read_archs(o, pos)
   if o.file then
     local f, err
     if o.file == "-" then f = io.stdin else f, err = io.open(o.file, "r") end
-    if not f then return nil, o.file .. ": cannot open (" .. tostring(err) .. ")" end
+    if not f then return nil, string.format("--file: cannot open %s", err), 1 end
     for line in f:lines() do
       line = line:match("^%s*(.-)%s*$")
       if line ~= "" and line:sub(1, 1) ~= "#" then archs[#archs + 1] = line end
     end
     if f ~= io.stdin then f:close() end
   end
-  if #archs == 0 then return nil, "no architectures given (arguments or --file)" end
+  if #archs == 0 then return nil, "no architectures given (arguments or --file)", 2 end
   return archs
 end
 
@@ -379,8 +379,8 @@ function commands.predict.main(o, pos)
   if not known then
     return fail("predict: unknown device '" .. device .. "'; the model knows: " .. table.concat(devs, ", "))
   end
-  local archs, aerr = read_archs(o, pos)
-  if not archs then return fail(aerr, 2) end
+  local archs, aerr, acode = read_archs(o, pos)
+  if not archs then return fail(aerr, acode) end
   local graphs, gerr = require("nasflat.experiment").model_graphs(model, archs)
   if not graphs then return fail(gerr) end
   local scores = model:predict{graphs = graphs, device = device}
