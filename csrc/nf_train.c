@@ -215,7 +215,7 @@ nf_status nf_model_predict(nf_model *m, const int32_t *ops, const float *adj, co
     if (n < 0) return nf_seterr(err, NF_EINVAL, "predict: negative count");
     if (n == 0) return NF_OK;
     if (Z > 0 && !z) return nf_seterr(err, NF_EINVAL, "predict: the model needs z (z_dim = %d)", c->z_dim);
-    int64_t chunk = 512;
+    int64_t chunk = 128;   /* 128 graphs: activations stay in L2/L3; 512 was 15 % slower */
     if (chunk > n) chunk = n;
     if ((st = nf_model_reserve(m, chunk, err))) return st;
     int32_t *dv = malloc((size_t)chunk * sizeof(int32_t));
