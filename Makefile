@@ -91,8 +91,19 @@ valgrind: $(MODULE) $(CTEST_BIN)
 bench: $(MODULE)
 	$(LUA_ENV) $(LUA) bench/bench.lua
 
+# Lint the rockspec, build it with `luarocks make` into a throw-away tree, and load the module from there.
+# Debian keeps cblas.h under the multiarch include dir, which luarocks does not search by itself.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+ROCK_TREE ?= $(BUILD)/rocktree
 check-rockspec:
 	luarocks lint rockspec/nasflat-scm-1.rockspec
+	rm -rf $(ROCK_TREE)
+	luarocks --lua-version $(LUA_VERSION) --tree $(ROCK_TREE) make --deps-mode none rockspec/nasflat-scm-1.rockspec \
+	  OPENBLAS_INCDIR=/usr/include/$(MULTIARCH) OPENBLAS_LIBDIR=/usr/lib/$(MULTIARCH)
+	cd /tmp && LUA_PATH="$(abspath $(ROCK_TREE))/share/lua/$(LUA_VERSION)/?.lua;$(abspath $(ROCK_TREE))/share/lua/$(LUA_VERSION)/?/init.lua;;" \
+	  LUA_CPATH="$(abspath $(ROCK_TREE))/lib/lua/$(LUA_VERSION)/?.so;;" \
+	  $(LUA) -e 'local nf = require "nasflat"; assert(nf.space.get("nb201"):size() == 15625); print("rockspec build: ok")'
+
 
 LUA_LMOD = $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VERSION)
 LUA_CMOD = $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VERSION)
