@@ -6,6 +6,18 @@
 #include <string.h>
 #include "nf_nn.h"
 
+/* The hottest element-wise kernels are compiled twice, for AVX2 and for baseline x86-64,
+ * and the loader picks one per machine (GCC function multiversioning): the default build
+ * stays portable. Both clones do the same IEEE operations in the same order (ISO C mode
+ * does not contract a*b+c into FMA), so results do not depend on the machine. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && !defined(NF_NO_CLONES)
+#define NF_CLONES __attribute__((target_clones("avx2", "default")))
+#define NF_KERNEL static inline __attribute__((always_inline))   /* inlined into each clone */
+#else
+#define NF_CLONES
+#define NF_KERNEL static inline
+#endif
+
 /* Runs the statements for f = 0..n-1: blocks of 8 with a fixed-length inner loop, then a
  * scalar tail. GCC vectorises the fixed-length loop at -O2 (its "very cheap" cost model
  * refuses loops of unknown length, which need an epilogue); the kernels below take
@@ -147,7 +159,7 @@ static inline float expf_fast(float x)
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf_fast(-x)); }
 
-void nf_sigmoid_forward(const float *X, float *Y, size_t n)
+NF_CLONES void nf_sigmoid_forward(const float *X, float *Y, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {   /* blocks of 8 through a local: vectorises, in place stays legal */
@@ -404,7 +416,7 @@ static float gat_scale(const nf_glayer_cfg *c, int64_t N)
 
 /* ---- row kernels of the graph layers (one node, F features) */
 /* DGF output: o (=, or += when acc) s·(gate ⊙ agg + S + bias) */
-static void dgf_out_row(float *restrict o, const float *restrict gt, const float *restrict ag,
+static inline void dgf_out_row(float *restrict o, const float *restrict gt, const float *restrict ag,
                         const float *restrict S, const float *restrict bias, float s, int acc, int64_t F)
 {
     if (acc) VLOOP(f, F, o[f] += s * (gt[f] * ag[f] + S[f] + bias[f]););
@@ -412,7 +424,7 @@ static void dgf_out_row(float *restrict o, const float *restrict gt, const float
 }
 
 /* GAT output: xh = LN-normalised gate ⊙ V (saved), o (= or +=) s·(xh ⊙ γ + β); returns rstd. */
-static float gat_out_row(float *restrict o, float *restrict xh, const float *restrict gt, const float *restrict V,
+static inline float gat_out_row(float *restrict o, float *restrict xh, const float *restrict gt, const float *restrict V,
                          const float *restrict gam, const float *restrict bet, float s, int acc, int64_t F)
 {
     v_mul(xh, gt, V, F);
@@ -425,7 +437,7 @@ static float gat_out_row(float *restrict o, float *restrict xh, const float *res
 }
 
 /* DGF backward of one node: d = s·dy; dbias += d; dz = d·agg·σ'(gate); da = d·gate; dS = d. */
-static void dgf_bwd_row(const float *restrict dy, const float *restrict gt, const float *restrict ag, float s,
+static inline void dgf_bwd_row(const float *restrict dy, const float *restrict gt, const float *restrict ag, float s,
                         float *restrict dbias, float *restrict dz, float *restrict da, float *restrict dS, int64_t F)
 {
     VLOOP(f, F,
@@ -437,7 +449,7 @@ static void dgf_bwd_row(const float *restrict dy, const float *restrict gt, cons
 }
 
 /* GAT backward of one node's layer norm and gate: dγ, dβ accumulate; dz, dv overwritten. */
-static void gat_ln_bwd_row(const float *restrict dy, const float *restrict xh, const float *restrict V,
+NF_KERNEL void gat_ln_bwd_row(const float *restrict dy, const float *restrict xh, const float *restrict V,
                            const float *restrict gt, const float *restrict gam, float s, float rs,
                            float *restrict dgam, float *restrict dbet, float *restrict dz, float *restrict dv, int64_t F)
 {
@@ -469,7 +481,7 @@ static void gat_ln_bwd_row(const float *restrict dy, const float *restrict xh, c
 }
 
 /* GAT: dK_i += a ⊙ t, da += K_i ⊙ t */
-static void gat_bwd_key_row(float *restrict dKi, float *restrict da, const float *restrict a,
+static inline void gat_bwd_key_row(float *restrict dKi, float *restrict da, const float *restrict a,
                             const float *restrict Ki, const float *restrict t, int64_t F)
 {
     VLOOP(f, F,
@@ -477,9 +489,9 @@ static void gat_bwd_key_row(float *restrict dKi, float *restrict da, const float
           da[f] += Ki[f] * t[f];);
 }
 
-nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, int64_t N,
-                            const float *H, int h_shared, const float *A, const float *Zg, int64_t ldz,
-                            float *out, float *ws, nf_err *err)
+NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, int64_t N,
+                                      const float *H, int h_shared, const float *A, const float *Zg, int64_t ldz,
+                                      float *out, float *ws, nf_err *err)
 {
     nf_status st = gl_check(c, B, N, err);
     if (st) return st;
@@ -563,9 +575,9 @@ nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, i
     return NF_OK;
 }
 
-nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, int64_t B, int64_t N,
-                             const float *H, int h_shared, const float *A, const float *dout,
-                             float *dZg, int64_t ldz, float *dH, int acc_dh, float *ws, nf_err *err)
+NF_CLONES nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, int64_t B, int64_t N,
+                                       const float *H, int h_shared, const float *A, const float *dout,
+                                       float *dZg, int64_t ldz, float *dH, int acc_dh, float *ws, nf_err *err)
 {
     nf_status st = gl_check(c, B, N, err);
     if (st) return st;
