@@ -6,18 +6,6 @@
 #include <string.h>
 #include "nf_nn.h"
 
-/* The hottest element-wise kernels are compiled twice, for AVX2 and for baseline x86-64,
- * and the loader picks one per machine (GCC function multiversioning): the default build
- * stays portable. Both clones do the same IEEE operations in the same order (ISO C mode
- * does not contract a*b+c into FMA), so results do not depend on the machine. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && !defined(NF_NO_CLONES)
-#define NF_CLONES __attribute__((target_clones("avx2", "default")))
-#define NF_KERNEL static inline __attribute__((always_inline))   /* inlined into each clone */
-#else
-#define NF_CLONES
-#define NF_KERNEL static inline
-#endif
-
 /* Runs the statements for f = 0..n-1: blocks of 8 with a fixed-length inner loop, then a
  * scalar tail. GCC vectorises the fixed-length loop at -O2 (its "very cheap" cost model
  * refuses loops of unknown length, which need an epilogue); the kernels below take
@@ -33,17 +21,17 @@
         for (int64_t f = f##0_; f < (n); f++) { __VA_ARGS__ }         \
     } while (0)
 
-static inline void v_axpy(float *restrict y, float a, const float *restrict x, int64_t n)
+NF_KERNEL void v_axpy(float *restrict y, float a, const float *restrict x, int64_t n)
 {
     VLOOP(f, n, y[f] += a * x[f];);
 }
 
-static inline void v_mul(float *restrict y, const float *restrict a, const float *restrict b, int64_t n)
+NF_KERNEL void v_mul(float *restrict y, const float *restrict a, const float *restrict b, int64_t n)
 {
     VLOOP(f, n, y[f] = a[f] * b[f];);
 }
 
-static inline void v_add(float *restrict y, const float *restrict x, int64_t n)
+NF_KERNEL void v_add(float *restrict y, const float *restrict x, int64_t n)
 {
     VLOOP(f, n, y[f] += x[f];);
 }
@@ -374,7 +362,7 @@ static nf_status gl_check(const nf_glayer_cfg *c, int64_t B, int64_t N, nf_err *
 
 /* Dot product with 8 independent partial sums: vectorises without -ffast-math (strict
  * IEEE order would serialise the reduction). The summation order is fixed: deterministic. */
-static inline float dotf(const float *a, const float *b, int64_t n)
+NF_KERNEL float dotf(const float *a, const float *b, int64_t n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t f = 0;
@@ -386,7 +374,7 @@ static inline float dotf(const float *a, const float *b, int64_t n)
 }
 
 /* Σ x (8 partial sums) and Σ (x − m)². */
-static inline float v_sum(const float *x, int64_t n)
+NF_KERNEL float v_sum(const float *x, int64_t n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t f = 0;
@@ -397,7 +385,7 @@ static inline float v_sum(const float *x, int64_t n)
     return s;
 }
 
-static inline float v_sqdev(const float *x, float m, int64_t n)
+NF_KERNEL float v_sqdev(const float *x, float m, int64_t n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t f = 0;
@@ -416,7 +404,7 @@ static float gat_scale(const nf_glayer_cfg *c, int64_t N)
 
 /* ---- row kernels of the graph layers (one node, F features) */
 /* DGF output: o (=, or += when acc) s·(gate ⊙ agg + S + bias) */
-static inline void dgf_out_row(float *restrict o, const float *restrict gt, const float *restrict ag,
+NF_KERNEL void dgf_out_row(float *restrict o, const float *restrict gt, const float *restrict ag,
                         const float *restrict S, const float *restrict bias, float s, int acc, int64_t F)
 {
     if (acc) VLOOP(f, F, o[f] += s * (gt[f] * ag[f] + S[f] + bias[f]););
@@ -424,7 +412,7 @@ static inline void dgf_out_row(float *restrict o, const float *restrict gt, cons
 }
 
 /* GAT output: xh = LN-normalised gate ⊙ V (saved), o (= or +=) s·(xh ⊙ γ + β); returns rstd. */
-static inline float gat_out_row(float *restrict o, float *restrict xh, const float *restrict gt, const float *restrict V,
+NF_KERNEL float gat_out_row(float *restrict o, float *restrict xh, const float *restrict gt, const float *restrict V,
                          const float *restrict gam, const float *restrict bet, float s, int acc, int64_t F)
 {
     v_mul(xh, gt, V, F);
@@ -437,7 +425,7 @@ static inline float gat_out_row(float *restrict o, float *restrict xh, const flo
 }
 
 /* DGF backward of one node: d = s·dy; dbias += d; dz = d·agg·σ'(gate); da = d·gate; dS = d. */
-static inline void dgf_bwd_row(const float *restrict dy, const float *restrict gt, const float *restrict ag, float s,
+NF_KERNEL void dgf_bwd_row(const float *restrict dy, const float *restrict gt, const float *restrict ag, float s,
                         float *restrict dbias, float *restrict dz, float *restrict da, float *restrict dS, int64_t F)
 {
     VLOOP(f, F,
@@ -481,7 +469,7 @@ NF_KERNEL void gat_ln_bwd_row(const float *restrict dy, const float *restrict xh
 }
 
 /* GAT: dK_i += a ⊙ t, da += K_i ⊙ t */
-static inline void gat_bwd_key_row(float *restrict dKi, float *restrict da, const float *restrict a,
+NF_KERNEL void gat_bwd_key_row(float *restrict dKi, float *restrict da, const float *restrict a,
                             const float *restrict Ki, const float *restrict t, int64_t F)
 {
     VLOOP(f, F,

@@ -14,6 +14,18 @@
 
 #include "nf.h"
 
+/* The hottest element-wise kernels (NF_CLONES) are compiled twice, for AVX2 and for baseline x86-64,
+ * and the loader picks one per machine (GCC function multiversioning): the default build
+ * stays portable. Both clones do the same IEEE operations in the same order (ISO C mode
+ * does not contract a*b+c into FMA), so results do not depend on the machine. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && !defined(NF_NO_CLONES)
+#define NF_CLONES __attribute__((target_clones("avx2", "default")))
+#define NF_KERNEL static inline __attribute__((always_inline))   /* inlined into each clone */
+#else
+#define NF_CLONES
+#define NF_KERNEL static inline
+#endif
+
 /* ---------------------------------------------------------------- dense layers */
 /* Y(rows×out) = X(rows×in)·W(in×out) + b (b may be NULL). X has leading dimension ldx. */
 nf_status nf_linear_forward(const float *X, int64_t ldx, const float *W, const float *b,
