@@ -412,6 +412,19 @@ describe("arch2vec: cache and determinism", function()
     os.execute("rm -r '" .. dir:gsub("/cache/sub$", "") .. "'")
   end)
 
+  it("does not depend on the BLAS thread count", function()
+    local before = nf.get_threads()
+    local out = {}
+    for _, t in ipairs{1, 2} do
+      nf.set_threads(t)
+      out[t] = assert(enc.get{space = "nb201", name = "arch2vec", arch_strings = list, cache_dir = false,
+        arch2vec = small})
+      assert.equal(t, nf.get_threads())   -- restored after training
+    end
+    nf.set_threads(before)
+    assert.is_true(same_values(out[1], out[2]))
+  end)
+
   it("works without a cache, and when the cache cannot be written", function()
     local X, info = assert(enc.get{space = "nb201", name = "arch2vec", arch_strings = list, cache_dir = false,
       arch2vec = small})

@@ -12,10 +12,13 @@
 --   zcp       13 zero-cost proxies (epe_nas, fisher, flops, grad_norm, grasp, jacov, l2_norm, nwot,
 --             params, plain, snip, synflow, zen), METHOD §5: log1p first for fisher, flops, grad_norm,
 --             params, snip, synflow; then min-max to [0, 1], except grasp: z-score (mean 0, sd 1).
---             NaN never appears: see "Missing proxies" below. Needs the data directory.
+--             NaN never appears: see "Missing proxies" below. Needs the data directory. Mind grasp's
+--             tails: unit variance, but it spans -3.2..122 on nb201 and -22..19 on fbnet, so it can
+--             dominate Euclidean distances (k-means) over the [0, 1] columns.
 --   arch2vec  32-dim graph embedding from the variational graph autoencoder of csrc/nf_vae.h, trained
---             in C on the population's graphs alone, deterministic for a seed; min-max to [0, 1] per
---             column. Trained once per (space, settings, seed[, fbnet list]) and cached (see Cache).
+--             in C on the population's graphs alone (one BLAS thread, so the numbers depend on the
+--             settings and the seed only); min-max to [0, 1] per column. Trained once per (space,
+--             settings, seed[, fbnet list]) and cached (see Cache).
 --   path      nb201: the path encoding (BANANAS): for each op sequence over {skip, conv1x1, conv3x3,
 --             pool} of length 1-3, how many input->output paths of the cell carry it (84 columns; a
 --             `none` edge breaks a path), min-max to [0, 1]. A graph encoding of a different nature:
@@ -444,17 +447,30 @@ function M.arch2vec_key(space_name, settings, seed, population_crc)
   return key, tonumber(hex, 16), string.format("arch2vec-%s-%s.nfenc", space_name, hex)
 end
 
+-- Run fn(...) with one BLAS thread, then restore the setting (also on error). OpenBLAS's results
+-- depend on its thread count; the autoencoder's products are small, so one thread costs little and
+-- makes the embedding a function of the settings and the seed alone.
+local function one_thread(fn, ...)
+  local before = core.get_threads()
+  if before == 1 then return fn(...) end
+  core.set_threads(1)
+  local res = table.pack(pcall(fn, ...))
+  core.set_threads(before)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 --- Train the autoencoder on graphs (a space:graphs table) and return the Vae (for tests and studies).
 -- opts: settings (table as M.ARCH2VEC_DEFAULTS), seed, rows (1-based training rows, default all),
--- progress (function(fmt, ...) or nil), label (for progress lines).
+-- progress (function(fmt, ...) or nil), label (for progress lines). Trains with one BLAS thread.
 function M.train_vae(space, graphs, opts)
   local s = opts.settings
   local vae = V.new{nodes = space:nodes(), vocab = #space:vocab(), positions = s.positions, skip = s.skip,
     hidden = s.hidden, layers = s.layers, latent = s.latent, batch = s.batch, lr = s.lr, beta = s.beta,
     seed = opts.seed}
   local report = opts.progress or function() end
-  vae:train{ops = graphs.ops, adj = graphs.adj, rows = opts.rows, epochs = s.epochs,
-    on_epoch = function(e, loss) report("%s: epoch %d/%d, loss %.4f", opts.label or "arch2vec", e, s.epochs, loss) end}
+  one_thread(vae.train, vae, {ops = graphs.ops, adj = graphs.adj, rows = opts.rows, epochs = s.epochs,
+    on_epoch = function(e, loss) report("%s: epoch %d/%d, loss %.4f", opts.label or "arch2vec", e, s.epochs, loss) end})
   return vae
 end
 
@@ -480,7 +496,7 @@ local function build_arch2vec(ctx)
     local graphs = space:graphs(ctx.pop)
     local vae = M.train_vae(space, graphs, {settings = s, seed = ctx.seed, progress = ctx.report,
       label = "arch2vec " .. space.name})
-    X = vae:embed(graphs.ops, graphs.adj)
+    X = one_thread(vae.embed, vae, graphs.ops, graphs.adj)
     vae:free()
     part.train_seconds = util.now() - t0
     if path then
