@@ -129,7 +129,8 @@ static int l_clone(lua_State *L)
 static int l_derive(lua_State *L)
 {
     lua_Integer s = luaL_checkinteger(L, 1), k = luaL_checkinteger(L, 2);
-    lua_pushinteger(L, (lua_Integer)(nf_rng_derive((uint64_t)s, (uint64_t)k) >> 1));
+    /* 53 bits: exact in a double, so seeds survive JSON */
+    lua_pushinteger(L, (lua_Integer)(nf_rng_derive((uint64_t)s, (uint64_t)k) >> 11));
     return 1;
 }
 

@@ -147,13 +147,13 @@ describe("nasflat --help", function()
     assert.equal(0, run.code)
     assert.matches("^usage: nasflat run %[options%]\n", run.out)
     for _, o in ipairs{"--data DIR", "--task NAME", "--train DEV,..", "--test DEV,..", "--task-file FILE",
-                       "--space NAME", "--predictor NAME", "--budget K,..", "--trials N", "--seed N", "--samples N",
+                       "--space NAME", "--predictor NAME,..", "--budget K,..", "--trials N", "--seed N", "--samples N",
                        "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
                        "--json", "--quiet", "-h, --help"} do
       assert(run.out:find("\n  " .. o .. " ", 1, true), "run --help lacks " .. o)
     end
-    assert(run.out:find("nasflat, ridge or both (default: both)", 1, true))
+    assert(run.out:find("a comma list, 'both' (nasflat,ridge) or 'all' (default: both)", 1, true))
     assert(run.out:find("transfer samples per target (default: 20)", 1, true))
     assert.equal(run.out, nasflat{"run", "-h"}.out)
     assert.equal(run.out, nasflat{"help", "run"}.out)
@@ -187,7 +187,8 @@ describe("nasflat usage errors", function()
       {{"run", "--samples", "0"}, "option '--samples' expects an integer >= 1, got '0'"},
       {{"run", "--seed", "-2"}, "option '--seed' expects an integer >= 0, got '-2'"},
       {{"run", "--lr", "0"}, "option '--lr' expects a positive number, got '0'"},
-      {{"run", "--predictor", "gnn"}, "--predictor must be nasflat, ridge or both (got 'gnn')"},
+      {{"run", "--predictor", "gnn"}, "--predictor must be nasflat, ridge, hybrid, a comma list of them, " ..
+        "both or all (got 'gnn')"},
       {{"run", "--budget", "10,x"}, "--budget: 'x' is not a positive integer"},
       {{"run", "--budget", "0"}, "--budget: '0' is not a positive integer"},
       {{"run", "--budget", ","}, "--budget: empty list"},
@@ -287,7 +288,8 @@ describe("nasflat run --json and --out (ridge)", function()
     assert.equal("", r.err)
     assert.matches("^task Z1 %(nb201%): sources gpu_server_a_b1, ", r.out)
     for _, t in ipairs(require("nasflat.zoo").task("nb201", "Z1").test) do
-      assert.matches("\n  " .. t .. " +20  %-  +%d%.%d%d%d ± %d%.%d%d%d", r.out)
+      -- columns: nasflat (not run), hybrid (not run), ridge mean ± std over the 2 trials
+      assert.matches("\n  " .. t .. " +20  %-  +%-  +%d%.%d%d%d ± %d%.%d%d%d", r.out)
     end
     assert.matches("\n  mean Spearman, ridge, k=20: %d%.%d%d%d\n", r.out)
   end)

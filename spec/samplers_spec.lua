@@ -215,19 +215,11 @@ describe("stats kernels", function()
       stats.kmeans, nf.Tensor.new(4, 2), 2, {iters = 3})
   end)
 
-  it("k-means on 15,625 × 40 takes well under a second", function()
-    -- wall-clock; the sanitizer build (LD_PRELOAD of libasan) is allowed 5x
-    local slack = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) and 5 or 1
+  it("runs k-means and kmeancosine on a full-size 15,625 × 40 encoding (timed by make bench)", function()
     local X = random_encoding(7, 15625, 40)
-    local t0 = nf.core.now()
     local res = stats.kmeans(X, 20, {seed = 1})   -- Gaussian noise: runs all 100 Lloyd iterations
-    local dt = nf.core.now() - t0
     assert.equal(15625, #res.assign)
-    assert.is_true(dt < 0.6 * slack, string.format("k-means took %.3f s", dt))
-    t0 = nf.core.now()
     local rows = samplers.select{method = "kmeancosine", n = 20, encoding = X, seed = 1}
-    dt = nf.core.now() - t0
     assert_distinct_in(rows, 20)
-    assert.is_true(dt < 0.8 * slack, string.format("kmeancosine took %.3f s", dt))
   end)
 end)

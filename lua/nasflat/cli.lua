@@ -123,7 +123,8 @@ commands.run = {
     {name = "test", arg = "DEV,..", help = "ad-hoc task: target devices"},
     {name = "task-file", arg = "FILE", help = "JSON task file ({space, train, test} or the suite file)"},
     {name = "space", arg = "NAME", help = "nb201 or fbnet, for ad-hoc tasks", default = "nb201"},
-    {name = "predictor", arg = "NAME", help = "nasflat, ridge or both", default = "both"},
+    {name = "predictor", arg = "NAME,..", help = "nasflat (GNN), ridge (METHOD §10), hybrid (ridge on struct + " ..
+      "GNN scores); a comma list, 'both' (nasflat,ridge) or 'all'", default = "both"},
     {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
     {name = "trials", arg = "N", number = true, int = 1, help = "trials per target and budget", default = 3},
     {name = "seed", arg = "N", number = true, int = 0, help = "master seed", default = 1},
@@ -201,14 +202,18 @@ local function print_run_table(records)
   local function line(s) out[#out + 1] = s end
   for _, rec in ipairs(records) do
     line(string.format("task %s (%s): sources %s", rec.task, rec.space, table.concat(rec.train, ", ")))
-    line(string.format("  %-44s %6s  %-15s %-15s %-7s", "target", "k", "nasflat rho", "ridge rho", "kendall"))
+    line(string.format("  %-44s %4s  %-15s %-15s %-15s %-7s", "target", "k", "nasflat rho", "hybrid rho", "ridge rho",
+      "kendall"))
+    local function cell(m)
+      if not m then return "-" end
+      if m.spearman_std and m.spearman_std > 0 then return fmt(m.spearman) .. " ± " .. fmt(m.spearman_std) end
+      return fmt(m.spearman)
+    end
     for _, t in ipairs(rec.targets) do
       for _, b in ipairs(t.budgets) do
-        local g, r = b.nasflat, b.ridge
-        line(string.format("  %-44s %6d  %-15s %-15s %-7s", t.device, b.budget,
-          g and (fmt(g.spearman) .. " ± " .. fmt(g.spearman_std)) or "-",
-          r and (fmt(r.spearman) .. " ± " .. fmt(r.spearman_std)) or "-",
-          fmt((g or r).kendall)))
+        local g, h, r = b.nasflat, b.hybrid, b.ridge
+        line(string.format("  %-44s %4d  %-15s %-15s %-15s %-7s", t.device, b.budget, cell(g), cell(h), cell(r),
+          fmt((g or h or r).kendall)))
       end
     end
     for p, by in pairs(rec.mean) do
@@ -246,9 +251,18 @@ function commands.run.main(o)
   local experiment = require "nasflat.experiment"
   local budgets, berr = int_list(o.budget, "--budget")
   if not budgets then return fail(berr, 2) end
-  local predictors = o.predictor == "both" and {"nasflat", "ridge"} or {o.predictor}
-  if o.predictor ~= "both" and o.predictor ~= "nasflat" and o.predictor ~= "ridge" then
-    return fail("--predictor must be nasflat, ridge or both (got '" .. o.predictor .. "')", 2)
+  local predictors
+  if o.predictor == "both" then predictors = {"nasflat", "ridge"}
+  elseif o.predictor == "all" then predictors = {"nasflat", "hybrid", "ridge"}
+  else
+    predictors = util.split(o.predictor)
+    for _, p in ipairs(predictors) do
+      if p ~= "nasflat" and p ~= "ridge" and p ~= "hybrid" then
+        return fail("--predictor must be nasflat, ridge, hybrid, a comma list of them, both or all (got '" ..
+          o.predictor .. "')", 2)
+      end
+    end
+    if #predictors == 0 then return fail("--predictor: empty list", 2) end
   end
   if o.threads then core.set_threads(o.threads) end
   local names
@@ -306,7 +320,7 @@ function commands.run.main(o)
   finish()
   -- the main predictor's overall mean Spearman at the first budget
   for _, rec in ipairs(records) do
-    local main = rec.mean.nasflat and "nasflat" or "ridge"
+    local main = rec.mean.nasflat and "nasflat" or rec.mean.hybrid and "hybrid" or "ridge"
     rec.mean_spearman = rec.mean[main][tostring(budgets[1])]
     rec.main_predictor = main
   end
