@@ -4,6 +4,7 @@
 
 typedef struct {
     nf_rng r;
+    int closed;
 } nf_lua_rng;
 
 static uint64_t seed_arg(lua_State *L, int idx)
@@ -18,6 +19,7 @@ static uint64_t seed_arg(lua_State *L, int idx)
 nf_rng *nf_lua_push_rng(lua_State *L, uint64_t seed)
 {
     nf_lua_rng *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->closed = 0;
     nf_rng_seed(&u->r, seed);
     luaL_setmetatable(L, NF_RNG_MT);
     return &u->r;
@@ -25,7 +27,9 @@ nf_rng *nf_lua_push_rng(lua_State *L, uint64_t seed)
 
 nf_rng *nf_lua_check_rng(lua_State *L, int idx)
 {
-    return &((nf_lua_rng *)luaL_checkudata(L, idx, NF_RNG_MT))->r;
+    nf_lua_rng *u = luaL_checkudata(L, idx, NF_RNG_MT);
+    if (u->closed) luaL_error(L, "nasflat: attempt to use a closed rng");
+    return &u->r;
 }
 
 static int l_new(lua_State *L)
@@ -121,6 +125,7 @@ static int l_clone(lua_State *L)
     nf_rng *r = nf_lua_check_rng(L, 1);
     nf_lua_rng *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->r = *r;
+    u->closed = 0;
     luaL_setmetatable(L, NF_RNG_MT);
     return 1;
 }
@@ -136,22 +141,31 @@ static int l_derive(lua_State *L)
 
 static int l_tostring(lua_State *L)
 {
-    nf_rng *r = nf_lua_check_rng(L, 1);
-    lua_pushfstring(L, "nasflat.Rng(%p)", (void *)r);
+    nf_lua_rng *u = luaL_checkudata(L, 1, NF_RNG_MT);
+    if (u->closed) lua_pushstring(L, "nasflat.Rng (closed)");
+    else lua_pushfstring(L, "nasflat.Rng(%p)", (void *)u);
     return 1;
 }
 
-static int l_noop(lua_State *L) { (void)L; return 0; }
+/* The state lives inside the userdata: free only marks it closed (idempotent); __gc has nothing to release. */
+static int l_free(lua_State *L)
+{
+    nf_lua_rng *u = luaL_checkudata(L, 1, NF_RNG_MT);
+    u->closed = 1;
+    return 0;
+}
 
 void nf_lua_rng_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"seed", l_seed}, {"uniform", l_uniform}, {"normal", l_normal}, {"permutation", l_permutation},
-        {"sample", l_sample}, {"shuffle", l_shuffle}, {"clone", l_clone}, {"free", l_noop}, {NULL, NULL},
+        {"sample", l_sample}, {"shuffle", l_shuffle}, {"clone", l_clone}, {"free", l_free}, {NULL, NULL},
     };
     luaL_newmetatable(L, NF_RNG_MT);
     lua_pushcfunction(L, l_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, l_free);
+    lua_setfield(L, -2, "__close");
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);

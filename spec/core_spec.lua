@@ -181,3 +181,20 @@ describe("hcat", function()
     support.raises("hcat: entry 1 must be a 1-D or 2-D tensor", nf.core.hcat, {{}})
   end)
 end)
+
+describe("Rng lifetime", function()
+  it("refuses use after free, idempotently, and closes with <close>", function()
+    local r = nf.Rng(1)
+    r:free()
+    r:free()
+    assert.equal("nasflat.Rng (closed)", tostring(r))
+    support.raises("attempt to use a closed rng", function() return r:uniform() end)
+    local kept
+    do
+      local c <close> = nf.Rng(2)
+      kept = c
+      assert.is_number(c:uniform())
+    end
+    support.raises("attempt to use a closed rng", function() return kept:uniform() end)
+  end)
+end)
