@@ -1,14 +1,14 @@
 --- bench_nn: the predictor engine. Training (forward + backward + AdamW) graphs/s at batch 128,
 -- forward-only graphs/s over all 15,625 NB201 cells, FLOPs per graph, achieved GFLOP/s and their
--- ratio to the sgemm 1024x128x128 peak measured by bench/bench.lua in the same run, peak memory.
+-- ratio to the sgemm 1024x128x128 peak measured by bench/bench.lua in the same run (at the same
+-- thread count: the default, and one thread), peak memory.
 -- Run alone: `lua5.4 bench/bench_nn.lua` (then it measures the peak itself).
 local nf = require "nasflat"
 local util = require "nasflat.util"
 local now = nf.core.now
 
 local ctx = ...
-if type(ctx) ~= "table" then
-  -- standalone: measure the sgemm peak the same way bench.lua does
+local function sgemm_peak()
   local A, B, C = nf.Tensor.new(1024, 128):fill(0.5), nf.Tensor.new(128, 128):fill(0.25), nf.Tensor.new(1024, 128)
   local best = 0
   for _ = 1, 5 do
@@ -16,8 +16,17 @@ if type(ctx) ~= "table" then
     repeat nf.matmul(A, B, {out = C}); iters = iters + 1 until now() - t0 >= 0.3
     best = math.max(best, 2 * 1024 * 128 * 128 * iters / (now() - t0) / 1e9)
   end
-  ctx = {peak_gflops = best, threads = nf.get_threads()}
-  print(string.format("sgemm 1024x128x128: %.1f GFLOP/s (%d threads)", best, ctx.threads))
+  return best
+end
+if type(ctx) ~= "table" then
+  -- standalone: measure the sgemm peaks the same way bench.lua does
+  local threads = nf.get_threads()
+  nf.set_threads(1)
+  local peak1 = sgemm_peak()
+  nf.set_threads(threads)
+  ctx = {peak_gflops = sgemm_peak(), peak_gflops_1t = peak1, threads = threads}
+  print(string.format("sgemm 1024x128x128: %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread)", ctx.peak_gflops,
+    threads, peak1))
 end
 
 -- NB201 op-on-node graphs of all 15,625 cells (METHOD §2); labels: output 0, input 1, ops 2..6.
@@ -63,35 +72,44 @@ local flops = P:flops(B)
 print(string.format("predictor: default ensemble model, %d parameters, %.2f MFLOP per graph forward (batch %d), "
   .. "~%.2f MFLOP per graph per training step (3x)", P:n_params(), flops / 1e6, B, 3 * flops / 1e6))
 
--- training: batches of 128 (gather, forward, hinge loss, backward, AdamW), one batch per epoch
+-- training: batches of 128 (gather, forward, hinge loss, backward, AdamW), one batch per epoch;
+-- then forward over every cell. At the default thread count and, when that is more than one,
+-- at one thread too (small GEMMs on a shared machine often gain nothing from a second thread).
 local rows, dev, y = {}, {}, nf.Tensor.new(B)
 for i = 1, B do rows[i] = (i * 97) % 15625 + 1; dev[i] = i % 4 + 1; y:set(i, (i * 37 % 128) / 128) end
 local train = {ops = G.ops, adj = G.adj, rows = rows, dev = dev, y = y, epochs = 3, batch = B, seed = 1}
-m:train(train) -- warm up (arena, BLAS buffers)
-local best = math.huge
-for _ = 1, 3 do
-  train.epochs = 20
-  local t0 = now()
-  m:train(train)
-  best = math.min(best, (now() - t0) / 20)
-end
-local train_gps = B / best
-local train_gflops = train_gps * 3 * flops / 1e9
-print(string.format("train  (fwd+bwd+AdamW, batch %d): %8.0f graphs/s  %6.1f GFLOP/s  = %3.0f%% of sgemm peak %.1f",
-  B, train_gps, train_gflops, 100 * train_gflops / ctx.peak_gflops, ctx.peak_gflops))
+local flops_pred = P:flops(128)
 
--- inference over every cell
-P:predict{graphs = G, device = "a", rows = {1, 2, 3}}
-local bestf = math.huge
-for _ = 1, 3 do
-  local t0 = now()
-  P:predict{graphs = G, device = "a"}
-  bestf = math.min(bestf, now() - t0)
+local function run(threads, peak)
+  nf.set_threads(threads)
+  train.epochs = 3
+  m:train(train) -- warm up (arena, BLAS buffers)
+  local best = math.huge
+  for _ = 1, 3 do
+    train.epochs = 20
+    local t0 = now()
+    m:train(train)
+    best = math.min(best, (now() - t0) / 20)
+  end
+  local train_gps = B / best
+  local train_gflops = train_gps * 3 * flops / 1e9
+  print(string.format("train  (fwd+bwd+AdamW, batch %d, %d thr): %7.0f graphs/s %6.1f GFLOP/s = %3.0f%% of sgemm peak %.1f",
+    B, threads, train_gps, train_gflops, 100 * train_gflops / peak, peak))
+  P:predict{graphs = G, device = "a", rows = {1, 2, 3}}
+  local bestf = math.huge
+  for _ = 1, 3 do
+    local t0 = now()
+    P:predict{graphs = G, device = "a"}
+    bestf = math.min(bestf, now() - t0)
+  end
+  local fwd_gps = 15625 / bestf
+  local fwd_gflops = fwd_gps * flops_pred / 1e9
+  print(string.format("predict (all 15,625 NB201 cells, %d thr): %7.0f graphs/s %6.1f GFLOP/s = %3.0f%% of sgemm peak (%.3f s)",
+    threads, fwd_gps, fwd_gflops, 100 * fwd_gflops / peak, bestf))
 end
-local fwd_gps = 15625 / bestf
-local flops_pred = P:flops(512)
-local fwd_gflops = fwd_gps * flops_pred / 1e9
-print(string.format("predict (all 15,625 NB201 cells):  %8.0f graphs/s  %6.1f GFLOP/s  = %3.0f%% of sgemm peak (%.3f s)",
-  fwd_gps, fwd_gflops, 100 * fwd_gflops / ctx.peak_gflops, bestf))
+
+run(ctx.threads, ctx.peak_gflops)
+if ctx.threads > 1 and ctx.peak_gflops_1t then run(1, ctx.peak_gflops_1t) end
+nf.set_threads(ctx.threads)
 print(string.format("memory: model %.1f MiB (params, grads, AdamW moments, activation arena); peak RSS %.0f MiB",
   m:bytes() / 2 ^ 20, util.peak_rss_mib() or -1))
