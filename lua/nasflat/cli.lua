@@ -128,8 +128,10 @@ commands.run = {
     {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
     {name = "trials", arg = "N", number = true, int = 1, help = "trials per target and budget", default = 3},
     {name = "seed", arg = "N", number = true, int = 0, help = "master seed", default = 1},
-    {name = "samples", arg = "N", number = true, int = 1, help = "pre-training architectures per source device", default = 512},
-    {name = "epochs", arg = "N", number = true, int = 1, help = "pre-training epochs", default = 150},
+    {name = "samples", arg = "N", number = true, int = 1, help = "pre-training architectures per source device " ..
+      "(default: 512, the paper's; 256 on the synthetic zoo)"},
+    {name = "epochs", arg = "N", number = true, int = 1, help = "pre-training epochs " ..
+      "(default: 150, the paper's; 50 on the synthetic zoo, so the demo finishes in about a minute)"},
     {name = "transfer-epochs", arg = "N", number = true, int = 1, help = "fine-tuning epochs", default = 30},
     {name = "lr", arg = "X", number = true, positive = true, help = "pre-training learning rate", default = 1e-3},
     {name = "transfer-lr", arg = "X", number = true, positive = true, help = "fine-tuning learning rate", default = 1e-3},
@@ -308,8 +310,10 @@ function commands.run.main(o)
       if not pretrained then finish() return fail(perr) end
     end
     local rec, rerr = experiment.run{source = src, task = task, predictors = predictors, budgets = budgets,
-      trials = math.tointeger(o.trials), seed = math.tointeger(o.seed), pretrain_samples = math.tointeger(o.samples),
-      epochs = math.tointeger(o.epochs), transfer_epochs = math.tointeger(o["transfer-epochs"]), lr = o.lr,
+      trials = math.tointeger(o.trials), seed = math.tointeger(o.seed),
+      pretrain_samples = math.tointeger(o.samples) or (src.synthetic and 256 or 512),
+      epochs = math.tointeger(o.epochs) or (src.synthetic and 50 or 150),
+      transfer_epochs = math.tointeger(o["transfer-epochs"]), lr = o.lr,
       transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, pretrained = pretrained,
       save_pretrained = o["save-model"], progress = report}
     if not rec then finish() return fail(rerr) end
