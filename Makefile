@@ -81,10 +81,15 @@ test-asan:
 	  SAN_ENV='LD_PRELOAD="$(ASAN_LIB) $(UBSAN_LIB)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1' \
 	  test
 
-# A small run under valgrind's memcheck: C unit tests and a short Lua workload.
+# A small run under valgrind's memcheck: the quick C unit tests and a short Lua workload (tensors, RNG,
+# graphs, a predictor fit, save and load). test_nn's thousands of finite-difference passes take over
+# 15 minutes under memcheck; AddressSanitizer (make test-asan) covers them instead. "Possibly lost" blocks
+# are hidden: OpenBLAS starts its thread pool at load time and never joins it (not our memory).
+VALGRIND_CTESTS = $(filter-out $(BUILD)/ctest/test_nn,$(CTEST_BIN))
 valgrind: $(MODULE) $(CTEST_BIN)
-	@set -e; for t in $(CTEST_BIN); do valgrind -q --error-exitcode=1 --leak-check=full $$t >/dev/null; done
-	$(LUA_ENV) valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	@set -e; for t in $(VALGRIND_CTESTS); do echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=1 --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite $$t >/dev/null; done
+	$(LUA_ENV) valgrind -q --error-exitcode=1 --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite \
 	  $(LUA) bench/valgrind_run.lua
 	@echo "valgrind: clean"
 
