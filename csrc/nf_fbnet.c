@@ -86,21 +86,7 @@ void nf_fbnet_graph(const uint8_t *code, int flags, int32_t *node_ops, float *ad
 static nf_layer *push(nf_layer *L, int *n, nf_layer_kind kind, int cin, int cout, int hin, int hout, int block)
 {
     nf_layer *l = &L[(*n)++];
-    memset(l, 0, sizeof *l);
-    l->kind = kind;
-    l->cin = cin;
-    l->cout = cout;
-    l->hin = hin;
-    l->hout = hout;
-    l->kernel = 1;
-    l->stride = 1;
-    l->groups = 1;
-    l->arity = 1;
-    l->arity_nonzero = 1;
-    l->block = block;
-    l->live = 1;
-    l->in_bytes = 4.0 * cin * hin * hin;
-    l->out_bytes = 4.0 * cout * hout * hout;
+    nf_layer_init(l, kind, cin, cout, hin, hout, block, 1);
     return l;
 }
 

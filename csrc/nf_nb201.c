@@ -212,21 +212,7 @@ typedef struct {
 static nf_layer *push(lbuf *b, nf_layer_kind kind, int cin, int cout, int hin, int hout, int block, int live)
 {
     nf_layer *l = &b->L[b->n++];
-    memset(l, 0, sizeof *l);
-    l->kind = kind;
-    l->cin = cin;
-    l->cout = cout;
-    l->hin = hin;
-    l->hout = hout;
-    l->kernel = 1;
-    l->stride = 1;
-    l->groups = 1;
-    l->arity = 1;
-    l->arity_nonzero = 1;
-    l->block = block;
-    l->live = live;
-    l->in_bytes = 4.0 * cin * hin * hin;
-    l->out_bytes = 4.0 * cout * hout * hout;
+    nf_layer_init(l, kind, cin, cout, hin, hout, block, live);
     return l;
 }
 

@@ -299,3 +299,22 @@ nf_status nf_space_struct_features(nf_space_id s, const uint8_t *codes, int64_t 
     }
     return NF_OK;
 }
+
+void nf_layer_init(nf_layer *l, nf_layer_kind kind, int cin, int cout, int hin, int hout, int block, int live)
+{
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->cin = cin;
+    l->cout = cout;
+    l->hin = hin;
+    l->hout = hout;
+    l->kernel = 1;
+    l->stride = 1;
+    l->groups = 1;
+    l->arity = 1;
+    l->arity_nonzero = 1;
+    l->block = block;
+    l->live = live;
+    l->in_bytes = 4.0 * cin * hin * hin;
+    l->out_bytes = 4.0 * cout * hout * hout;
+}

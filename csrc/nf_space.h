@@ -161,6 +161,8 @@ typedef struct {
     double out_bytes;      /* fp32 bytes written */
 } nf_layer;
 
+/* Initialise one layer record: kernel 1, stride 1, groups 1, arity 1, float32 activation bytes from the shapes. */
+void nf_layer_init(nf_layer *l, nf_layer_kind kind, int cin, int cout, int hin, int hout, int block, int live);
 const char *nf_layer_kind_name(nf_layer_kind k);   /* "conv", "dwconv", ...; NULL if out of range */
 /* Fill layers[0..*n) (cap entries; NF_SPACE_MAX_LAYERS is always enough). */
 nf_status nf_space_layers(nf_space_id s, const uint8_t *code, int dataset, nf_layer *layers, int cap, int *n, nf_err *err);
