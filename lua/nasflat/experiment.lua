@@ -149,7 +149,7 @@ local function minmax(t)
   return out
 end
 
---- Least-squares fit of log(ms) = a + b*score on the k samples; returns a function score -> ms.
+--- Least-squares fit of log(ms) = a + b*score on the k samples; returns a, b (see apply_calibration).
 local function calibrate(scores, ms)
   local n, sx, sy, sxx, sxy = scores:size(), 0, 0, 0, 0
   for i = 1, n do

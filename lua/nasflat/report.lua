@@ -11,15 +11,16 @@ end
 --- A markdown table: one row per predictor of ours (from run records) and per published row, one column per
 -- task, plus the mean over the tasks present. `records` are experiment.run results; `budget` selects the
 -- transfer budget (default: the first one of each record).
+-- The key of rec.mean[predictor] for `budget` (default: the record's first budget).
+local function budget_key(rec, budget)
+  return tostring(budget or rec.config.budgets[1])
+end
+
 function M.paper_table(records, budget)
   local names, ours = {}, {nasflat = {}, hybrid = {}, ridge = {}}
   for _, rec in ipairs(records) do
     names[#names + 1] = rec.task
-    for p, by in pairs(rec.mean) do
-      local key = budget and tostring(budget) or next(by)
-      if rec.config and rec.config.budgets then key = tostring(budget or rec.config.budgets[1]) end
-      ours[p][rec.task] = by[key]
-    end
+    for p, by in pairs(rec.mean) do ours[p][rec.task] = by[budget_key(rec, budget)] end
   end
   local lines = {"| predictor | " .. table.concat(names, " | ") .. " | mean |",
     "|---|" .. string.rep("---|", #names + 1)}
@@ -51,7 +52,7 @@ function M.wins(records, budget, predictor)
     local by = rec.mean[predictor or "nasflat"]
     local pub = tasks.PUBLISHED.NASFLAT[rec.task]
     if by and pub then
-      local v = by[tostring(budget or rec.config.budgets[1])]
+      local v = by[budget_key(rec, budget)]
       n = n + 1
       if v and v >= pub then vs_nasflat = vs_nasflat + 1 end
       local best = math.max(pub, tasks.PUBLISHED["ridge (METHOD §10)"][rec.task])
