@@ -3,8 +3,11 @@
 -- device, 150 epochs, 20 transfer samples, 3 trials; our GNN, our hybrid and our structural ridge beside the
 -- published NASFLAT, MultiPredict and HELP numbers.
 --
---   lua5.4 examples/reproduce_paper.lua [--data DIR] [--epochs N] [--trials N] [--tasks ND,N1,...] [--out DIR]
+--   lua5.4 examples/reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks ND,N1,...]
+--          [--budgets 10,20] [--pretrained DIR] [--out DIR]
 --
+-- --pretrained DIR: reuse DIR/<task>-<samples>x<epochs>.nfm when it exists, else pre-train and save it there,
+-- so a second run (other transfer settings, other budgets) skips the pre-training.
 -- Run from the repository root after `make` (or with nasflat installed). Writes results/paper-<date>.json.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/lua/?.so;" .. package.cpath
@@ -16,17 +19,23 @@ local report = require "nasflat.report"
 local util = require "nasflat.util"
 
 local opts = {data = nil, epochs = 150, trials = 3, tasks = table.concat(tasks.PAPER, ","), out = "results",
-  samples = 512}
+  samples = 512, budgets = "20", pretrained = false}
 local i = 1
 while i <= #arg do
   local k = arg[i]:match("^%-%-(.+)$")
-  if not k or opts[k] == nil and k ~= "data" then
-    io.stderr:write("usage: reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks A,B] [--out DIR]\n")
+  if not k or opts[k] == nil and k ~= "data" or arg[i + 1] == nil then
+    io.stderr:write("usage: reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks A,B] " ..
+      "[--budgets 10,20] [--pretrained DIR] [--out DIR]\n")
     os.exit(2)
   end
   opts[k] = tonumber(arg[i + 1]) or arg[i + 1]
   i = i + 2
 end
+
+local budgets = {}
+for _, b in ipairs(util.split(tostring(opts.budgets))) do budgets[#budgets + 1] = assert(math.tointeger(tonumber(b)), "--budgets: integers") end
+local predictor = require "nasflat.predictor"
+if opts.pretrained then os.execute("mkdir -p '" .. opts.pretrained .. "'") end
 
 local records, sources = {}, {}
 local progress, finish = util.progress{}
@@ -42,20 +51,34 @@ for _, name in ipairs(util.split(opts.tasks)) do
     sources[ref[1]] = src
   end
   local task = assert(tasks.resolve{name = name, devices = src.devices, tasks_file = src.tasks_file})
+  local pre, save
+  if opts.pretrained then
+    local path = string.format("%s/%s-%dx%d.nfm", opts.pretrained, name, opts.samples, opts.epochs)
+    local f = io.open(path, "rb")
+    if f then
+      f:close()
+      pre = assert(predictor.load(path))
+    else
+      save = path
+    end
+  end
   local rec = assert(experiment.run{source = src, task = task, trials = opts.trials, epochs = opts.epochs,
-    pretrain_samples = opts.samples, budgets = {20}, predictors = {"nasflat", "hybrid", "ridge"},
-    progress = progress})
+    pretrain_samples = opts.samples, budgets = budgets, predictors = {"nasflat", "hybrid", "ridge"},
+    pretrained = pre, save_pretrained = save, progress = progress})
   finish()
   records[#records + 1] = rec
   io.stderr:write(string.format("%s done in %.0f s (pre-training %.0f s)\n", name, rec.timings.total_s,
     rec.timings.pretrain_s))
 end
 local wall = util.now() - t0
-io.stdout:write(report.paper_table(records, 20))
-for _, p in ipairs({"nasflat", "hybrid"}) do
-  local w = report.wins(records, 20, p)
-  io.stdout:write(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, §10 ridge) on %d\n",
-    p, w.at_least_nasflat, w.tasks, w.above_both))
+for _, b in ipairs(budgets) do
+  io.stdout:write(string.format("\n%d transfer samples\n", b))
+  io.stdout:write(report.paper_table(records, b))
+  for _, p in ipairs({"nasflat", "hybrid"}) do
+    local w = report.wins(records, b, p)
+    io.stdout:write(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, §10 ridge) on %d\n",
+      p, w.at_least_nasflat, w.tasks, w.above_both))
+  end
 end
 io.stdout:write(string.format("wall time %.0f s; peak memory %.0f MiB\n", wall, util.peak_rss_mib() or 0))
 os.execute("mkdir -p '" .. opts.out .. "'")
