@@ -52,6 +52,7 @@ build = {
       ["nasflat.ridge"] = "lua/nasflat/ridge.lua",
       ["nasflat.samplers"] = "lua/nasflat/samplers.lua",
       ["nasflat.space"] = "lua/nasflat/space.lua",
+      ["nasflat.study"] = "lua/nasflat/study.lua",
       ["nasflat.tasks"] = "lua/nasflat/tasks.lua",
       ["nasflat.util"] = "lua/nasflat/util.lua",
       ["nasflat.zoo"] = "lua/nasflat/zoo.lua",
