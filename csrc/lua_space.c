@@ -222,6 +222,20 @@ static int l_features(lua_State *L)
     return 1;
 }
 
+/* space.phys_features(name, list, dataset) -> Tensor(B, NF_PHYS_DIM) */
+static int l_phys_features(lua_State *L)
+{
+    nf_space_id s = check_space(L, 1);
+    int64_t B;
+    const uint8_t *codes = read_codes(L, 2, s, &B, "phys_features");
+    int d = check_dataset(L, s, 3, "phys_features");
+    int64_t shape[2] = {B, NF_PHYS_DIM};
+    nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
+    nf_err e;
+    if (nf_space_phys_features(s, codes, B, d, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
+    return 1;
+}
+
 /* space.layers(name, code, dataset) -> list of {kind=, cin=, ...} */
 static int l_layers(lua_State *L)
 {
@@ -409,7 +423,7 @@ void nf_lua_space_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"parse", l_parse}, {"format", l_format}, {"info", l_info}, {"graphs", l_graphs},
-        {"cost", l_cost}, {"cost1", l_cost1}, {"features", l_features}, {"layers", l_layers},
+        {"cost", l_cost}, {"cost1", l_cost1}, {"features", l_features}, {"phys_features", l_phys_features}, {"layers", l_layers},
         {"sample", l_sample}, {"index", l_index}, {"at", l_at}, {"enumerate", l_enumerate},
         {NULL, NULL},
     };

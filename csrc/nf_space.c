@@ -300,6 +300,31 @@ nf_status nf_space_struct_features(nf_space_id s, const uint8_t *codes, int64_t 
     return NF_OK;
 }
 
+nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, float *out, nf_err *err)
+{
+    if (!valid(s)) return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
+    const int L = nf_space_code_len(s), K = NF_LAYER_N_KINDS;
+    nf_layer layers[NF_SPACE_MAX_LAYERS];
+    for (int64_t b = 0; b < B; b++) {
+        int n;
+        nf_err e;
+        if (nf_space_layers(s, codes + b * L, dataset, layers, NF_SPACE_MAX_LAYERS, &n, &e) != NF_OK)
+            return nf_seterr(err, NF_EINVAL, "row %lld: %s", (long long)b, e.msg);
+        double acc[NF_PHYS_DIM] = {0};
+        for (int i = 0; i < n; i++) {
+            const nf_layer *l = &layers[i];
+            if (!l->live || l->kind == NF_LAYER_ZERO) continue;
+            double bytes = (l->in_bytes + l->out_bytes) / 1e6;
+            acc[0] += 1.0;
+            acc[1] += bytes;
+            acc[2 + l->kind] += l->flops / 1e6;
+            acc[2 + K + l->kind] += bytes;
+        }
+        for (int j = 0; j < NF_PHYS_DIM; j++) out[b * NF_PHYS_DIM + j] = (float)log1p(acc[j]);
+    }
+    return NF_OK;
+}
+
 void nf_layer_init(nf_layer *l, nf_layer_kind kind, int cin, int cout, int hin, int hout, int block, int live)
 {
     memset(l, 0, sizeof *l);

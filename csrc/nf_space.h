@@ -167,6 +167,17 @@ const char *nf_layer_kind_name(nf_layer_kind k);   /* "conv", "dwconv", ...; NUL
 /* Fill layers[0..*n) (cap entries; NF_SPACE_MAX_LAYERS is always enough). */
 nf_status nf_space_layers(nf_space_id s, const uint8_t *code, int dataset, nf_layer *layers, int cap, int *n, nf_err *err);
 
+/* Physical ("roofline") features, B × NF_PHYS_DIM float rows, from the per-layer breakdown on `dataset`
+ * (default 0) of the layers that are live and not NB201 zero ops: ln(1+x) of
+ *   [0] layers executed (kernel launches), [1] fp32 bytes moved (MB, read + written),
+ *   [2 .. 2+K)   FLOPs (M) per layer kind (nf_layer_kind order, K = NF_LAYER_N_KINDS),
+ *   [2+K .. 2+2K) bytes moved (MB) per layer kind.
+ * A device's latency is close to a linear function of these (launch overhead + compute + memory traffic
+ * per kind); columns that are constant in a space (e.g. the head) carry no information and a ridge
+ * regression gives them no weight. */
+#define NF_PHYS_DIM (2 + 2 * NF_LAYER_N_KINDS)
+nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, float *out, nf_err *err);
+
 /* ------------------------------------------------ per-space implementations (internal) */
 const char *nf_nb201_op_name(int op);      /* NULL if out of range */
 const char *nf_fbnet_block_name(int b);    /* NULL if out of range */

@@ -1,4 +1,5 @@
 /* nf_tensor.c — float32 tensors and the element-wise kernels over raw arrays. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "nf.h"
@@ -80,6 +81,9 @@ void nf_fill(float *x, size_t n, float v) { for (size_t i = 0; i < n; i++) x[i] 
 void nf_copy(float *dst, const float *src, size_t n) { if (n) memmove(dst, src, n * sizeof *dst); }
 void nf_axpy(float *y, float a, const float *x, size_t n) { for (size_t i = 0; i < n; i++) y[i] += a * x[i]; }
 void nf_scale(float *x, float a, size_t n) { for (size_t i = 0; i < n; i++) x[i] *= a; }
+void nf_affine(float *x, float a, float b, size_t n) { for (size_t i = 0; i < n; i++) x[i] = a * x[i] + b; }
+void nf_exp(float *x, size_t n) { for (size_t i = 0; i < n; i++) x[i] = expf(x[i]); }
+void nf_log(float *x, size_t n) { for (size_t i = 0; i < n; i++) x[i] = logf(x[i]); }
 void nf_add(float *out, const float *a, const float *b, size_t n) { for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i]; }
 void nf_mul(float *out, const float *a, const float *b, size_t n) { for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i]; }
 

@@ -30,6 +30,8 @@
 --   params    one column: ln(parameter count) (nb201 CIFAR-10, fbnet CIFAR-100 macro network, from
 --             nasflat.space), min-max to [0, 1].
 --   struct    the structural features of METHOD §10 (space:struct_features), min-max to [0, 1] per column.
+--   phys      physical "roofline" features from the per-layer breakdown (space:phys_features): ln(1+x) of
+--             kernel launches, bytes moved, FLOPs and bytes per layer kind; min-max to [0, 1] per column.
 -- A constant column (e.g. a one-hot cell no listed architecture uses) scales to 0.
 --
 -- Missing proxies (nb201). zcp/nb201_zcp_partial.csv holds exactly the 9,445 canonical cells: those in
@@ -66,7 +68,7 @@ local util = require "nasflat.util"
 local V = core.vae
 local M = {}
 
-M.NAMES = {"zcp", "arch2vec", "path", "onehot", "params", "struct"}
+M.NAMES = {"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys"}
 local KNOWN = {}
 for _, n in ipairs(M.NAMES) do KNOWN[n] = true end
 
@@ -580,8 +582,17 @@ local function build_struct(ctx)
   return X:index(ctx.pop_rows), cols
 end
 
+local function build_phys(ctx)
+  local X = ctx.space:phys_features(ctx.pop)
+  local names = ctx.space:phys_feature_names()
+  V.scale(X, minmax_modes(#names))
+  local cols = {}
+  for j, n in ipairs(names) do cols[j] = "phys:" .. n end
+  return X:index(ctx.pop_rows), cols
+end
+
 local BUILD = {zcp = build_zcp, arch2vec = build_arch2vec, path = build_path, onehot = build_onehot,
-  params = build_params, struct = build_struct}
+  params = build_params, struct = build_struct, phys = build_phys}
 
 ------------------------------------------------------------------------------------------------ API
 local function parse_name(name)

@@ -157,6 +157,21 @@ function Space:feature_names()
   return out
 end
 
+--- Physical ("roofline") features of a list: Tensor(B, 20), ln(1+x) of the kernel launches, MB moved, and
+-- MFLOPs and MB moved per layer kind, over the live layers of the macro network on `dataset` (default: the
+-- space's first). Latency is close to linear in these on most devices; see csrc/nf_space.h.
+function Space:phys_features(list, dataset) return C.phys_features(self.name, list, dataset) end
+
+local LAYER_KINDS = {"conv", "dwconv", "pool", "gpool", "linear", "add", "zero", "shuffle", "bnrelu"}
+
+--- Names of the physical features, in column order.
+function Space:phys_feature_names()
+  local out = {"launches", "mb_moved"}
+  for _, k in ipairs(LAYER_KINDS) do out[#out + 1] = "mflops_" .. k end
+  for _, k in ipairs(LAYER_KINDS) do out[#out + 1] = "mb_" .. k end
+  return out
+end
+
 --- Per-layer breakdown of the macro network that runs the architecture: a list of
 -- {kind, cin, cout, hin, hout, kernel, stride, groups, arity, arity_nonzero, flops, params, in_bytes, out_bytes,
 --  relu_in, bn, relu_out, live, block}. kind is conv, dwconv, pool, gpool, linear, add, zero, shuffle or bnrelu;
