@@ -60,22 +60,32 @@ static void read_config(lua_State *L, int idx, nf_model_cfg *c)
     static const char *const allowed[] = {
         "nodes", "n_ops", "z_dim", "layer", "heads", "device_at", "op_dim", "hw_dim", "node_dim", "hid",
         "op_layers", "main_layers", "gate_mlp", "upd_hidden", "z_hidden", "z_out", "dev_out", "head", "dropout",
-        "readout", "none_op", "quirk_io_emb", "quirk_gat_mask_zero", "quirk_gat_nscale", "gat_slope", NULL};
+        "readout", "none_op", "quirk_io_emb", "quirk_gat_mask_zero", "quirk_gat_nscale", "gat_slope", "op_encoding",
+        NULL};
     nf_lua_check_options(L, idx, "Model", allowed);
     nf_model_cfg_default(c);
     c->nodes = opt_int(L, idx, "nodes", c->nodes);
     c->n_ops = opt_int(L, idx, "n_ops", c->n_ops);
     c->z_dim = opt_int(L, idx, "z_dim", c->z_dim);
     const char *layer = nf_lua_opt_string(L, idx, "layer", "ensemble");
-    int k = nf_gl_kind_from_name(layer);
-    if (k < 0) luaL_error(L, "Model: option 'layer' must be one of ensemble, dgf, gat, gat_mh (got '%s')", layer);
-    c->layer = (nf_gl_kind)k;
+    if (nf_model_layer_parse(c, layer) < 0)
+        luaL_error(L, "Model: option 'layer' must be one of ensemble, dgf, gat, gat_mh, mlp (got '%s')", layer);
+    const int mlp = c->arch == NF_ARCH_MLP;
     c->heads = opt_int(L, idx, "heads", c->heads);
-    const char *da = nf_lua_opt_string(L, idx, "device_at", "node");
+    /* the MLP has no nodes to carry the device, and reads the ops one-hot */
+    const char *da = nf_lua_opt_string(L, idx, "device_at", mlp ? "head" : "node");
     if (strcmp(da, "node") == 0) c->device_at = NF_DEV_NODE;
     else if (strcmp(da, "head") == 0) c->device_at = NF_DEV_HEAD;
     else if (strcmp(da, "none") == 0) c->device_at = NF_DEV_NONE;
     else luaL_error(L, "Model: option 'device_at' must be one of node, head, none (got '%s')", da);
+    if (mlp && c->device_at == NF_DEV_NODE)
+        luaL_error(L, "Model: option 'device_at' must be head or none with layer 'mlp' (got 'node')");
+    const char *oe = nf_lua_opt_string(L, idx, "op_encoding", mlp ? "onehot" : "learned");
+    if (strcmp(oe, "learned") == 0) c->op_encoding = NF_OPENC_LEARNED;
+    else if (strcmp(oe, "onehot") == 0) c->op_encoding = NF_OPENC_ONEHOT;
+    else luaL_error(L, "Model: option 'op_encoding' must be one of learned, onehot (got '%s')", oe);
+    if (mlp && c->op_encoding != NF_OPENC_ONEHOT)
+        luaL_error(L, "Model: option 'op_encoding' must be onehot with layer 'mlp' (got 'learned')");
     c->op_dim = opt_int(L, idx, "op_dim", c->device_at == NF_DEV_NODE ? 40 : 48);
     c->hw_dim = opt_int(L, idx, "hw_dim", c->hw_dim);
     c->node_dim = opt_int(L, idx, "node_dim", c->node_dim);
@@ -115,7 +125,8 @@ static void push_config(lua_State *L, const nf_model_cfg *c)
 #define SETS(k, v) (lua_pushstring(L, (v)), lua_setfield(L, -2, k))
 #define SETB(k, v) (lua_pushboolean(L, (v)), lua_setfield(L, -2, k))
     SETI("nodes", c->nodes); SETI("n_ops", c->n_ops); SETI("z_dim", c->z_dim);
-    SETS("layer", nf_gl_kind_name(c->layer)); SETI("heads", c->heads); SETS("device_at", nf_dev_at_name(c->device_at));
+    SETS("layer", nf_model_layer_name(c)); SETI("heads", c->heads); SETS("device_at", nf_dev_at_name(c->device_at));
+    SETS("op_encoding", nf_op_encoding_name(c->op_encoding));
     SETI("op_dim", c->op_dim); SETI("hw_dim", c->hw_dim); SETI("node_dim", c->node_dim); SETI("hid", c->hid);
     push_widths(L, "op_layers", c->n_op_layers, c->op_layers);
     push_widths(L, "main_layers", c->n_main_layers, c->main_layers);
@@ -355,46 +366,62 @@ static int l_train(lua_State *L)
     return 1;
 }
 
-/* model:predict{ops=, adj=, z=, rows=optional, device=1-based | dev=Tensor per row} -> Tensor(n) */
-static int l_predict(lua_State *L)
+/* Scores (which < 0) or activations (an nf_embed_layer) of the graphs or of the given rows. */
+static nf_status run_model(nf_model *m, const int32_t *ops, const float *adj, const float *z, int64_t n, int32_t dev,
+                           const int32_t *devs, int which, float *out, nf_err *err)
 {
-    static const char *const allowed[] = {"ops", "adj", "z", "rows", "device", "dev", NULL};
+    if (which < 0) return nf_model_predict(m, ops, adj, z, n, dev, devs, out, err);
+    return nf_model_embed(m, ops, adj, z, n, dev, devs, (nf_embed_layer)which, out, err);
+}
+
+static int predict_or_embed(lua_State *L, const char *fname, int embed)
+{
+    static const char *const allowed_p[] = {"ops", "adj", "z", "rows", "device", "dev", NULL};
+    static const char *const allowed_e[] = {"ops", "adj", "z", "rows", "device", "dev", "layer", NULL};
     nf_model *m = check_model(L, 1);
     const nf_model_cfg *c = nf_model_config(m);
     luaL_checktype(L, 2, LUA_TTABLE);
-    nf_lua_check_options(L, 2, "predict", allowed);
+    nf_lua_check_options(L, 2, fname, embed ? allowed_e : allowed_p);
+    int which = -1;
+    if (embed) {
+        const char *layer = nf_lua_opt_string(L, 2, "layer", "head");
+        if (strcmp(layer, "head") == 0) which = NF_EMBED_HEAD;
+        else if (strcmp(layer, "readout") == 0) which = NF_EMBED_READOUT;
+        else luaL_error(L, "embed: option 'layer' must be one of head, readout (got '%s')", layer);
+    }
     lua_newtable(L);
     int scr = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, 2)) { lua_pushvalue(L, -2); lua_insert(L, -2); lua_settable(L, scr); }
     graphs g;
-    read_graphs(L, scr, c, "predict", &g);
+    read_graphs(L, scr, c, fname, &g);
     int64_t n = g.G, *rows = NULL, nd;
-    if (lua_getfield(L, scr, "rows") != LUA_TNIL) rows = read_index_list(L, scr, "rows", -1, g.G, "predict", &n);
+    if (lua_getfield(L, scr, "rows") != LUA_TNIL) rows = read_index_list(L, scr, "rows", -1, g.G, fname, &n);
     lua_pop(L, 1);
     int32_t dev = 0, *devs = NULL;
     if (c->device_at != NF_DEV_NONE) {
         if (lua_getfield(L, scr, "dev") != LUA_TNIL) {
-            int64_t *d64 = read_index_list(L, scr, "dev", n, nf_model_ndev(m), "predict", &nd);
+            int64_t *d64 = read_index_list(L, scr, "dev", n, nf_model_ndev(m), fname, &nd);
             devs = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(int32_t), 0);
             lua_setfield(L, scr, "_dev32");
             for (int64_t k = 0; k < n; k++) devs[k] = (int32_t)d64[k];
         } else {
             lua_Integer d = nf_lua_opt_integer(L, scr, "device", 0);
             if (d < 1 || d > nf_model_ndev(m))
-                luaL_error(L, "predict: 'device' must be a device index in 1..%d (got %I)", nf_model_ndev(m), d);
+                luaL_error(L, "%s: 'device' must be a device index in 1..%d (got %I)", fname, nf_model_ndev(m), d);
             dev = (int32_t)(d - 1);
         }
         lua_pop(L, 1);
     }
-    int64_t shape[1] = {n};
-    nf_lua_tensor *out = nf_lua_tensor_new(L, 1, shape);
+    const int64_t dim = embed ? nf_model_embed_dim(m, (nf_embed_layer)which) : 1;
+    int64_t shape[2] = {n, dim};
+    nf_lua_tensor *out = nf_lua_tensor_new(L, embed ? 2 : 1, shape);
     nf_err err;
     nf_status st;
     if (!rows) {
-        st = nf_model_predict(m, g.ops, g.adj, g.z, n, dev, devs, out->t.data, &err);
+        st = run_model(m, g.ops, g.adj, g.z, n, dev, devs, which, out->t.data, &err);
     } else {
-        /* gather the requested rows in chunks, score each chunk */
+        /* gather the requested rows in chunks, run each chunk */
         const int64_t N = c->nodes, Z = c->z_dim, chunk = 512;
         int64_t cn = n < chunk ? n : chunk;
         int32_t *ops = lua_newuserdatauv(L, (size_t)(cn ? cn : 1) * (size_t)N * sizeof(int32_t), 0);
@@ -409,13 +436,20 @@ static int l_predict(lua_State *L)
                 memcpy(adj + k * N * N, g.adj + r * N * N, (size_t)(N * N) * sizeof(float));
                 if (Z) memcpy(z + k * Z, g.z + r * Z, (size_t)Z * sizeof(float));
             }
-            st = nf_model_predict(m, ops, adj, Z ? z : NULL, B, dev, devs ? devs + b0 : NULL, out->t.data + b0, &err);
+            st = run_model(m, ops, adj, Z ? z : NULL, B, dev, devs ? devs + b0 : NULL, which, out->t.data + b0 * dim, &err);
         }
         lua_pop(L, 2);
     }
     if (st) return nf_lua_raise(L, &err);
     return 1;
 }
+
+/* model:predict{ops=, adj=, z=, rows=optional, device=1-based | dev=Tensor per row} -> Tensor(n) */
+static int l_predict(lua_State *L) { return predict_or_embed(L, "predict", 0); }
+
+/* model:embed{ops=, adj=, z=, rows=, device= | dev=, layer="head"|"readout"} -> Tensor(n, d): eval-mode
+ * activations of the head's last hidden layer (after ReLU) or of the graph readout */
+static int l_embed(lua_State *L) { return predict_or_embed(L, "embed", 1); }
 
 /* ---------------------------------------------------------------- devices, params, files */
 static int l_add_device(lua_State *L)
@@ -633,7 +667,7 @@ static int l_tostring(lua_State *L)
     lmodel *u = luaL_checkudata(L, 1, NF_MODEL_MT);
     if (!u->m) { lua_pushstring(L, "nasflat.Model (closed)"); return 1; }
     const nf_model_cfg *c = nf_model_config(u->m);
-    lua_pushfstring(L, "nasflat.Model(%s, device_at=%s, %d nodes, %d devices, %I params)", nf_gl_kind_name(c->layer),
+    lua_pushfstring(L, "nasflat.Model(%s, device_at=%s, %d nodes, %d devices, %I params)", nf_model_layer_name(c),
                     nf_dev_at_name(c->device_at), c->nodes, nf_model_ndev(u->m), (lua_Integer)nf_model_nparams(u->m));
     return 1;
 }
@@ -641,7 +675,8 @@ static int l_tostring(lua_State *L)
 void nf_lua_nn_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"train", l_train}, {"predict", l_predict}, {"add_device", l_add_device}, {"copy_device", l_copy_device},
+        {"train", l_train}, {"predict", l_predict}, {"embed", l_embed}, {"add_device", l_add_device},
+        {"copy_device", l_copy_device},
         {"devices", l_devices}, {"clone", l_clone}, {"save", l_save}, {"config", l_config}, {"n_params", l_n_params},
         {"params", l_params}, {"set_params", l_set_params}, {"slices", l_slices}, {"meta", l_meta},
         {"set_meta", l_set_meta}, {"flops", l_flops}, {"bytes", l_bytes}, {"gradcheck", l_model_gradcheck},

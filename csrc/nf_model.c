@@ -71,7 +71,9 @@ void nf_model_cfg_default(nf_model_cfg *c)
     c->nodes = 8;
     c->n_ops = 7;
     c->z_dim = 0;
+    c->arch = NF_ARCH_GRAPH;
     c->layer = NF_GL_ENSEMBLE;
+    c->op_encoding = NF_OPENC_LEARNED;
     c->heads = 4;
     c->device_at = NF_DEV_NODE;
     c->op_dim = 40;
@@ -97,9 +99,47 @@ void nf_model_cfg_default(nf_model_cfg *c)
     c->gat_slope = 0.2f;
 }
 
+int nf_model_op_width(const nf_model_cfg *c)
+{
+    return c->op_encoding == NF_OPENC_ONEHOT ? c->n_ops : c->op_dim;
+}
+
 int nf_model_gate_dim(const nf_model_cfg *c)
 {
-    return c->device_at == NF_DEV_NODE ? c->op_dim + c->hw_dim : c->op_dim;
+    if (c->arch == NF_ARCH_MLP) return 0;
+    return nf_model_op_width(c) + (c->device_at == NF_DEV_NODE ? c->hw_dim : 0);
+}
+
+int64_t nf_model_readout_dim(const nf_model_cfg *c)
+{
+    if (c->arch == NF_ARCH_MLP) return (int64_t)c->nodes * c->n_ops + (int64_t)c->nodes * c->nodes;
+    return c->main_layers[c->n_main_layers - 1];
+}
+
+/* Head input width: readout, then the z embedder's output, then the device embedder's. */
+static int64_t head_in(const nf_model_cfg *c)
+{
+    return nf_model_readout_dim(c) + (c->z_dim > 0 ? c->z_out : 0) + (c->device_at == NF_DEV_HEAD ? c->dev_out : 0);
+}
+
+const char *nf_op_encoding_name(nf_op_encoding e) { return e == NF_OPENC_ONEHOT ? "onehot" : "learned"; }
+
+const char *nf_model_layer_name(const nf_model_cfg *c)
+{
+    return c->arch == NF_ARCH_MLP ? "mlp" : nf_gl_kind_name(c->layer);
+}
+
+int nf_model_layer_parse(nf_model_cfg *c, const char *name)
+{
+    if (strcmp(name, "mlp") == 0) {
+        c->arch = NF_ARCH_MLP;
+        return 0;
+    }
+    int k = nf_gl_kind_from_name(name);
+    if (k < 0) return -1;
+    c->arch = NF_ARCH_GRAPH;
+    c->layer = (nf_gl_kind)k;
+    return 0;
 }
 
 const char *nf_dev_at_name(nf_dev_at d)
@@ -131,8 +171,12 @@ nf_status nf_model_cfg_check(const nf_model_cfg *c, nf_err *err)
         return nf_seterr(err, NF_EINVAL, "model config: n_ops must be in 1..100000 (got %d)", c->n_ops);
     if (c->z_dim < 0 || c->z_dim > 65536)
         return nf_seterr(err, NF_EINVAL, "model config: z_dim must be in 0..65536 (got %d)", c->z_dim);
+    if (c->arch != NF_ARCH_GRAPH && c->arch != NF_ARCH_MLP)
+        return nf_seterr(err, NF_EINVAL, "model config: unknown architecture %d", (int)c->arch);
     if (c->layer < NF_GL_DGF || c->layer > NF_GL_ENSEMBLE)
         return nf_seterr(err, NF_EINVAL, "model config: unknown graph layer %d", (int)c->layer);
+    if (c->op_encoding != NF_OPENC_LEARNED && c->op_encoding != NF_OPENC_ONEHOT)
+        return nf_seterr(err, NF_EINVAL, "model config: unknown op encoding %d", (int)c->op_encoding);
     if (c->layer == NF_GL_GAT_MH && (c->heads < 1 || c->heads > 16))
         return nf_seterr(err, NF_EINVAL, "model config: heads must be in 1..16 (got %d)", c->heads);
     if (c->device_at < NF_DEV_NONE || c->device_at > NF_DEV_HEAD)
@@ -161,6 +205,17 @@ nf_status nf_model_cfg_check(const nf_model_cfg *c, nf_err *err)
     if (c->readout != NF_READOUT_MEAN && (c->none_op < 0 || c->none_op >= c->n_ops))
         return nf_seterr(err, NF_EINVAL, "model config: readout '%s' needs none_op in 0..%d (got %d)",
                          nf_readout_name(c->readout), c->n_ops - 1, c->none_op);
+    if (c->arch == NF_ARCH_MLP && c->device_at == NF_DEV_NODE)
+        return nf_seterr(err, NF_EINVAL, "model config: layer 'mlp' has no nodes to carry the device "
+                         "(device_at must be head or none)");
+    if (c->arch == NF_ARCH_MLP && c->op_encoding != NF_OPENC_ONEHOT)
+        return nf_seterr(err, NF_EINVAL, "model config: layer 'mlp' reads the ops one-hot (op_encoding must be onehot)");
+    if (c->arch == NF_ARCH_MLP && nf_model_readout_dim(c) > (1 << 20))
+        return nf_seterr(err, NF_EINVAL, "model config: the MLP input N*n_ops + N*N = %lld is too wide (at most %d)",
+                         (long long)nf_model_readout_dim(c), 1 << 20);
+    if (c->op_encoding == NF_OPENC_ONEHOT && c->quirk_io_emb)
+        return nf_seterr(err, NF_EINVAL, "model config: quirk_io_emb replaces learned op embeddings "
+                         "(it needs op_encoding learned)");
     return NF_OK;
 }
 
@@ -230,22 +285,14 @@ static nf_status add_glayer(nf_model *m, const char *name, const nf_glayer_cfg *
     return NF_OK;
 }
 
-static nf_status build_layout(nf_model *m, nf_err *err)
+/* The graph network's slices: node embeddings, the two graph passes, their gates, the gate update. */
+static nf_status graph_layout(nf_model *m, nf_err *err)
 {
     const nf_model_cfg *c = &m->cfg;
     offsets *o = &m->o;
     nf_status st;
     char buf[48];
-    int64_t unused;
-    m->n_params = 0;
-    m->n_slices = 0;
-    m->gd = nf_model_gate_dim(c);
-    memset(o, 0, sizeof *o);
 #define TRY(x) do { if ((st = (x))) return st; } while (0)
-    TRY(add_slice(m, "op_emb", c->n_ops, c->op_dim, I_NORMAL, 0, &o->op_emb, err));
-    if (c->device_at != NF_DEV_NONE)
-        TRY(add_slice(m, "dev_emb", m->n_dev, c->hw_dim, I_NORMAL, 0, &o->dev_emb, err));
-    if (c->quirk_io_emb) TRY(add_slice(m, "io_out", 1, c->op_dim, I_NORMAL, 0, &o->io_out, err));
     TRY(add_slice(m, "node_in", 1, c->node_dim, I_NORMAL, 0, &o->node_in, err));
     TRY(add_slice(m, "node_other", 1, c->node_dim, I_ZERO, 0, &o->node_other, err));
     TRY(add_linear(m, "x", c->node_dim, c->hid, &o->xW, &o->xb, err));
@@ -283,6 +330,30 @@ static nf_status build_layout(nf_model *m, nf_err *err)
             TRY(add_linear(m, "gate_upd2", c->upd_hidden, m->gd, &o->up2W, &o->up2b, err));
         }
     }
+#undef TRY
+    return NF_OK;
+}
+
+static nf_status build_layout(nf_model *m, nf_err *err)
+{
+    const nf_model_cfg *c = &m->cfg;
+    const int graph = c->arch == NF_ARCH_GRAPH;
+    offsets *o = &m->o;
+    nf_status st;
+    char buf[48];
+    m->n_params = 0;
+    m->n_slices = 0;
+    m->gd = nf_model_gate_dim(c);
+    m->Sop = m->Smain = 0;
+    memset(o, 0, sizeof *o);
+#define TRY(x) do { if ((st = (x))) return st; } while (0)
+    /* the one-hot op encoding and the MLP's flattened input have no parameters */
+    if (graph && c->op_encoding == NF_OPENC_LEARNED)
+        TRY(add_slice(m, "op_emb", c->n_ops, c->op_dim, I_NORMAL, 0, &o->op_emb, err));
+    if (c->device_at != NF_DEV_NONE)
+        TRY(add_slice(m, "dev_emb", m->n_dev, c->hw_dim, I_NORMAL, 0, &o->dev_emb, err));
+    if (graph && c->quirk_io_emb) TRY(add_slice(m, "io_out", 1, c->op_dim, I_NORMAL, 0, &o->io_out, err));
+    if (graph) TRY(graph_layout(m, err));
     if (c->z_dim > 0) {
         int64_t in = c->z_dim;
         for (int k = 0; k <= c->n_z_hidden; k++) {
@@ -296,8 +367,7 @@ static nf_status build_layout(nf_model *m, nf_err *err)
         TRY(add_linear(m, "dev1", c->hw_dim, c->dev_out, &o->dW[0], &o->db[0], err));
         TRY(add_linear(m, "dev2", c->dev_out, c->dev_out, &o->dW[1], &o->db[1], err));
     }
-    int64_t in = c->main_layers[c->n_main_layers - 1] + (c->z_dim > 0 ? c->z_out : 0)
-                 + (c->device_at == NF_DEV_HEAD ? c->dev_out : 0);
+    int64_t in = head_in(c);
     for (int k = 0; k <= c->n_head; k++) {
         int64_t out = k < c->n_head ? c->head[k] : 1;
         snprintf(buf, sizeof buf, "head%d", k + 1);
@@ -305,7 +375,6 @@ static nf_status build_layout(nf_model *m, nf_err *err)
         in = out;
     }
 #undef TRY
-    (void)unused;
     return NF_OK;
 }
 
@@ -538,30 +607,33 @@ static void act_layout(const nf_model *m, int64_t B, float *base, act *a)
 {
     const nf_model_cfg *c = &m->cfg;
     const int64_t N = c->nodes, BN = B * N;
+    const int graph = c->arch == NF_ARCH_GRAPH;
     int64_t o = 0;
+    memset(a, 0, sizeof *a);   /* the MLP leaves the graph network's buffers NULL */
 #define TAKE(ptr, n) do { (ptr) = base ? base + o : NULL; o += ((n) + 15) & ~(int64_t)15; } while (0)
-    TAKE(a->G0, BN * m->gd);
-    TAKE(a->NE, N * c->node_dim);
-    TAKE(a->X, N * c->hid);
-    TAKE(a->Zop, BN * m->Sop);
-    TAKE(a->Zmain, BN * m->Smain);
-    for (int l = 0; l < c->n_op_layers; l++) {
-        TAKE(a->opY[l], BN * c->op_layers[l]);
-        TAKE(a->opWS[l], nf_glayer_ws_floats(&m->opc[l], B, N));
+    if (graph) {
+        TAKE(a->G0, BN * m->gd);
+        TAKE(a->NE, N * c->node_dim);
+        TAKE(a->X, N * c->hid);
+        TAKE(a->Zop, BN * m->Sop);
+        TAKE(a->Zmain, BN * m->Smain);
+        for (int l = 0; l < c->n_op_layers; l++) {
+            TAKE(a->opY[l], BN * c->op_layers[l]);
+            TAKE(a->opWS[l], nf_glayer_ws_floats(&m->opc[l], B, N));
+        }
+        for (int k = 0; k < c->n_gate_mlp; k++) TAKE(a->gm[k], B * c->gate_mlp[k]);
+        TAKE(a->mW, B * c->upd_hidden);
+        TAKE(a->U, BN * c->upd_hidden);
+        TAKE(a->Gp, BN * m->gd);
+        for (int l = 0; l < c->n_main_layers; l++) {
+            TAKE(a->mainY[l], BN * c->main_layers[l]);
+            TAKE(a->mainWS[l], nf_glayer_ws_floats(&m->mainc[l], B, N));
+        }
+        TAKE(a->row, BN);
+        TAKE(a->rden, B);
+        TAKE(a->ro, B * nf_model_readout_dim(c));
     }
-    for (int k = 0; k < c->n_gate_mlp; k++) TAKE(a->gm[k], B * c->gate_mlp[k]);
-    TAKE(a->mW, B * c->upd_hidden);
-    TAKE(a->U, BN * c->upd_hidden);
-    TAKE(a->Gp, BN * m->gd);
-    for (int l = 0; l < c->n_main_layers; l++) {
-        TAKE(a->mainY[l], BN * c->main_layers[l]);
-        TAKE(a->mainWS[l], nf_glayer_ws_floats(&m->mainc[l], B, N));
-    }
-    const int64_t F = c->main_layers[c->n_main_layers - 1];
-    const int64_t hin = F + (c->z_dim > 0 ? c->z_out : 0) + (c->device_at == NF_DEV_HEAD ? c->dev_out : 0);
-    TAKE(a->row, BN);
-    TAKE(a->rden, B);
-    TAKE(a->ro, B * F);
+    const int64_t F = nf_model_readout_dim(c), hin = head_in(c);
     for (int k = 0; k < c->n_z_hidden; k++) { TAKE(a->zh[k], B * c->z_hidden[k]); TAKE(a->zmask[k], B * c->z_hidden[k]); }
     TAKE(a->zo, B * c->z_out);
     TAKE(a->din, B * c->hw_dim);
@@ -571,23 +643,26 @@ static void act_layout(const nf_model *m, int64_t B, float *base, act *a)
     for (int k = 0; k < c->n_head; k++) { TAKE(a->hh[k], B * c->head[k]); TAKE(a->hmask[k], B * c->head[k]); }
     TAKE(a->score, B);
     /* backward */
-    int64_t W = max_width(m), S = m->Sop > m->Smain ? m->Sop : m->Smain, wb = hin;
+    int64_t wb = hin;
     for (int k = 0; k < c->n_head; k++) if (c->head[k] > wb) wb = c->head[k];
     for (int k = 0; k < c->n_z_hidden; k++) if (c->z_hidden[k] > wb) wb = c->z_hidden[k];
-    for (int k = 0; k < c->n_gate_mlp; k++) if (c->gate_mlp[k] > wb) wb = c->gate_mlp[k];
-    if (c->upd_hidden > wb) wb = c->upd_hidden;
     if (c->dev_out > wb) wb = c->dev_out;
     if (F > wb) wb = F;
     if (c->z_out > wb) wb = c->z_out;
     if (c->hw_dim > wb) wb = c->hw_dim;
-    TAKE(a->dA, BN * W);
-    TAKE(a->dB, BN * W);
-    TAKE(a->dZ, BN * S);
-    TAKE(a->dG0, BN * m->gd);
-    TAKE(a->dGp, BN * m->gd);
-    TAKE(a->dU, BN * c->upd_hidden);
-    TAKE(a->dX, N * c->hid);
-    TAKE(a->dNE, N * c->node_dim);
+    if (graph) {
+        int64_t W = max_width(m), S = m->Sop > m->Smain ? m->Sop : m->Smain;
+        for (int k = 0; k < c->n_gate_mlp; k++) if (c->gate_mlp[k] > wb) wb = c->gate_mlp[k];
+        if (c->upd_hidden > wb) wb = c->upd_hidden;
+        TAKE(a->dA, BN * W);
+        TAKE(a->dB, BN * W);
+        TAKE(a->dZ, BN * S);
+        TAKE(a->dG0, BN * m->gd);
+        TAKE(a->dGp, BN * m->gd);
+        TAKE(a->dU, BN * c->upd_hidden);
+        TAKE(a->dX, N * c->hid);
+        TAKE(a->dNE, N * c->node_dim);
+    }
     TAKE(a->s1, B * wb);
     TAKE(a->s2, B * wb);
     TAKE(a->dhin, B * wb);
@@ -625,40 +700,28 @@ static nf_status mlp_hidden(nf_model *m, const float *X, int64_t ldx, int64_t W,
     return NF_OK;
 }
 
-nf_status nf_model_forward(nf_model *m, int64_t B, const int32_t *ops, const float *adj, const float *z,
-                           const int32_t *dev, int train, nf_rng *rng, float *scores, nf_err *err)
+/* Steps 1-5 of the graph network (METHOD §4): gates, op pass, gate update, main pass, readout
+ * into the first F columns of the head input (leading dimension hin). */
+static nf_status graph_forward(nf_model *m, int64_t B, const int32_t *ops, const float *adj, nf_err *err)
 {
     const nf_model_cfg *c = &m->cfg;
-    const int64_t N = c->nodes, BN = B * N, gd = m->gd;
+    const int64_t N = c->nodes, BN = B * N, gd = m->gd, ow = nf_model_op_width(c);
     const float *P = m->params;
-    nf_status st;
-    m->have_fwd = 0;
-    if (B < 1) return nf_seterr(err, NF_EINVAL, "forward: batch size must be >= 1");
-    if (c->z_dim > 0 && !z) return nf_seterr(err, NF_EINVAL, "forward: the model needs z (z_dim = %d)", c->z_dim);
-    if (train && c->dropout > 0.0f && !rng) return nf_seterr(err, NF_EINVAL, "forward: training needs an rng for dropout");
-    if ((st = nf_model_reserve(m, B, err))) return st;
-    for (int64_t b = 0; b < B; b++) {
-        if (c->device_at != NF_DEV_NONE && (dev[b] < 0 || dev[b] >= m->n_dev))
-            return nf_seterr(err, NF_ERANGE, "forward: device index %d of example %lld out of range 1..%d",
-                             (int)dev[b] + 1, (long long)b + 1, m->n_dev);
-        for (int64_t i = 0; i < N; i++)
-            if (ops[b * N + i] < 0 || ops[b * N + i] >= c->n_ops)
-                return nf_seterr(err, NF_ERANGE, "forward: op id %d at graph %lld node %lld out of range 0..%d",
-                                 (int)ops[b * N + i], (long long)b + 1, (long long)i + 1, c->n_ops - 1);
-    }
     act *a = &m->a;
-    act_layout(m, B, m->arena, a);
-    m->B = B; m->ops = ops; m->adj = adj; m->z = z; m->dev = dev; m->train = train;
+    nf_status st;
 
-    /* 1. gates G0 = [op_emb(op_i) ; hw_emb(d)] and hidden node states X (shared by all graphs) */
+    /* 1. gates G0 = [op part ; hw_emb(d)] and hidden node states X (shared by all graphs); the op
+     *    part is the learned op_emb row or the fixed one-hot of the op */
+    const int onehot = c->op_encoding == NF_OPENC_ONEHOT;
     for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < N; i++) {
             float *g = a->G0 + (b * N + i) * gd;
-            if (c->quirk_io_emb && i == 0) nf_fill(g, (size_t)c->op_dim, 0.0f);
-            else if (c->quirk_io_emb && i == N - 1) memcpy(g, P + m->o.io_out, (size_t)c->op_dim * sizeof(float));
-            else memcpy(g, P + m->o.op_emb + (int64_t)ops[b * N + i] * c->op_dim, (size_t)c->op_dim * sizeof(float));
+            if (onehot) { nf_fill(g, (size_t)ow, 0.0f); g[ops[b * N + i]] = 1.0f; }
+            else if (c->quirk_io_emb && i == 0) nf_fill(g, (size_t)ow, 0.0f);
+            else if (c->quirk_io_emb && i == N - 1) memcpy(g, P + m->o.io_out, (size_t)ow * sizeof(float));
+            else memcpy(g, P + m->o.op_emb + (int64_t)ops[b * N + i] * ow, (size_t)ow * sizeof(float));
             if (c->device_at == NF_DEV_NODE)
-                memcpy(g + c->op_dim, P + m->o.dev_emb + (int64_t)dev[b] * c->hw_dim, (size_t)c->hw_dim * sizeof(float));
+                memcpy(g + ow, P + m->o.dev_emb + (int64_t)m->dev[b] * c->hw_dim, (size_t)c->hw_dim * sizeof(float));
         }
     memcpy(a->NE, P + m->o.node_in, (size_t)c->node_dim * sizeof(float));
     for (int64_t i = 1; i < N; i++) memcpy(a->NE + i * c->node_dim, P + m->o.node_other, (size_t)c->node_dim * sizeof(float));
@@ -702,8 +765,8 @@ nf_status nf_model_forward(nf_model *m, int64_t B, const int32_t *ops, const flo
         if (l < c->n_main_layers - 1) relu_inplace(a->mainY[l], (size_t)(BN * c->main_layers[l]));
     }
 
-    /* 5. readout, supplementary embedder, device embedder, head */
-    const int64_t F = c->main_layers[c->n_main_layers - 1];
+    /* 5. readout */
+    const int64_t F = c->main_layers[c->n_main_layers - 1], hin = head_in(c);
     for (int64_t b = 0; b < B; b++) {
         float cnt = 0.0f;
         for (int64_t i = 0; i < N; i++) {
@@ -718,9 +781,55 @@ nf_status nf_model_forward(nf_model *m, int64_t B, const int32_t *ops, const flo
                      ? (cnt > 0.0f ? cnt : 1.0f) : (float)N;
     }
     nf_readout_forward(a->mainY[c->n_main_layers - 1], a->row, a->rden, B, N, F, a->ro);
-    const int64_t hin = F + (c->z_dim > 0 ? c->z_out : 0) + (c->device_at == NF_DEV_HEAD ? c->dev_out : 0);
     for (int64_t b = 0; b < B; b++) memcpy(a->hin + b * hin, a->ro + b * F, (size_t)F * sizeof(float));
-    int64_t col = F;
+    return NF_OK;
+}
+
+/* The MLP's input: [one-hot(ops) (N·n_ops) ; adjacency (N·N)] per graph, into the head input. */
+static void mlp_input(nf_model *m, int64_t B, const int32_t *ops, const float *adj)
+{
+    const nf_model_cfg *c = &m->cfg;
+    const int64_t N = c->nodes, V = c->n_ops, hin = head_in(c);
+    for (int64_t b = 0; b < B; b++) {
+        float *x = m->a.hin + b * hin;
+        nf_fill(x, (size_t)(N * V), 0.0f);
+        for (int64_t i = 0; i < N; i++) x[i * V + ops[b * N + i]] = 1.0f;
+        memcpy(x + N * V, adj + b * N * N, (size_t)(N * N) * sizeof(float));
+    }
+}
+
+nf_status nf_model_forward(nf_model *m, int64_t B, const int32_t *ops, const float *adj, const float *z,
+                           const int32_t *dev, int train, nf_rng *rng, float *scores, nf_err *err)
+{
+    const nf_model_cfg *c = &m->cfg;
+    const int64_t N = c->nodes;
+    const float *P = m->params;
+    nf_status st;
+    m->have_fwd = 0;
+    if (B < 1) return nf_seterr(err, NF_EINVAL, "forward: batch size must be >= 1");
+    if (c->z_dim > 0 && !z) return nf_seterr(err, NF_EINVAL, "forward: the model needs z (z_dim = %d)", c->z_dim);
+    if (train && c->dropout > 0.0f && !rng) return nf_seterr(err, NF_EINVAL, "forward: training needs an rng for dropout");
+    if ((st = nf_model_reserve(m, B, err))) return st;
+    for (int64_t b = 0; b < B; b++) {
+        if (c->device_at != NF_DEV_NONE && (dev[b] < 0 || dev[b] >= m->n_dev))
+            return nf_seterr(err, NF_ERANGE, "forward: device index %d of example %lld out of range 1..%d",
+                             (int)dev[b] + 1, (long long)b + 1, m->n_dev);
+        for (int64_t i = 0; i < N; i++)
+            if (ops[b * N + i] < 0 || ops[b * N + i] >= c->n_ops)
+                return nf_seterr(err, NF_ERANGE, "forward: op id %d at graph %lld node %lld out of range 0..%d",
+                                 (int)ops[b * N + i], (long long)b + 1, (long long)i + 1, c->n_ops - 1);
+    }
+    act *a = &m->a;
+    act_layout(m, B, m->arena, a);
+    m->B = B; m->ops = ops; m->adj = adj; m->z = z; m->dev = dev; m->train = train;
+
+    /* 1-5. the graph network's readout, or the MLP's flattened input: columns [0, F) of the head input */
+    if (c->arch == NF_ARCH_MLP) mlp_input(m, B, ops, adj);
+    else if ((st = graph_forward(m, B, ops, adj, err))) return st;
+
+    /* 6. supplementary embedder, device embedder, head */
+    const int64_t hin = head_in(c);
+    int64_t col = nf_model_readout_dim(c);
     if (c->z_dim > 0) {
         const float *zx = z;
         int64_t zin = c->z_dim;
@@ -759,6 +868,18 @@ nf_status nf_model_forward(nf_model *m, int64_t B, const int32_t *ops, const flo
     return NF_OK;
 }
 
+const float *nf_model_features(const nf_model *m, nf_embed_layer which, int64_t *ld)
+{
+    if (!m->have_fwd) return NULL;
+    const nf_model_cfg *c = &m->cfg;
+    if (which == NF_EMBED_READOUT || c->n_head == 0) {
+        *ld = head_in(c);
+        return m->a.hin;
+    }
+    *ld = c->head[c->n_head - 1];
+    return m->a.hh[c->n_head - 1];
+}
+
 /* ---------------------------------------------------------------- backward */
 void nf_model_zero_grad(nf_model *m) { memset(m->grads, 0, (size_t)m->n_params * sizeof(float)); }
 
@@ -774,63 +895,20 @@ void nf_model_reset_optimizer(nf_model *m)
     m->adam_t = 0;
 }
 
-nf_status nf_model_backward(nf_model *m, const float *dscores, nf_err *err)
+/* Backward of graph_forward from the readout's gradient (columns [0, F) of a->dhin). */
+static nf_status graph_backward(nf_model *m, nf_err *err)
 {
-    if (!m->have_fwd) return nf_seterr(err, NF_ESTATE, "backward: no forward to differentiate (or the model changed since)");
     const nf_model_cfg *c = &m->cfg;
-    const int64_t B = m->B, N = c->nodes, BN = B * N, gd = m->gd, uh = c->upd_hidden;
+    const int64_t B = m->B, N = c->nodes, BN = B * N, gd = m->gd, uh = c->upd_hidden, ow = nf_model_op_width(c);
+    const int64_t F = c->main_layers[c->n_main_layers - 1], hin = head_in(c);
     const float *P = m->params;
     float *G = m->grads;
     act *a = &m->a;
     nf_status st;
-    const int64_t F = c->main_layers[c->n_main_layers - 1];
-    const int64_t hin = F + (c->z_dim > 0 ? c->z_out : 0) + (c->device_at == NF_DEV_HEAD ? c->dev_out : 0);
-
-    /* head */
     float *d = a->s1, *dn = a->s2;
-    memcpy(d, dscores, (size_t)B * sizeof(float));
-    for (int k = c->n_head; k >= 0; k--) {
-        int64_t in = k ? c->head[k - 1] : hin, out = k < c->n_head ? c->head[k] : 1;
-        const float *X = k ? a->hh[k - 1] : a->hin;
-        float *dX = k ? dn : a->dhin;
-        if ((st = nf_linear_backward(X, in, P + m->o.hW[k], d, B, in, out, G + m->o.hW[k], G + m->o.hb[k], dX, in, 0, err)))
-            return st;
-        if (k) {
-            if (m->train && c->dropout > 0.0f) nf_dropout_backward(a->hmask[k - 1], dn, dn, (size_t)(B * in));
-            nf_relu_backward(a->hh[k - 1], dn, dn, (size_t)(B * in));
-            float *t = d; d = dn; dn = t;
-        }
-    }
-    /* z embedder (no gradient to z) */
-    int64_t col = F;
-    if (c->z_dim > 0) {
-        for (int64_t b = 0; b < B; b++) memcpy(d + b * c->z_out, a->dhin + b * hin + col, (size_t)c->z_out * sizeof(float));
-        for (int k = c->n_z_hidden; k >= 0; k--) {
-            int64_t in = k ? c->z_hidden[k - 1] : c->z_dim, out = k < c->n_z_hidden ? c->z_hidden[k] : c->z_out;
-            const float *X = k ? a->zh[k - 1] : m->z;
-            if ((st = nf_linear_backward(X, in, P + m->o.zW[k], d, B, in, out, G + m->o.zW[k], G + m->o.zb[k],
-                                         k ? dn : NULL, in, 0, err))) return st;
-            if (k) {
-                if (m->train && c->dropout > 0.0f) nf_dropout_backward(a->zmask[k - 1], dn, dn, (size_t)(B * in));
-                nf_relu_backward(a->zh[k - 1], dn, dn, (size_t)(B * in));
-                float *t = d; d = dn; dn = t;
-            }
-        }
-        col += c->z_out;
-    }
-    if (c->device_at == NF_DEV_HEAD) {
-        const int64_t dw = c->dev_out;
-        for (int64_t b = 0; b < B; b++) memcpy(d + b * dw, a->dhin + b * hin + col, (size_t)dw * sizeof(float));
-        if ((st = nf_linear_backward(a->dh, dw, P + m->o.dW[1], d, B, dw, dw, G + m->o.dW[1], G + m->o.db[1], dn, dw, 0, err)))
-            return st;
-        nf_relu_backward(a->dh, dn, dn, (size_t)(B * dw));
-        if ((st = nf_linear_backward(a->din, c->hw_dim, P + m->o.dW[0], dn, B, c->hw_dim, dw, G + m->o.dW[0], G + m->o.db[0],
-                                     d, c->hw_dim, 0, err))) return st;
-        for (int64_t b = 0; b < B; b++) {
-            float *g = G + m->o.dev_emb + (int64_t)m->dev[b] * c->hw_dim;
-            for (int64_t f = 0; f < c->hw_dim; f++) g[f] += d[b * c->hw_dim + f];
-        }
-    }
+    /* with the one-hot encoding the gates carry a gradient only to a per-node device row */
+    const int need_dG0 = c->op_encoding == NF_OPENC_LEARNED || c->device_at == NF_DEV_NODE;
+
     /* readout */
     for (int64_t b = 0; b < B; b++) memcpy(d + b * F, a->dhin + b * hin, (size_t)F * sizeof(float));
     float *dcur = a->dA, *dnext = a->dB;
@@ -852,7 +930,8 @@ nf_status nf_model_backward(nf_model *m, const float *dscores, nf_err *err)
     if ((st = nf_linear_backward(a->U, uh, P + m->o.up2W, a->dGp, BN, uh, gd, G + m->o.up2W, G + m->o.up2b, a->dU, uh, 0, err)))
         return st;
     nf_relu_backward(a->U, a->dU, a->dU, (size_t)(BN * uh));
-    if ((st = nf_linear_backward(a->G0, gd, P + m->o.up1W, a->dU, BN, gd, uh, G + m->o.up1W, G + m->o.up1b, a->dG0, gd, 0, err)))
+    if ((st = nf_linear_backward(a->G0, gd, P + m->o.up1W, a->dU, BN, gd, uh, G + m->o.up1W, G + m->o.up1b,
+                                 need_dG0 ? a->dG0 : NULL, gd, 0, err)))
         return st;
     for (int64_t b = 0; b < B; b++) {
         float *s = d + b * uh;
@@ -891,27 +970,93 @@ nf_status nf_model_backward(nf_model *m, const float *dscores, nf_err *err)
         }
     }
     if ((st = nf_linear_backward(a->G0, gd, P + m->o.op_gW, a->dZ, BN, gd, m->Sop, G + m->o.op_gW, G + m->o.op_gb,
-                                 a->dG0, gd, 1, err))) return st;
+                                 need_dG0 ? a->dG0 : NULL, gd, 1, err))) return st;
     /* embeddings */
     if ((st = nf_linear_backward(a->NE, c->node_dim, P + m->o.xW, a->dX, N, c->node_dim, c->hid, G + m->o.xW, G + m->o.xb,
                                  a->dNE, c->node_dim, 0, err))) return st;
     for (int64_t f = 0; f < c->node_dim; f++) G[m->o.node_in + f] += a->dNE[f];
     for (int64_t i = 1; i < N; i++)
         for (int64_t f = 0; f < c->node_dim; f++) G[m->o.node_other + f] += a->dNE[i * c->node_dim + f];
+    if (!need_dG0) return NF_OK;
     for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < N; i++) {
             const float *g = a->dG0 + (b * N + i) * gd;
             float *t;
-            if (c->quirk_io_emb && i == 0) t = NULL;
+            if (c->op_encoding == NF_OPENC_ONEHOT) t = NULL;   /* fixed: no parameters */
+            else if (c->quirk_io_emb && i == 0) t = NULL;
             else if (c->quirk_io_emb && i == N - 1) t = G + m->o.io_out;
-            else t = G + m->o.op_emb + (int64_t)m->ops[b * N + i] * c->op_dim;
-            if (t) for (int64_t f = 0; f < c->op_dim; f++) t[f] += g[f];
+            else t = G + m->o.op_emb + (int64_t)m->ops[b * N + i] * ow;
+            if (t) for (int64_t f = 0; f < ow; f++) t[f] += g[f];
             if (c->device_at == NF_DEV_NODE) {
                 t = G + m->o.dev_emb + (int64_t)m->dev[b] * c->hw_dim;
-                for (int64_t f = 0; f < c->hw_dim; f++) t[f] += g[c->op_dim + f];
+                for (int64_t f = 0; f < c->hw_dim; f++) t[f] += g[ow + f];
             }
         }
     return NF_OK;
+}
+
+nf_status nf_model_backward(nf_model *m, const float *dscores, nf_err *err)
+{
+    if (!m->have_fwd) return nf_seterr(err, NF_ESTATE, "backward: no forward to differentiate (or the model changed since)");
+    const nf_model_cfg *c = &m->cfg;
+    const int64_t B = m->B;
+    const float *P = m->params;
+    float *G = m->grads;
+    act *a = &m->a;
+    nf_status st;
+    const int64_t F = nf_model_readout_dim(c), hin = head_in(c);
+    const int mlp = c->arch == NF_ARCH_MLP;
+
+    /* head; the MLP's flattened input needs no gradient, only the z and device columns do */
+    float *d = a->s1, *dn = a->s2;
+    memcpy(d, dscores, (size_t)B * sizeof(float));
+    for (int k = c->n_head; k >= 0; k--) {
+        int64_t in = k ? c->head[k - 1] : hin, out = k < c->n_head ? c->head[k] : 1;
+        const float *X = k ? a->hh[k - 1] : a->hin;
+        float *dX = k ? dn : mlp ? NULL : a->dhin;
+        if ((st = nf_linear_backward(X, in, P + m->o.hW[k], d, B, in, out, G + m->o.hW[k], G + m->o.hb[k], dX, in, 0, err)))
+            return st;
+        if (k) {
+            if (m->train && c->dropout > 0.0f) nf_dropout_backward(a->hmask[k - 1], dn, dn, (size_t)(B * in));
+            nf_relu_backward(a->hh[k - 1], dn, dn, (size_t)(B * in));
+            float *t = d; d = dn; dn = t;
+        } else if (mlp && hin > F) {
+            /* dhin[:, F:] = d · W[F:, :]ᵀ (rows F.. of the first head layer's W) */
+            if ((st = nf_gemm(NF_NOTRANS, NF_TRANS, B, hin - F, out, 1.0f, d, out, P + m->o.hW[0] + F * out, out, 0.0f,
+                              a->dhin + F, hin, err))) return st;
+        }
+    }
+    /* z embedder (no gradient to z) */
+    int64_t col = F;
+    if (c->z_dim > 0) {
+        for (int64_t b = 0; b < B; b++) memcpy(d + b * c->z_out, a->dhin + b * hin + col, (size_t)c->z_out * sizeof(float));
+        for (int k = c->n_z_hidden; k >= 0; k--) {
+            int64_t in = k ? c->z_hidden[k - 1] : c->z_dim, out = k < c->n_z_hidden ? c->z_hidden[k] : c->z_out;
+            const float *X = k ? a->zh[k - 1] : m->z;
+            if ((st = nf_linear_backward(X, in, P + m->o.zW[k], d, B, in, out, G + m->o.zW[k], G + m->o.zb[k],
+                                         k ? dn : NULL, in, 0, err))) return st;
+            if (k) {
+                if (m->train && c->dropout > 0.0f) nf_dropout_backward(a->zmask[k - 1], dn, dn, (size_t)(B * in));
+                nf_relu_backward(a->zh[k - 1], dn, dn, (size_t)(B * in));
+                float *t = d; d = dn; dn = t;
+            }
+        }
+        col += c->z_out;
+    }
+    if (c->device_at == NF_DEV_HEAD) {
+        const int64_t dw = c->dev_out;
+        for (int64_t b = 0; b < B; b++) memcpy(d + b * dw, a->dhin + b * hin + col, (size_t)dw * sizeof(float));
+        if ((st = nf_linear_backward(a->dh, dw, P + m->o.dW[1], d, B, dw, dw, G + m->o.dW[1], G + m->o.db[1], dn, dw, 0, err)))
+            return st;
+        nf_relu_backward(a->dh, dn, dn, (size_t)(B * dw));
+        if ((st = nf_linear_backward(a->din, c->hw_dim, P + m->o.dW[0], dn, B, c->hw_dim, dw, G + m->o.dW[0], G + m->o.db[0],
+                                     d, c->hw_dim, 0, err))) return st;
+        for (int64_t b = 0; b < B; b++) {
+            float *g = G + m->o.dev_emb + (int64_t)m->dev[b] * c->hw_dim;
+            for (int64_t f = 0; f < c->hw_dim; f++) g[f] += d[b * c->hw_dim + f];
+        }
+    }
+    return mlp ? NF_OK : graph_backward(m, err);
 }
 
 /* ---------------------------------------------------------------- FLOPs */
@@ -919,24 +1064,27 @@ double nf_model_flops(const nf_model *m, int64_t B)
 {
     const nf_model_cfg *c = &m->cfg;
     const double N = c->nodes, gd = m->gd, uh = c->upd_hidden, Bd = (double)(B > 0 ? B : 1);
-    double fl = 2.0 * N * c->node_dim * c->hid / Bd;                   /* X (shared) */
-    fl += 2.0 * N * gd * (double)(m->Sop + m->Smain);                  /* gate GEMMs */
-    for (int pass = 0; pass < 2; pass++) {
-        int nl = pass ? c->n_main_layers : c->n_op_layers;
-        const nf_glayer_cfg *gc = pass ? m->mainc : m->opc;
-        for (int l = 0; l < nl; l++) {
-            double f = nf_glayer_flops(&gc[l], c->nodes);
-            if (l == 0) {   /* the first projection runs on N rows once per batch */
-                double proj = 2.0 * N * gc[l].in * nf_glayer_branches(&gc[l]) * gc[l].out;
-                f = f - proj + proj / Bd;
+    double fl = 0.0;
+    if (c->arch == NF_ARCH_GRAPH) {
+        fl += 2.0 * N * c->node_dim * c->hid / Bd;                     /* X (shared) */
+        fl += 2.0 * N * gd * (double)(m->Sop + m->Smain);              /* gate GEMMs */
+        for (int pass = 0; pass < 2; pass++) {
+            int nl = pass ? c->n_main_layers : c->n_op_layers;
+            const nf_glayer_cfg *gc = pass ? m->mainc : m->opc;
+            for (int l = 0; l < nl; l++) {
+                double f = nf_glayer_flops(&gc[l], c->nodes);
+                if (l == 0) {   /* the first projection runs on N rows once per batch */
+                    double proj = 2.0 * N * gc[l].in * nf_glayer_branches(&gc[l]) * gc[l].out;
+                    f = f - proj + proj / Bd;
+                }
+                fl += f;
             }
-            fl += f;
         }
+        double in = c->op_layers[c->n_op_layers - 1];
+        for (int k = 0; k < c->n_gate_mlp; k++) { fl += 2.0 * in * c->gate_mlp[k]; in = c->gate_mlp[k]; }
+        fl += 2.0 * in * uh + 2.0 * N * gd * uh + 2.0 * N * uh * gd;    /* gate update */
     }
-    double in = c->op_layers[c->n_op_layers - 1];
-    for (int k = 0; k < c->n_gate_mlp; k++) { fl += 2.0 * in * c->gate_mlp[k]; in = c->gate_mlp[k]; }
-    fl += 2.0 * in * uh + 2.0 * N * gd * uh + 2.0 * N * uh * gd;        /* gate update */
-    double hin = c->main_layers[c->n_main_layers - 1];
+    double hin = (double)nf_model_readout_dim(c);
     if (c->z_dim > 0) {
         double zi = c->z_dim;
         for (int k = 0; k < c->n_z_hidden; k++) { fl += 2.0 * zi * c->z_hidden[k]; zi = c->z_hidden[k]; }

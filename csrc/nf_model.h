@@ -21,10 +21,21 @@
 
 typedef enum { NF_DEV_NONE = 0, NF_DEV_NODE = 1, NF_DEV_HEAD = 2 } nf_dev_at;
 typedef enum { NF_READOUT_MEAN = 0, NF_READOUT_MASKED = 1, NF_READOUT_REFERENCE = 2 } nf_readout_kind;
+/* NF_ARCH_GRAPH: the NASFLAT graph network (layer kind `layer`). NF_ARCH_MLP: the baseline of the
+ * design study: no graph layers, no gates; the head reads [one-hot(ops) (N·n_ops) ; adjacency (N·N)]
+ * flattened per graph, with the z embedder and the device embedder (device_at head or none). */
+typedef enum { NF_ARCH_GRAPH = 0, NF_ARCH_MLP = 1 } nf_arch;
+/* The op part of the gate vector: a learned table (op_dim wide) or the fixed one-hot of the op
+ * (n_ops wide, no parameters). */
+typedef enum { NF_OPENC_LEARNED = 0, NF_OPENC_ONEHOT = 1 } nf_op_encoding;
+/* Which activations nf_model_embed returns. */
+typedef enum { NF_EMBED_HEAD = 0, NF_EMBED_READOUT = 1 } nf_embed_layer;
 
 typedef struct {
     int nodes, n_ops, z_dim;
-    nf_gl_kind layer;
+    nf_arch arch;                    /* graph network (default) or the flat MLP baseline */
+    nf_gl_kind layer;                /* graph layer kind (NF_ARCH_GRAPH only) */
+    nf_op_encoding op_encoding;      /* op part of the gates: learned table (default) or one-hot */
     int heads;                       /* GAT-MH heads */
     nf_dev_at device_at;
     int op_dim, hw_dim, node_dim, hid;
@@ -48,10 +59,19 @@ typedef struct {
 /* Defaults of METHOD §4 for NB201 (8 nodes, 7 op labels, ensemble, device per node). */
 void nf_model_cfg_default(nf_model_cfg *c);
 nf_status nf_model_cfg_check(const nf_model_cfg *c, nf_err *err);
-/* Gate width: op_dim + hw_dim when the device enters per node, else op_dim. */
+/* Width of the op part of a gate: op_dim (learned) or n_ops (one-hot). */
+int nf_model_op_width(const nf_model_cfg *c);
+/* Gate width: op width + hw_dim when the device enters per node, else the op width (0 for the MLP). */
 int nf_model_gate_dim(const nf_model_cfg *c);
+/* Width of the graph readout, the part of the head input before z and device: the last main
+ * layer's width, or N·n_ops + N·N for the MLP. */
+int64_t nf_model_readout_dim(const nf_model_cfg *c);
 const char *nf_dev_at_name(nf_dev_at d);
 const char *nf_readout_name(nf_readout_kind r);
+const char *nf_op_encoding_name(nf_op_encoding e);
+/* "mlp" for NF_ARCH_MLP, else the graph layer's name; the parse sets arch and layer (-1: unknown). */
+const char *nf_model_layer_name(const nf_model_cfg *c);
+int nf_model_layer_parse(nf_model_cfg *c, const char *name);
 
 typedef struct {
     char name[48];
@@ -166,6 +186,18 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
 nf_status nf_model_predict(nf_model *m, const int32_t *ops, const float *adj, const float *z, int64_t n,
                            int32_t dev, const int32_t *devs, float *out, nf_err *err);
 
+/* Eval-mode (no dropout) activations for n graphs, batched like nf_model_predict, into out
+ * (n × nf_model_embed_dim): NF_EMBED_HEAD the last hidden layer of the head after its ReLU (the
+ * input of the final linear layer, so score = out·W + b; the head input itself when the head has
+ * no hidden layer); NF_EMBED_READOUT the graph readout fed to the head, before the z and device
+ * parts are appended (for the MLP: the flattened [one-hot(ops) ; adjacency]). */
+int64_t nf_model_embed_dim(const nf_model *m, nf_embed_layer which);
+nf_status nf_model_embed(nf_model *m, const int32_t *ops, const float *adj, const float *z, int64_t n,
+                         int32_t dev, const int32_t *devs, nf_embed_layer which, float *out, nf_err *err);
+/* The activations of the last forward (NULL when there is none): rows of width
+ * nf_model_embed_dim(m, which), leading dimension *ld. */
+const float *nf_model_features(const nf_model *m, nf_embed_layer which, int64_t *ld);
+
 /* Whole-model finite-difference check: random graphs, L = Σ w·scores (or a loss), compares
  * the analytic gradient of up to `per_slice` entries of every parameter slice.
  * loss: 0 = Σ w·s, 1 = hinge, 2 = mse. Dropout is on with a fixed mask per evaluation.
@@ -181,7 +213,9 @@ nf_status nf_model_gradcheck(nf_model *m, const nf_model_gradcheck_opts *o, nf_g
 /* ---------------------------------------------------------------- model files (nf_modelfile.c)
  * Binary: "NFMODEL\0", u32 format version, u32 header bytes, JSON header (config, devices,
  * meta, library version, parameter slices), u64 n_params, n_params float32 (little endian),
- * u32 CRC-32 of everything before it. Written to a temporary file, then renamed. */
+ * u32 CRC-32 of everything before it. Written to a temporary file, then renamed.
+ * Version 1 still: config.layer may be "mlp" and config.op_encoding ("learned" | "onehot") was
+ * added; files without op_encoding (written before it existed) load as "learned". */
 #define NF_MODELFILE_VERSION 1
 nf_status nf_model_save(const nf_model *m, const char *path, nf_err *err);
 nf_status nf_model_load(const char *path, nf_model **out, nf_err *err);

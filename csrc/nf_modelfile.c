@@ -75,7 +75,8 @@ static void header_json(const nf_model *m, sbuf *b)
     const nf_model_cfg *c = nf_model_config(m);
     sb_printf(b, "{\"format\":\"nasflat-model\",\"library\":\"%s\",\"config\":{", NF_VERSION);
     sb_printf(b, "\"nodes\":%d,\"n_ops\":%d,\"z_dim\":%d,\"layer\":\"%s\",\"heads\":%d,\"device_at\":\"%s\"",
-              c->nodes, c->n_ops, c->z_dim, nf_gl_kind_name(c->layer), c->heads, nf_dev_at_name(c->device_at));
+              c->nodes, c->n_ops, c->z_dim, nf_model_layer_name(c), c->heads, nf_dev_at_name(c->device_at));
+    sb_printf(b, ",\"op_encoding\":\"%s\"", nf_op_encoding_name(c->op_encoding));
     sb_printf(b, ",\"op_dim\":%d,\"hw_dim\":%d,\"node_dim\":%d,\"hid\":%d,\"upd_hidden\":%d,\"z_out\":%d,\"dev_out\":%d",
               c->op_dim, c->hw_dim, c->node_dim, c->hid, c->upd_hidden, c->z_out, c->dev_out);
     sb_ints(b, "op_layers", c->n_op_layers, c->op_layers);
@@ -426,9 +427,14 @@ static nf_status read_config(cfgread *r, nf_model_cfg *c)
     TRY(cfg_bool(r, "quirk_gat_mask_zero", &c->quirk_gat_mask_zero));
     TRY(cfg_bool(r, "quirk_gat_nscale", &c->quirk_gat_nscale));
 #undef TRY
-    int k = nf_gl_kind_from_name(layer);
-    if (k < 0) return nf_seterr(r->err, NF_EFORMAT, "%s: header: unknown graph layer '%s'", r->path, layer);
-    c->layer = (nf_gl_kind)k;
+    if (nf_model_layer_parse(c, layer) < 0)
+        return nf_seterr(r->err, NF_EFORMAT, "%s: header: unknown graph layer '%s'", r->path, layer);
+    /* op_encoding: absent in files written before it existed, which all used the learned table */
+    const char *openc = "learned";
+    if (jget(r->p, r->cfg, "op_encoding") && (st = cfg_str(r, "op_encoding", &openc))) return st;
+    if (strcmp(openc, "learned") == 0) c->op_encoding = NF_OPENC_LEARNED;
+    else if (strcmp(openc, "onehot") == 0) c->op_encoding = NF_OPENC_ONEHOT;
+    else return nf_seterr(r->err, NF_EFORMAT, "%s: header: unknown op_encoding '%s'", r->path, openc);
     if (strcmp(dev_at, "node") == 0) c->device_at = NF_DEV_NODE;
     else if (strcmp(dev_at, "head") == 0) c->device_at = NF_DEV_HEAD;
     else if (strcmp(dev_at, "none") == 0) c->device_at = NF_DEV_NONE;

@@ -206,28 +206,60 @@ done:
 }
 
 /* ---------------------------------------------------------------- inference */
-nf_status nf_model_predict(nf_model *m, const int32_t *ops, const float *adj, const float *z, int64_t n,
-                           int32_t dev, const int32_t *devs, float *out, nf_err *err)
+int64_t nf_model_embed_dim(const nf_model *m, nf_embed_layer which)
+{
+    const nf_model_cfg *c = nf_model_config(m);
+    if (which == NF_EMBED_READOUT) return nf_model_readout_dim(c);
+    if (c->n_head > 0) return c->head[c->n_head - 1];
+    return nf_model_readout_dim(c) + (c->z_dim > 0 ? c->z_out : 0) + (c->device_at == NF_DEV_HEAD ? c->dev_out : 0);
+}
+
+/* Eval-mode forward over n graphs in chunks of 128 (activations stay in L2/L3; 512 was 15 %
+ * slower): the scores into out (which < 0), or the activations `which` (rows of d floats). */
+static nf_status run_batched(nf_model *m, const int32_t *ops, const float *adj, const float *z, int64_t n,
+                             int32_t dev, const int32_t *devs, int which, float *out, const char *fname, nf_err *err)
 {
     const nf_model_cfg *c = nf_model_config(m);
     const int64_t N = c->nodes, Z = c->z_dim;
     nf_status st;
-    if (n < 0) return nf_seterr(err, NF_EINVAL, "predict: negative count");
+    if (n < 0) return nf_seterr(err, NF_EINVAL, "%s: negative count", fname);
     if (n == 0) return NF_OK;
-    if (Z > 0 && !z) return nf_seterr(err, NF_EINVAL, "predict: the model needs z (z_dim = %d)", c->z_dim);
-    int64_t chunk = 128;   /* 128 graphs: activations stay in L2/L3; 512 was 15 % slower */
+    if (Z > 0 && !z) return nf_seterr(err, NF_EINVAL, "%s: the model needs z (z_dim = %d)", fname, c->z_dim);
+    if (which >= 0 && which != NF_EMBED_HEAD && which != NF_EMBED_READOUT)
+        return nf_seterr(err, NF_EINVAL, "%s: unknown layer %d", fname, which);
+    int64_t chunk = 128;
     if (chunk > n) chunk = n;
     if ((st = nf_model_reserve(m, chunk, err))) return st;
-    int32_t *dv = malloc((size_t)chunk * sizeof(int32_t));
-    if (!dv) return nf_seterr(err, NF_ENOMEM, "predict: out of memory");
+    /* one buffer per call: the device of every row of a chunk, and the chunk's scores when embedding */
+    int32_t *dv = malloc((size_t)chunk * (sizeof(int32_t) + (which >= 0 ? sizeof(float) : 0)));
+    if (!dv) return nf_seterr(err, NF_ENOMEM, "%s: out of memory", fname);
+    float *sc = which >= 0 ? (float *)(void *)(dv + chunk) : NULL;
+    const int64_t d = which >= 0 ? nf_model_embed_dim(m, (nf_embed_layer)which) : 1;
     for (int64_t k = 0; k < chunk; k++) dv[k] = dev;
     for (int64_t b0 = 0; b0 < n; b0 += chunk) {
         int64_t B = n - b0 < chunk ? n - b0 : chunk;
         if ((st = nf_model_forward(m, B, ops + b0 * N, adj + b0 * N * N, Z ? z + b0 * Z : NULL,
-                                   devs ? devs + b0 : dv, 0, NULL, out + b0, err))) break;
+                                   devs ? devs + b0 : dv, 0, NULL, sc ? sc : out + b0, err))) break;
+        if (sc) {
+            int64_t ld;
+            const float *f = nf_model_features(m, (nf_embed_layer)which, &ld);
+            for (int64_t b = 0; b < B; b++) memcpy(out + (b0 + b) * d, f + b * ld, (size_t)d * sizeof(float));
+        }
     }
     free(dv);
     return st;
+}
+
+nf_status nf_model_predict(nf_model *m, const int32_t *ops, const float *adj, const float *z, int64_t n,
+                           int32_t dev, const int32_t *devs, float *out, nf_err *err)
+{
+    return run_batched(m, ops, adj, z, n, dev, devs, -1, out, "predict", err);
+}
+
+nf_status nf_model_embed(nf_model *m, const int32_t *ops, const float *adj, const float *z, int64_t n,
+                         int32_t dev, const int32_t *devs, nf_embed_layer which, float *out, nf_err *err)
+{
+    return run_batched(m, ops, adj, z, n, dev, devs, (int)which, out, "embed", err);
 }
 
 /* ---------------------------------------------------------------- whole-model gradient check */

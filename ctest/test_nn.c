@@ -1,11 +1,13 @@
-/* test_nn.c — C unit tests of the predictor engine: layer and model gradient checks,
- * losses against hand-computed values, AdamW, cosine schedule, model files. */
+/* test_nn.c — C unit tests of the predictor engine: layer and model gradient checks (graph
+ * network, flat MLP, one-hot op encoding), losses against hand-computed values, AdamW, cosine
+ * schedule, model files, embeddings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "ctest.h"
 #include "nf_model.h"
+#include "nf_util.h"
 
 static void test_layer_gradients(void)
 {
@@ -59,6 +61,52 @@ static void small_cfg(nf_model_cfg *c, nf_gl_kind layer, nf_dev_at at, int z)
     c->dev_out = 5;
 }
 
+/* node_other starts at zero, so at initialisation every node but the input has the same small
+ * hidden state and the gates barely matter: their path's gradients (~1e-4) sit under the check's
+ * absolute floor (1e-2), and dropping the device's gradient through the gates went unnoticed.
+ * Livelier node states and gate weights (node_other 1.5, gate and graph-layer weights x3) make
+ * that path visible: the same broken backward then fails on dev_emb for every layer kind. */
+static void liven_gates(nf_model *m)
+{
+    float *P = nf_model_params(m);
+    for (int i = 0; i < nf_model_nslices(m); i++) {
+        const nf_pslice *sl = nf_model_slice(m, i);
+        int node = strcmp(sl->name, "node_other") == 0;
+        int scale = strstr(sl->name, "gate") || ((strncmp(sl->name, "op", 2) == 0 || strncmp(sl->name, "main", 4) == 0)
+                                                 && sl->name[sl->name[0] == 'o' ? 2 : 4] >= '1'
+                                                 && sl->name[sl->name[0] == 'o' ? 2 : 4] <= '9');
+        for (int64_t k = 0; k < sl->n; k++)
+            if (node) P[sl->off + k] = 1.5f;
+            else if (scale) P[sl->off + k] *= 3.0f;
+    }
+}
+
+/* One gradient check; returns 1 when it passes (and says which slice failed otherwise). */
+static int model_gradcheck_ok(const nf_model_cfg *c, int loss, int breakit, const char *what)
+{
+    nf_model *m;
+    nf_err err;
+    CHECK(nf_model_new(c, c->device_at == NF_DEV_NONE ? 0 : 3, NULL, 42, &m, &err) == NF_OK);
+    if (c->arch == NF_ARCH_GRAPH) liven_gates(m);
+    nf_model_gradcheck_opts o;
+    memset(&o, 0, sizeof o);
+    o.B = 5;
+    o.per_slice = 6;
+    o.loss = loss;
+    o.eps = 2e-3;
+    o.seed = 3;
+    o.breakit = breakit;
+    nf_gradcheck_result r;
+    CHECK(nf_model_gradcheck(m, &o, &r, &err) == NF_OK);
+    CHECK(r.checked > 30);
+    int ok = r.worst_bad < 0.5 && r.rel < 0.05;
+    if (!ok && !breakit)
+        fprintf(stderr, "  model %s/%s z=%d loss=%d: %s bad %.2f rel %g\n", what, nf_dev_at_name(c->device_at),
+                c->z_dim, loss, r.worst, r.worst_bad, r.rel);
+    nf_model_free(m);
+    return ok;
+}
+
 static void test_model_gradients(void)
 {
     for (int layer = 0; layer < 4; layer++)
@@ -92,6 +140,222 @@ static void test_model_gradients(void)
                     }
                     nf_model_free(m);
                 }
+}
+
+/* The design-study variants: the flat MLP (device at the head or none, with and without z, all
+ * three losses) and the one-hot op encoding with every graph layer (device per node and at the head). */
+static void test_variant_gradients(void)
+{
+    for (int at = NF_DEV_NONE; at <= NF_DEV_HEAD; at += 2)
+        for (int z = 0; z < 2; z++)
+            for (int loss = 0; loss < 3; loss++) {
+                nf_model_cfg c;
+                small_cfg(&c, NF_GL_ENSEMBLE, (nf_dev_at)at, z ? 5 : 0);
+                c.arch = NF_ARCH_MLP;
+                c.op_encoding = NF_OPENC_ONEHOT;
+                CHECK(model_gradcheck_ok(&c, loss, 0, "mlp"));
+                if (at == NF_DEV_HEAD && z && loss == 0) CHECK(!model_gradcheck_ok(&c, loss, 1, "mlp"));
+            }
+    for (int layer = 0; layer < 4; layer++)
+        for (int at = NF_DEV_NODE; at <= NF_DEV_HEAD; at++) {
+            nf_model_cfg c;
+            small_cfg(&c, (nf_gl_kind)layer, (nf_dev_at)at, at == NF_DEV_HEAD ? 5 : 0);
+            c.op_encoding = NF_OPENC_ONEHOT;
+            CHECK(model_gradcheck_ok(&c, 0, 0, nf_gl_kind_name(c.layer)));
+            if (layer == NF_GL_ENSEMBLE) {
+                CHECK(model_gradcheck_ok(&c, 1, 0, "ensemble (hinge)"));
+                CHECK(!model_gradcheck_ok(&c, 0, 1, "ensemble"));
+            }
+            /* the learned table through the same livelier gates: test_model_gradients' initial
+             * gates hide a dropped op_emb gradient in 27 of its 28 configurations */
+            if (at == NF_DEV_NODE) {
+                c.op_encoding = NF_OPENC_LEARNED;
+                CHECK(model_gradcheck_ok(&c, 0, 0, nf_gl_kind_name(c.layer)));
+            }
+        }
+}
+
+static void test_variant_layout(void)
+{
+    nf_model_cfg c;
+    nf_model *m;
+    nf_err err;
+    /* MLP: no graph parameters; the head reads N·n_ops + N·N + dev_out (+ z_out) */
+    small_cfg(&c, NF_GL_ENSEMBLE, NF_DEV_HEAD, 5);
+    c.arch = NF_ARCH_MLP;
+    c.op_encoding = NF_OPENC_ONEHOT;
+    CHECK(nf_model_new(&c, 2, NULL, 1, &m, &err) == NF_OK);
+    const char *want[] = {"dev_emb", "z1.W", "z1.b", "z2.W", "z2.b", "z3.W", "z3.b", "dev1.W", "dev1.b", "dev2.W",
+                          "dev2.b", "head1.W", "head1.b", "head2.W", "head2.b", "head3.W", "head3.b", "head4.W", "head4.b"};
+    CHECK(nf_model_nslices(m) == (int)(sizeof want / sizeof want[0]));
+    for (int i = 0; i < nf_model_nslices(m) && i < (int)(sizeof want / sizeof want[0]); i++)
+        CHECK(strcmp(nf_model_slice(m, i)->name, want[i]) == 0);
+    CHECK(nf_model_find_slice(m, "head1.W")->rows == 6 * 5 + 6 * 6 + c.z_out + c.dev_out);
+    CHECK(nf_model_readout_dim(&c) == 66);
+    CHECK(strcmp(nf_model_layer_name(&c), "mlp") == 0);
+    nf_model_free(m);
+    /* one-hot: no op table, gates n_ops (+ hw_dim) wide */
+    small_cfg(&c, NF_GL_GAT, NF_DEV_NODE, 0);
+    c.op_encoding = NF_OPENC_ONEHOT;
+    CHECK(nf_model_new(&c, 2, NULL, 1, &m, &err) == NF_OK);
+    CHECK(nf_model_find_slice(m, "op_emb") == NULL);
+    CHECK(nf_model_gate_dim(&c) == c.n_ops + c.hw_dim);
+    CHECK(nf_model_find_slice(m, "op_gate.W")->rows == c.n_ops + c.hw_dim);
+    CHECK(nf_model_find_slice(m, "gate_upd2.W")->cols == c.n_ops + c.hw_dim);
+    nf_model_free(m);
+    /* refused combinations */
+    small_cfg(&c, NF_GL_ENSEMBLE, NF_DEV_NODE, 0);
+    c.arch = NF_ARCH_MLP;
+    c.op_encoding = NF_OPENC_ONEHOT;
+    CHECK(nf_model_new(&c, 2, NULL, 1, &m, &err) == NF_EINVAL && m == NULL);
+    CHECK(strcmp(err.msg, "model config: layer 'mlp' has no nodes to carry the device (device_at must be head or none)") == 0);
+    c.device_at = NF_DEV_HEAD;
+    c.op_encoding = NF_OPENC_LEARNED;
+    CHECK(nf_model_new(&c, 2, NULL, 1, &m, &err) == NF_EINVAL);
+    CHECK(strcmp(err.msg, "model config: layer 'mlp' reads the ops one-hot (op_encoding must be onehot)") == 0);
+    small_cfg(&c, NF_GL_ENSEMBLE, NF_DEV_NODE, 0);
+    c.op_encoding = NF_OPENC_ONEHOT;
+    c.quirk_io_emb = 1;
+    CHECK(nf_model_new(&c, 2, NULL, 1, &m, &err) == NF_EINVAL);
+    CHECK(strcmp(err.msg, "model config: quirk_io_emb replaces learned op embeddings (it needs op_encoding learned)") == 0);
+    nf_model_cfg_default(&c);
+    CHECK(nf_model_layer_parse(&c, "mlp") == 0 && c.arch == NF_ARCH_MLP);
+    CHECK(nf_model_layer_parse(&c, "gat") == 0 && c.arch == NF_ARCH_GRAPH && c.layer == NF_GL_GAT);
+    CHECK(nf_model_layer_parse(&c, "gcn") == -1);
+}
+
+/* Random graphs for the embedding and file tests. */
+static void random_graphs(nf_rng *r, int64_t n, int N, int n_ops, int Z, int32_t *ops, float *adj, float *z)
+{
+    memset(adj, 0, (size_t)(n * N * N) * sizeof(float));
+    for (int64_t b = 0; b < n; b++) {
+        for (int i = 0; i < N; i++) {
+            ops[b * N + i] = (int32_t)nf_rng_below(r, (uint64_t)n_ops);
+            for (int j = i + 1; j < N; j++) adj[(b * N + i) * N + j] = nf_rng_uniform(r) < 0.4 ? 1.0f : 0.0f;
+        }
+        for (int k = 0; k < Z; k++) z[b * Z + k] = (float)nf_rng_normal(r);
+    }
+}
+
+/* embed(head)·W + b of the last head slice reproduces predict; embeddings are deterministic and
+ * batched like predict (300 graphs: three chunks); the MLP's readout is its flattened input. */
+static void test_embed(void)
+{
+    enum { n = 300, N = 6, V = 5, Z = 5 };
+    static int32_t ops[n * N];
+    static float adj[n * N * N], z[n * Z], s[n], e[n * 200], e2[n * 200];
+    nf_rng r;
+    nf_rng_seed(&r, 17);
+    random_graphs(&r, n, N, V, Z, ops, adj, z);
+    for (int variant = 0; variant < 4; variant++) {
+        nf_model_cfg c;
+        small_cfg(&c, NF_GL_ENSEMBLE, variant == 0 ? NF_DEV_NODE : NF_DEV_HEAD, variant == 2 ? 0 : Z);
+        if (variant >= 2) { c.arch = NF_ARCH_MLP; c.op_encoding = NF_OPENC_ONEHOT; }
+        if (variant == 3) c.n_head = 0;   /* no hidden layer: the head input is the feature */
+        nf_model *m;
+        nf_err err;
+        CHECK(nf_model_new(&c, 2, NULL, 5 + (uint64_t)variant, &m, &err) == NF_OK);
+        const float *zz = c.z_dim ? z : NULL;
+        int64_t d = nf_model_embed_dim(m, NF_EMBED_HEAD);
+        CHECK(d == (variant == 3 ? 66 + c.z_out + c.dev_out : 13));
+        CHECK(nf_model_predict(m, ops, adj, zz, n, 1, NULL, s, &err) == NF_OK);
+        CHECK(nf_model_embed(m, ops, adj, zz, n, 1, NULL, NF_EMBED_HEAD, e, &err) == NF_OK);
+        CHECK(nf_model_embed(m, ops, adj, zz, n, 1, NULL, NF_EMBED_HEAD, e2, &err) == NF_OK);
+        CHECK(memcmp(e, e2, (size_t)(n * d) * sizeof(float)) == 0);
+        char last[16];
+        snprintf(last, sizeof last, "head%d", c.n_head + 1);
+        char wn[24], bn[24];
+        snprintf(wn, sizeof wn, "%s.W", last);
+        snprintf(bn, sizeof bn, "%s.b", last);
+        const float *W = nf_model_params(m) + nf_model_find_slice(m, wn)->off;
+        const float *bias = nf_model_params(m) + nf_model_find_slice(m, bn)->off;
+        CHECK(nf_model_find_slice(m, wn)->rows == d);
+        double worst = 0;
+        int relu_ok = 1;
+        for (int b = 0; b < n; b++) {
+            double t = bias[0];
+            for (int64_t k = 0; k < d; k++) { t += (double)e[b * d + k] * W[k]; relu_ok &= variant == 3 || e[b * d + k] >= 0.0f; }
+            if (fabs(t - s[b]) > worst) worst = fabs(t - s[b]);
+        }
+        CHECK(worst < 1e-4);
+        CHECK(relu_ok);
+        int64_t dr = nf_model_embed_dim(m, NF_EMBED_READOUT);
+        CHECK(dr == (variant >= 2 ? N * V + N * N : 10));
+        CHECK(nf_model_embed(m, ops, adj, zz, n, 1, NULL, NF_EMBED_READOUT, e, &err) == NF_OK);
+        if (variant >= 2) {
+            int same = 1;
+            for (int b = 0; b < n; b++) {
+                for (int i = 0; i < N; i++)
+                    for (int k = 0; k < V; k++) same &= e[b * dr + i * V + k] == (ops[b * N + i] == k ? 1.0f : 0.0f);
+                same &= memcmp(e + b * dr + N * V, adj + b * N * N, N * N * sizeof(float)) == 0;
+            }
+            CHECK(same);
+        }
+        CHECK(nf_model_embed(m, ops, adj, zz, n, 1, NULL, (nf_embed_layer)7, e, &err) == NF_EINVAL);
+        CHECK(strcmp(err.msg, "embed: unknown layer 7") == 0);
+        nf_model_free(m);
+    }
+}
+
+/* Save -> load of the MLP and of the one-hot model: identical parameters and predictions. A file
+ * without the op_encoding field (as written before it existed) loads as the learned encoding. */
+static void test_variant_files(void)
+{
+    enum { n = 20, N = 6, V = 5, Z = 5 };
+    int32_t ops[n * N];
+    float adj[n * N * N], z[n * Z], s1[n], s2[n];
+    nf_rng r;
+    nf_rng_seed(&r, 23);
+    random_graphs(&r, n, N, V, Z, ops, adj, z);
+    char path[] = "/tmp/nf_test_nnXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    for (int variant = 0; variant < 3; variant++) {
+        nf_model_cfg c;
+        small_cfg(&c, NF_GL_DGF, variant == 1 ? NF_DEV_NODE : NF_DEV_HEAD, Z);
+        if (variant == 0) { c.arch = NF_ARCH_MLP; c.op_encoding = NF_OPENC_ONEHOT; }
+        if (variant == 1) c.op_encoding = NF_OPENC_ONEHOT;
+        nf_model *m, *l = NULL;
+        nf_err err;
+        CHECK(nf_model_new(&c, 2, NULL, 9, &m, &err) == NF_OK);
+        CHECK(nf_model_save(m, path, &err) == NF_OK);
+        if (variant == 2) {
+            /* strip the field, fix the header length and the CRC */
+            FILE *f = fopen(path, "rb");
+            static unsigned char buf[1 << 20];
+            size_t size = fread(buf, 1, sizeof buf, f);
+            fclose(f);
+            const char *key = ",\"op_encoding\":\"learned\"";
+            unsigned char *at = NULL;
+            for (size_t i = 16; i + strlen(key) < size && !at; i++)
+                if (memcmp(buf + i, key, strlen(key)) == 0) at = buf + i;
+            CHECK(at != NULL);
+            if (at) {
+                size_t k = strlen(key), hl = (size_t)buf[12] | (size_t)buf[13] << 8 | (size_t)buf[14] << 16;
+                memmove(at, at + k, size - (size_t)(at - buf) - k);
+                size -= k;
+                hl -= k;
+                buf[12] = (unsigned char)hl; buf[13] = (unsigned char)(hl >> 8); buf[14] = (unsigned char)(hl >> 16);
+                uint32_t crc = nf_crc32(0, buf, size - 4);
+                for (int i = 0; i < 4; i++) buf[size - 4 + i] = (unsigned char)(crc >> (8 * i));
+                f = fopen(path, "wb");
+                CHECK(fwrite(buf, 1, size, f) == size);
+                fclose(f);
+            }
+        }
+        CHECK(nf_model_load(path, &l, &err) == NF_OK);
+        if (!l) { fprintf(stderr, "  load: %s\n", err.msg); nf_model_free(m); continue; }
+        CHECK(nf_model_config(l)->arch == c.arch && nf_model_config(l)->op_encoding == c.op_encoding);
+        CHECK(nf_model_nparams(l) == nf_model_nparams(m));
+        CHECK(memcmp(nf_model_params(l), nf_model_params(m), (size_t)nf_model_nparams(m) * sizeof(float)) == 0);
+        CHECK(nf_model_predict(m, ops, adj, z, n, 1, NULL, s1, &err) == NF_OK);
+        CHECK(nf_model_predict(l, ops, adj, z, n, 1, NULL, s2, &err) == NF_OK);
+        CHECK(memcmp(s1, s2, sizeof s1) == 0);
+        nf_model_free(l);
+        nf_model_free(m);
+    }
+    remove(path);
 }
 
 static void test_losses(void)
@@ -187,6 +451,10 @@ int main(void)
 {
     RUN(test_layer_gradients);
     RUN(test_model_gradients);
+    RUN(test_variant_gradients);
+    RUN(test_variant_layout);
+    RUN(test_embed);
+    RUN(test_variant_files);
     RUN(test_losses);
     RUN(test_optimiser);
     RUN(test_files_and_devices);

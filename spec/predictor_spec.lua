@@ -368,7 +368,7 @@ describe("predictor API", function()
   it("validates options and arguments", function()
     support.raises("predictor.new: unknown option 'widht'", predictor.new, {devices = {"a"}, widht = 3})
     support.raises("predictor.new: option 'devices' must list at least one device name", predictor.new, {})
-    support.raises("Model: option 'layer' must be one of ensemble, dgf, gat, gat_mh (got 'gcn')",
+    support.raises("Model: option 'layer' must be one of ensemble, dgf, gat, gat_mh, mlp (got 'gcn')",
       predictor.new, {devices = {"a"}, layer = "gcn"})
     support.raises("Model: option 'device_at' must be one of node, head, none", predictor.new,
       {devices = {"a"}, device_at = "mlp"})
@@ -412,5 +412,219 @@ describe("predictor API", function()
       assert.is_true(Q:n_params() > 0)
     end
     assert.equal(nf.predictor.set_threads, nf.core.set_threads)
+  end)
+end)
+
+-- The design study's variants: the flat MLP baseline (layer = "mlp"), the fixed one-hot op
+-- encoding (op_encoding = "onehot"), and learned features for a linear probe (:embed).
+local function synthetic_latency(G, n)
+  local y, yt = nf.Tensor.new(n), {}
+  for g = 1, n do
+    local v = 0
+    for i = 2, 7 do
+      local op = G.ops:get(g, i)
+      v = v + (op == 5 and 3 * i or op == 4 and i or 0.5) + 0.01 * i * op
+    end
+    yt[g] = v
+  end
+  local lo, hi = math.min(table.unpack(yt)), math.max(table.unpack(yt))
+  for g = 1, n do y:set(g, (yt[g] - lo) / (hi - lo)) end
+  return y, yt
+end
+
+describe("predictor variants", function()
+  it("match finite differences: layer=mlp, device at the head or none, with and without z, every loss", function()
+    for _, at in ipairs{"head", "none"} do
+      for _, z in ipairs{0, 5} do
+        for _, loss in ipairs{"sum", "hinge", "mse"} do
+          local P = predictor.new(small{layer = "mlp", device_at = at, z_dim = z,
+            devices = at ~= "none" and {"a", "b", "c"} or nil})
+          local r = P:gradcheck{B = 6, per_slice = 6, seed = 3, loss = loss}
+          assert(r.checked > 30, "too few entries checked")
+          assert(r.worst_bad < 0.5 and r.rel < 0.05, string.format("mlp/%s/z=%d/%s: slice %s, %.0f%% bad, rel %.3g",
+            at, z, loss, r.worst, 100 * r.worst_bad, r.rel))
+          P:free()
+        end
+      end
+    end
+  end)
+
+  it("match finite differences: op_encoding=onehot with every graph layer", function()
+    for _, layer in ipairs{"ensemble", "dgf", "gat", "gat_mh"} do
+      for _, at in ipairs{"node", "head"} do
+        local P = predictor.new(small{layer = layer, device_at = at, op_encoding = "onehot", z_dim = 5})
+        assert_grad(P:gradcheck{B = 5, per_slice = 6, seed = 3}, layer .. "/" .. at .. "/onehot")
+        P:free()
+      end
+    end
+  end)
+
+  it("allocate no parameter for what they do not use", function()
+    local P = predictor.new{devices = {"a"}, layer = "mlp", z_dim = 4}
+    local names = {}
+    for _, s in ipairs(P:slices()) do names[#names + 1] = s.name end
+    assert.same({"dev_emb", "z1.W", "z1.b", "z2.W", "z2.b", "z3.W", "z3.b", "dev1.W", "dev1.b", "dev2.W", "dev2.b",
+      "head1.W", "head1.b", "head2.W", "head2.b", "head3.W", "head3.b", "head4.W", "head4.b"}, names)
+    -- head input: one-hot ops (8 x 7) + adjacency (8 x 8) + z embedder (48) + device embedder (48)
+    assert.equal(56 + 64 + 48 + 48, P:slices()[12].rows)
+    assert.equal("head", P:config().device_at)
+    assert.equal("onehot", P:config().op_encoding)
+    assert.matches("^nasflat.Predictor%(mlp, device_at=head, 8 nodes, 1 devices, %d+ params%)$", tostring(P))
+    local Q = predictor.new{devices = {"a"}, op_encoding = "onehot"}
+    local L = predictor.new{devices = {"a"}}
+    local qs, ls = {}, {}
+    for _, s in ipairs(Q:slices()) do qs[s.name] = s end
+    for _, s in ipairs(L:slices()) do ls[s.name] = s end
+    assert.is_nil(qs.op_emb)
+    assert.equal(7 * 40, ls.op_emb.size)
+    -- gate width n_ops + hw_dim = 15 instead of op_dim + hw_dim = 48
+    assert.equal(15, qs["op_gate.W"].rows)
+    assert.equal(48, ls["op_gate.W"].rows)
+    assert.equal(15, qs["main_gate.W"].rows)
+    assert.equal(15 + 128, qs["gate_upd1.W"].rows)
+    assert.equal(15, qs["gate_upd2.W"].cols)
+  end)
+
+  it("keep the one-hot op encoding fixed through :fit", function()
+    -- The one-hot encoding has no parameters (nothing for AdamW to touch). Check it from outside:
+    -- a learned-table model whose op_emb is the identity and whose other weights are the one-hot
+    -- model's predicts bit-identically, before and after the one-hot model is trained.
+    local G = nb201_batch(real_op_cells(24, 11))
+    local y = synthetic_latency(G, 24)
+    local opts = {devices = {"a", "b"}, hidden = 16, op_encoding = "onehot"}
+    local P = predictor.new(opts)
+    opts.op_encoding, opts.op_dim = "learned", 7
+    local function twin()
+      local T = predictor.new(opts)
+      local tp, pp = T:params(), P:params()
+      assert.equal(pp:size() + 49, tp:size())
+      assert.equal("op_emb", T:slices()[1].name)
+      for i = 1, 7 do tp:set((i - 1) * 7 + i, 1) end
+      for i = 1, 49 do if (i - 1) % 8 ~= 0 then tp:set(i, 0) end end
+      for k = 1, pp:size() do tp:set(49 + k, pp:get(k)) end
+      T:set_params(tp)
+      return T
+    end
+    local slices, s0 = P:slices(), P:predict{graphs = G, device = "b"}:totable()
+    assert.same(s0, twin():predict{graphs = G, device = "b"}:totable())
+    P:fit{graphs = G, devices = "b", targets = y, epochs = 3, batch = 8}
+    assert.same(slices, P:slices())
+    local s1 = P:predict{graphs = G, device = "b"}:totable()
+    assert.not_same(s0, s1)
+    assert.same(s1, twin():predict{graphs = G, device = "b"}:totable())
+  end)
+
+  it("layer=mlp overfits 32 NB201 cells (synthetic latency): Spearman >= 0.95", function()
+    local G = nb201_batch(real_op_cells(32, 37))
+    local y, yt = synthetic_latency(G, 32)
+    local P = predictor.new{devices = {"cpu"}, layer = "mlp", dropout = 0}
+    local h = P:fit{graphs = G, devices = "cpu", targets = y, epochs = 150, batch = 8, weight_decay = 0}
+    assert.is_true(h.loss[150] < 0.01, "final ranking loss " .. h.loss[150])
+    local s = P:predict{graphs = G, device = "cpu"}:totable()
+    assert.is_true(spearman(s, yt) >= 0.95, "Spearman " .. spearman(s, yt))
+    -- MSE as well
+    local Q = predictor.new{devices = {"cpu"}, layer = "mlp", dropout = 0}
+    Q:fit{graphs = G, devices = "cpu", targets = y, epochs = 150, batch = 8, weight_decay = 0, loss = "mse"}
+    assert.is_true(spearman(Q:predict{graphs = G, device = "cpu"}:totable(), yt) >= 0.95)
+  end)
+
+  it("clone, add_device, copy_device and save -> load work for both", function()
+    local G = nb201_batch(real_op_cells(12, 17))
+    local z = nf.Tensor.new(12, 3)
+    for i = 1, 12 do for k = 1, 3 do z:set(i, k, (i * k) % 5 / 5) end end
+    G.z = z
+    local y = synthetic_latency(G, 12)
+    for _, o in ipairs{{layer = "mlp"}, {op_encoding = "onehot", layer = "gat"}} do
+      o.devices, o.hidden, o.z_dim = {"a", "b"}, 16, 3
+      local P = predictor.new(o)
+      P:fit{graphs = G, devices = "a", targets = y, epochs = 2, batch = 4}
+      local path = os.tmpname()
+      assert.is_true(P:save(path))
+      local Q = assert(predictor.load(path))
+      os.remove(path)
+      assert.same(P:config(), Q:config())
+      assert.equal(o.layer, Q:config().layer)
+      assert.equal("onehot", Q:config().op_encoding)
+      assert.same(P:params():totable(), Q:params():totable())
+      assert.same(P:predict{graphs = G, device = "b"}:totable(), Q:predict{graphs = G, device = "b"}:totable())
+      local C = P:clone()
+      C:fit{graphs = G, devices = "b", targets = y, epochs = 1, batch = 4}
+      assert.same(Q:predict{graphs = G, device = "b"}:totable(), P:predict{graphs = G, device = "b"}:totable())
+      assert.equal(3, P:add_device("c", {copy_from = "a"}))
+      assert.same(P:predict{graphs = G, device = "a"}:totable(), P:predict{graphs = G, device = "c"}:totable())
+      assert.is_true(P:copy_device("b", "c"))
+      assert.same(P:predict{graphs = G, device = "b"}:totable(), P:predict{graphs = G, device = "c"}:totable())
+    end
+  end)
+
+  it("embed: shapes, determinism, a linear map of the head features is predict", function()
+    local G = nb201_batch(real_op_cells(150, 7))   -- two predict chunks (128 + 22)
+    local z = nf.Tensor.new(150, 3)
+    for i = 1, 150 do for k = 1, 3 do z:set(i, k, math.sin(i * k)) end end
+    for _, o in ipairs{{}, {layer = "mlp"}, {layer = "mlp", device_at = "none"}, {op_encoding = "onehot", z_dim = 3}} do
+      o.devices = o.device_at ~= "none" and {"a", "b"} or nil
+      o.hidden = 16
+      local P = predictor.new(o)
+      local g = {ops = G.ops, adj = G.adj, z = o.z_dim and z or nil}
+      local dev = o.device_at ~= "none" and "b" or nil
+      local s = P:predict{graphs = g, device = dev}
+      local E = P:embed{graphs = g, device = dev}
+      assert.same({150, 200}, E:shape())
+      assert.same(E:totable(), P:embed{graphs = g, device = dev, layer = "head"}:totable())
+      local W, b
+      for _, sl in ipairs(P:slices()) do
+        if sl.name == "head4.W" then W = sl elseif sl.name == "head4.b" then b = sl end
+      end
+      assert.equal(200, W.rows)
+      local p = P:params()
+      for i = 1, 150 do
+        local t = p:get(b.offset)
+        for k = 1, 200 do
+          local e = E:get(i, k)
+          assert(e >= 0, "head features are after the ReLU")
+          t = t + e * p:get(W.offset + k - 1)
+        end
+        assert(math.abs(t - s:get(i)) < 1e-4, string.format("graph %d: embed*W+b = %.7g, predict = %.7g", i, t, s:get(i)))
+      end
+      local R = P:embed{graphs = g, device = dev, layer = "readout", rows = {150, 3}}
+      if o.layer == "mlp" then
+        assert.same({2, 8 * 7 + 8 * 8}, R:shape())
+        -- the MLP's readout is its input: one-hot ops, then the adjacency, flattened
+        for k, r in ipairs{150, 3} do
+          for i = 1, 8 do
+            for v = 0, 6 do assert.equal(G.ops:get(r, i) == v and 1 or 0, R:get(k, (i - 1) * 7 + v + 1)) end
+            for j = 1, 8 do assert.equal(G.adj:get(r, i, j), R:get(k, 56 + (i - 1) * 8 + j)) end
+          end
+        end
+      else
+        assert.same({2, 16}, R:shape())
+        local full = P:embed{graphs = g, device = dev, layer = "readout"}
+        for k = 1, 16 do assert.near(full:get(150, k), R:get(1, k), 1e-5 * math.abs(full:get(150, k)) + 1e-6) end
+      end
+      P:free()
+    end
+  end)
+
+  it("refuse bad options with messages naming the option and the allowed values", function()
+    support.raises("Model: option 'device_at' must be head or none with layer 'mlp' (got 'node')", predictor.new,
+      {devices = {"a"}, layer = "mlp", device_at = "node"})
+    support.raises("Model: option 'op_encoding' must be one of learned, onehot (got 'table')", predictor.new,
+      {devices = {"a"}, op_encoding = "table"})
+    support.raises("Model: option 'op_encoding' must be onehot with layer 'mlp' (got 'learned')", predictor.new,
+      {devices = {"a"}, layer = "mlp", op_encoding = "learned"})
+    support.raises("nasflat: model config: quirk_io_emb replaces learned op embeddings (it needs op_encoding learned)",
+      predictor.new, {devices = {"a"}, op_encoding = "onehot", quirk_io_emb = true})
+    local P = predictor.new{devices = {"a"}, hidden = 8}
+    local G = nb201_batch(real_op_cells(4, 3))
+    support.raises("embed: option 'layer' must be one of head, readout (got 'gates')", P.embed, P,
+      {graphs = G, device = "a", layer = "gates"})
+    support.raises("embed: unknown option 'dev'", P.embed, P, {graphs = G, dev = "a"})
+    support.raises("embed: option 'device' is required (a name or an index)", P.embed, P, {graphs = G})
+    support.raises("embed: option 'graphs' must be a graph batch", P.embed, P, {graphs = 1, device = "a"})
+    local E, msg = P:embed{graphs = G, device = "gpu"}
+    assert.is_nil(E)
+    assert.equal("embed: unknown device 'gpu'", msg)
+    support.raises("embed: 'device' must be a device index in 1..1 (got 2)", P:core().embed, P:core(),
+      {ops = G.ops, adj = G.adj, device = 2})
   end)
 end)

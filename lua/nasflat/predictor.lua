@@ -8,13 +8,24 @@
 --   local P = predictor.new{nodes = 8, n_ops = 7, devices = {"a", "b"}}
 --   P:fit{graphs = G, rows = {1, 2, ...}, devices = {"a", "b", ...}, targets = y}
 --   local scores = P:predict{graphs = G, device = "a"}
+--   local features = P:embed{graphs = G, device = "a", layer = "head"}   -- Tensor(G, 200), for a linear probe
 --
 -- predictor.new options (defaults):
 --   nodes = 8            node count per graph (8 for NB201, 22 for FBNet)
 --   n_ops = 7            op vocabulary (NB201: input, output + 5 ops; FBNet 9 or 11)
 --   devices = {}         device names, one embedding row each (required unless device_at = "none")
---   layer = "ensemble"   graph layer: "ensemble" (DGF+GAT)/2, "dgf", "gat", "gat_mh" (4 heads)
---   device_at = "node"   where the device enters: "node" (in every gate), "head" (MLP head), "none"
+--   layer = "ensemble"   graph layer: "ensemble" (DGF+GAT)/2, "dgf", "gat", "gat_mh" (4 heads), or "mlp":
+--                        the design study's baseline, no graph layers and no gates, the head MLP reads
+--                        [one-hot(ops) (nodes*n_ops) ; adjacency (nodes*nodes)] flattened, with the z
+--                        embedder and the device embedder appended as usual; the graph options (hidden,
+--                        op_layers, main_layers, gate_mlp, op_dim, node_dim, hid, upd_hidden, heads, readout,
+--                        none_op, quirks) are then unused and no parameters are allocated for them
+--   device_at = "node"   where the device enters: "node" (in every gate), "head" (MLP head), "none";
+--                        with layer = "mlp" the default is "head" and "node" raises
+--   op_encoding = "learned"  op part of every gate: "learned" (an embedding table, op_dim wide) or
+--                        "onehot" (the fixed one-hot of the op, n_ops wide: no parameters, never trained;
+--                        op_dim is then unused). layer = "mlp" reads the ops one-hot: there the default is
+--                        "onehot" and "learned" raises; quirk_io_emb needs "learned"
 --   z_dim = 0            width of the optional supplementary vector z (0: unused)
 --   hidden = 128         width of every graph layer and of the gate MLP (shortcut)
 --   op_layers, main_layers, gate_mlp   explicit width lists (default {h,h}, {h,h,h}, {h,h,h})
@@ -40,7 +51,7 @@ Predictor.__index = Predictor
 
 local NIL = util.NIL
 local NEW_DEFAULTS = {
-  nodes = 8, n_ops = 7, devices = NIL, layer = "ensemble", device_at = "node", z_dim = 0, hidden = 128,
+  nodes = 8, n_ops = 7, devices = NIL, layer = "ensemble", device_at = NIL, op_encoding = NIL, z_dim = 0, hidden = 128,
   op_layers = NIL, main_layers = NIL, gate_mlp = NIL, head = NIL, z_hidden = NIL, z_out = 48,
   op_dim = NIL, hw_dim = 8, node_dim = 48, hid = 96, upd_hidden = 128, dev_out = 48, heads = 4, dropout = 0.1,
   readout = "mean", none_op = NIL, seed = 1,
@@ -70,7 +81,7 @@ function M.new(opts)
   local o = util.options("predictor.new", opts, NEW_DEFAULTS)
   local devices = o.devices or {}
   check_type("predictor.new", "devices", devices, "table")
-  if o.device_at ~= "none" and #devices == 0 then
+  if o.device_at ~= "none" and #devices == 0 then   -- nil: "node", or "head" for the MLP
     error("predictor.new: option 'devices' must list at least one device name", 2)
   end
   for i, d in ipairs(devices) do
@@ -80,6 +91,7 @@ function M.new(opts)
   local h = o.hidden
   local cfg = {
     nodes = o.nodes, n_ops = o.n_ops, z_dim = o.z_dim, layer = o.layer, device_at = o.device_at,
+    op_encoding = o.op_encoding,
     op_layers = o.op_layers or {h, h}, main_layers = o.main_layers or {h, h, h}, gate_mlp = o.gate_mlp or {h, h, h},
     head = o.head or {200, 200, 200}, z_hidden = o.z_hidden or {128, 128}, z_out = o.z_out,
     op_dim = o.op_dim, hw_dim = o.hw_dim, node_dim = o.node_dim, hid = o.hid, upd_hidden = o.upd_hidden,
@@ -202,6 +214,33 @@ function Predictor:predict(opts)
     if not dev then return nil, err end
   end
   return m:predict{ops = g.ops, adj = g.adj, z = g.z, rows = o.rows, device = dev}
+end
+
+local EMBED_DEFAULTS = {graphs = util.REQUIRED, rows = NIL, device = NIL, layer = "head"}
+
+--- Learned features for a linear probe: Tensor(n, d), one row per graph (or per given 1-based row),
+-- eval mode (no dropout), batched in C like :predict. Options: graphs (required), rows = all,
+-- device (required unless device_at = "none"), layer = "head" or "readout":
+--   "head"     the last hidden layer of the head MLP after its ReLU (d = last head width): the
+--              score is a linear map of it, predict = embed * W + b with W, b the last head slice;
+--   "readout"  the graph readout fed to the head, before the z and device parts are appended
+--              (d = last main-layer width; for layer = "mlp" the flattened one-hot ops and adjacency).
+-- Returns nil, message for an unknown device.
+function Predictor:embed(opts)
+  local m = live(self)
+  local o = util.options("embed", opts, EMBED_DEFAULTS)
+  local g = check_graphs("embed", o.graphs)
+  if o.layer ~= "head" and o.layer ~= "readout" then
+    error(string.format("embed: option 'layer' must be one of head, readout (got '%s')", tostring(o.layer)), 2)
+  end
+  local dev = nil
+  if m:config().device_at ~= "none" then
+    if o.device == nil then error("embed: option 'device' is required (a name or an index)", 2) end
+    local err
+    dev, err = device_index(self, o.device, "embed")
+    if not dev then return nil, err end
+  end
+  return m:embed{ops = g.ops, adj = g.adj, z = g.z, rows = o.rows, device = dev, layer = o.layer}
 end
 
 --- Add a device row (for transfer). opts: copy_from = name or index (else a fresh random row), seed = 1.
