@@ -222,17 +222,18 @@ static int l_features(lua_State *L)
     return 1;
 }
 
-/* space.phys_features(name, list, dataset) -> Tensor(B, NF_PHYS_DIM) */
+/* space.phys_features(name, list, dataset, live_only) -> Tensor(B, NF_PHYS_DIM) */
 static int l_phys_features(lua_State *L)
 {
     nf_space_id s = check_space(L, 1);
     int64_t B;
     const uint8_t *codes = read_codes(L, 2, s, &B, "phys_features");
     int d = check_dataset(L, s, 3, "phys_features");
+    int live_only = lua_toboolean(L, 4);
     int64_t shape[2] = {B, NF_PHYS_DIM};
     nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
     nf_err e;
-    if (nf_space_phys_features(s, codes, B, d, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
+    if (nf_space_phys_features(s, codes, B, d, live_only, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
     return 1;
 }
 

@@ -300,7 +300,8 @@ nf_status nf_space_struct_features(nf_space_id s, const uint8_t *codes, int64_t 
     return NF_OK;
 }
 
-nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, float *out, nf_err *err)
+nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
+                                 nf_err *err)
 {
     if (!valid(s)) return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
     const int L = nf_space_code_len(s), K = NF_LAYER_N_KINDS;
@@ -313,7 +314,7 @@ nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B,
         double acc[NF_PHYS_DIM] = {0};
         for (int i = 0; i < n; i++) {
             const nf_layer *l = &layers[i];
-            if (!l->live || l->kind == NF_LAYER_ZERO) continue;
+            if (live_only && (!l->live || l->kind == NF_LAYER_ZERO)) continue;
             double bytes = (l->in_bytes + l->out_bytes) / 1e6;
             acc[0] += 1.0;
             acc[1] += bytes;

@@ -168,7 +168,8 @@ const char *nf_layer_kind_name(nf_layer_kind k);   /* "conv", "dwconv", ...; NUL
 nf_status nf_space_layers(nf_space_id s, const uint8_t *code, int dataset, nf_layer *layers, int cap, int *n, nf_err *err);
 
 /* Physical ("roofline") features, B × NF_PHYS_DIM float rows, from the per-layer breakdown on `dataset`
- * (default 0) of the layers that are live and not NB201 zero ops: ln(1+x) of
+ * of the layers an eager framework executes (all of them, dead branches and NB201 zero ops included), or,
+ * with live_only, of the layers a graph compiler keeps (live, not zero ops): ln(1+x) of
  *   [0] layers executed (kernel launches), [1] fp32 bytes moved (MB, read + written),
  *   [2 .. 2+K)   FLOPs (M) per layer kind (nf_layer_kind order, K = NF_LAYER_N_KINDS),
  *   [2+K .. 2+2K) bytes moved (MB) per layer kind.
@@ -176,7 +177,8 @@ nf_status nf_space_layers(nf_space_id s, const uint8_t *code, int dataset, nf_la
  * per kind); columns that are constant in a space (e.g. the head) carry no information and a ridge
  * regression gives them no weight. */
 #define NF_PHYS_DIM (2 + 2 * NF_LAYER_N_KINDS)
-nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, float *out, nf_err *err);
+nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
+                                 nf_err *err);
 
 /* ------------------------------------------------ per-space implementations (internal) */
 const char *nf_nb201_op_name(int op);      /* NULL if out of range */

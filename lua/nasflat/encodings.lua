@@ -31,7 +31,9 @@
 --             nasflat.space), min-max to [0, 1].
 --   struct    the structural features of METHOD §10 (space:struct_features), min-max to [0, 1] per column.
 --   phys      physical "roofline" features from the per-layer breakdown (space:phys_features): ln(1+x) of
---             kernel launches, bytes moved, FLOPs and bytes per layer kind; min-max to [0, 1] per column.
+--             kernel launches, bytes moved, FLOPs and bytes per layer kind, over every layer an eager
+--             framework runs (dead branches and nb201 zero ops too); min-max to [0, 1] per column.
+--   phys_live the same over the layers a graph compiler keeps (live, no zero ops).
 -- A constant column (e.g. a one-hot cell no listed architecture uses) scales to 0.
 --
 -- Missing proxies (nb201). zcp/nb201_zcp_partial.csv holds exactly the 9,445 canonical cells: those in
@@ -68,7 +70,7 @@ local util = require "nasflat.util"
 local V = core.vae
 local M = {}
 
-M.NAMES = {"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys"}
+M.NAMES = {"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live"}
 local KNOWN = {}
 for _, n in ipairs(M.NAMES) do KNOWN[n] = true end
 
@@ -582,17 +584,21 @@ local function build_struct(ctx)
   return X:index(ctx.pop_rows), cols
 end
 
-local function build_phys(ctx)
-  local X = ctx.space:phys_features(ctx.pop)
-  local names = ctx.space:phys_feature_names()
-  V.scale(X, minmax_modes(#names))
-  local cols = {}
-  for j, n in ipairs(names) do cols[j] = "phys:" .. n end
-  return X:index(ctx.pop_rows), cols
+local function phys_builder(live_only, prefix)
+  return function(ctx)
+    local X = ctx.space:phys_features(ctx.pop, nil, live_only)
+    local names = ctx.space:phys_feature_names()
+    V.scale(X, minmax_modes(#names))
+    local cols = {}
+    for j, n in ipairs(names) do cols[j] = prefix .. n end
+    return X:index(ctx.pop_rows), cols
+  end
 end
+local build_phys, build_phys_live = phys_builder(false, "phys:"), phys_builder(true, "phys_live:")
 
 local BUILD = {zcp = build_zcp, arch2vec = build_arch2vec, path = build_path, onehot = build_onehot,
-  params = build_params, struct = build_struct, phys = build_phys}
+  params = build_params, struct = build_struct, phys = build_phys,
+  phys_live = build_phys_live}
 
 ------------------------------------------------------------------------------------------------ API
 local function parse_name(name)

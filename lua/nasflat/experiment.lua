@@ -84,6 +84,14 @@ function Source:encoding(name)
   return e
 end
 
+--- Physical (roofline) features of every architecture (space:phys_features), built once: over every layer
+-- an eager framework runs, or with `live_only` over the layers a graph compiler keeps.
+function Source:phys(live_only)
+  local key = live_only and "_phys_live" or "_phys"
+  if not self[key] then self[key] = self.space:phys_features(self.arch_strings, nil, live_only) end
+  return self[key]
+end
+
 --- Structural features (METHOD §10) of every architecture, built once.
 function Source:features()
   if not self._features then self._features = self.space:struct_features(self.arch_strings) end
@@ -163,9 +171,7 @@ local function calibrate(scores, ms)
 end
 
 local function apply_calibration(scores, a, b)
-  local out = scores:clone()
-  for i = 1, out:size() do out:set(i, math.exp(a + b * out:get(i))) end
-  return out
+  return scores:clone():affine(b, a):exp()
 end
 
 --- Score a prediction (ms, or a score for the rank metrics) against the truth on the measured rows.
@@ -180,7 +186,97 @@ local function evaluate(pred_rank, pred_ms, truth)
   return r
 end
 
-M._internal = {gather = gather, minmax = minmax, calibrate = calibrate, standardize = standardize}
+--- Fine-tune a copy of the pre-trained model on the target's samples `rows` (latencies ms_k): device row
+-- initialised per opts.init_device, then opts.transfer_* epochs. Returns the model and the source copied.
+local function transfer(ctx, rows, ms_k, seed)
+  local opts, src, task, target = ctx.opts, ctx.src, ctx.task, ctx.target
+  local model = ctx.pre:clone()
+  local init_from
+  if opts.init_device == "correlation" then
+    local best, best_rho = nil, -math.huge
+    for _, s in ipairs(task.train) do
+      local rho = metrics_mod().spearman(gather(src:ms(s), rows), ms_k)
+      if rho == rho and rho > best_rho then best, best_rho = s, rho end
+    end
+    init_from = best or task.train[1]
+  end
+  model:add_device(target, {copy_from = init_from})
+  model:fit{graphs = ctx.graphs, rows = rows, devices = target, targets = minmax(ms_k),
+    epochs = opts.transfer_epochs, batch = opts.transfer_batch, lr = opts.transfer_lr,
+    weight_decay = opts.weight_decay, seed = seed}
+  return model, init_from
+end
+
+--- Log-latency predictions of one hybrid component for `out_rows`, fitted on `rows` (latencies ms_k).
+-- GNN: fine-tune, then a log-linear calibration of its scores on the fitted rows.
+local function component_logms(c, ctx, rows, ms_k, out_rows, seed)
+  if c == "nasflat" then
+    local model = transfer(ctx, rows, ms_k, seed)
+    local g = ctx.graphs
+    local a, b = calibrate(model:predict{graphs = g, device = ctx.target, rows = rows}, ms_k)
+    local s = model:predict{graphs = g, device = ctx.target, rows = out_rows}
+    model:free()
+    return s:affine(b, a)
+  end
+  local X = c == "ridge" and ctx.src:features() or ctx.src:phys(c == "phys_live")
+  local fit = ridge_mod().fit{features = X:index(rows), targets_ms = ms_k}
+  return fit:predict(X:index(out_rows)):log()
+end
+
+--- Weights of the hybrid's components: "equal", or "cv": the point of the simplex grid (step 0.1) with the
+-- smallest K-fold cross-validated squared error of log latency on the k samples (ties: the first found, in
+-- an order that starts from equal weights).
+local function hybrid_weights(comps, ctx, rows, ms_k, seed)
+  local C = #comps
+  if ctx.opts.hybrid_weights == "equal" or C == 1 then
+    local w = {}
+    for i = 1, C do w[i] = 1 / C end
+    return w
+  end
+  local k = #rows
+  local folds = math.min(ctx.opts.hybrid_folds, k)
+  local perm = core.Rng(seed):permutation(k)
+  local oof = {}   -- oof[c][i]: out-of-fold log-ms prediction of sample i by component c
+  for ci = 1, C do oof[ci] = {} end
+  local y = {}
+  for i = 1, k do y[i] = math.log(ms_k:get(i)) end
+  for f = 1, folds do
+    local tr, te, tri, tei = {}, {}, {}, {}
+    for j = 1, k do
+      local i = perm[j]
+      if (j - 1) % folds == f - 1 then te[#te + 1] = rows[i]; tei[#tei + 1] = i
+      else tr[#tr + 1] = rows[i]; tri[#tri + 1] = i end
+    end
+    local ms_tr = gather(ms_k, tri)
+    for ci, c in ipairs(comps) do
+      local p = component_logms(c, ctx, tr, ms_tr, te, core.derive_seed(seed, 100 * f + ci))
+      for j, i in ipairs(tei) do oof[ci][i] = p:get(j) end
+    end
+  end
+  local best, best_err
+  local function try(w)
+    local err = 0
+    for i = 1, k do
+      local p = 0
+      for ci = 1, C do p = p + w[ci] * oof[ci][i] end
+      err = err + (p - y[i]) ^ 2
+    end
+    if not best_err or err < best_err - 1e-12 then best, best_err = {table.unpack(w)}, err end
+  end
+  local eq = {}
+  for i = 1, C do eq[i] = 1 / C end
+  try(eq)
+  -- every w with w_c in {0, 0.1, ..., 1}, sum 1
+  local function rec(ci, left, w)
+    if ci == C then w[C] = left / 10; try(w) return end
+    for t = 0, left do w[ci] = t / 10; rec(ci + 1, left - t, w) end
+  end
+  rec(1, 10, {})
+  return best, best_err / k
+end
+
+M._internal = {gather = gather, minmax = minmax, calibrate = calibrate, standardize = standardize,
+  hybrid_weights = hybrid_weights}
 
 -- The space a predictor was built for: its space_fbnet metadata, else told by its node count.
 local function model_space(model)
@@ -237,7 +333,11 @@ M.DEFAULTS = {
   source = util.REQUIRED,        -- a Source (M.open_source)
   task = util.REQUIRED,          -- {name, space, train = {...}, test = {...}} (nasflat.tasks.resolve)
   predictors = {"nasflat", "ridge"}, -- which predictors to evaluate: nasflat (GNN), ridge (§10), hybrid
-  hybrid_scores = "both",        -- GNN scores the hybrid stacks on: "pretrained" (zero-shot), "finetuned", "both"
+  hybrid = {"nasflat", "ridge", "phys", "phys_live"}, -- the hybrid's components: the fine-tuned GNN, the §10
+                                 -- ridge, ridges on physical features (eager: every layer run; live: the layers a
+                                 -- graph compiler keeps); it predicts the weighted mean of their log latencies
+  hybrid_weights = "cv",         -- "cv" (simplex grid by K-fold CV on the k samples) or "equal"
+  hybrid_folds = 5,
   budgets = {20},                -- transfer samples per target
   trials = 3,                    -- repetitions with derived seeds
   seed = 1,
@@ -272,6 +372,28 @@ function M.run(opts)
     end
     want[p] = true
   end
+  local hybrid_gnn = false
+  if want.hybrid then
+    if type(opts.hybrid) ~= "table" or #opts.hybrid == 0 then
+      error("experiment.run: option 'hybrid' must be a non-empty list of components (nasflat, ridge, phys, " ..
+        "phys_live)", 2)
+    end
+    for _, c in ipairs(opts.hybrid) do
+      if c ~= "nasflat" and c ~= "ridge" and c ~= "phys" and c ~= "phys_live" then
+        error("experiment.run: unknown hybrid component '" .. tostring(c) .. "' (known: nasflat, ridge, phys, " ..
+          "phys_live)", 2)
+      end
+      if c == "nasflat" then hybrid_gnn = true end
+    end
+    if opts.hybrid_weights ~= "cv" and opts.hybrid_weights ~= "equal" then
+      error("experiment.run: option 'hybrid_weights' must be \"cv\" or \"equal\" (got " ..
+        tostring(opts.hybrid_weights) .. ")", 2)
+    end
+    if math.type(opts.hybrid_folds) ~= "integer" or opts.hybrid_folds < 2 then
+      error("experiment.run: option 'hybrid_folds' must be an integer >= 2", 2)
+    end
+  end
+  local gnn = want.nasflat or hybrid_gnn
   local record = {
     task = task.name, space = src.space_name, train = task.train, test = task.test,
     config = {}, targets = {}, timings = {}, version = core.version,
@@ -281,7 +403,7 @@ function M.run(opts)
   end
 
   local zenc
-  if (want.nasflat or want.hybrid) and opts.supplementary ~= "none" then
+  if gnn and opts.supplementary ~= "none" then
     local err
     zenc, err = src:encoding(opts.supplementary)
     if not zenc then return nil, err end
@@ -289,7 +411,7 @@ function M.run(opts)
 
   -- pre-training on the source devices, once
   local pre
-  if want.nasflat or want.hybrid then
+  if gnn then
     local t0 = util.now()
     if opts.pretrained then
       pre = opts.pretrained
@@ -352,14 +474,15 @@ function M.run(opts)
   local t_transfer = util.now()
   local enc, eerr = src:encoding(opts.encoding)
   if not enc then return nil, eerr end
-  local graphs = (want.nasflat or want.hybrid) and src:graphs(zenc) or nil
-  local features = (want.ridge or want.hybrid) and src:features() or nil
+  local graphs = gnn and src:graphs(zenc) or nil
+  local features = src:features()
   for _, target in ipairs(task.test) do
     local truth_all = src:ms(target)
     local measured = src:measured(target)
     local truth = gather(truth_all, measured)
     local entry = {device = target, n_measured = #measured, budgets = {}}
     record.targets[#record.targets + 1] = entry
+    local ctx = {pre = pre, opts = opts, src = src, task = task, target = target, graphs = graphs}
     for _, k in ipairs(opts.budgets) do
       local runs = {}
       for trial = 1, opts.trials do
@@ -368,48 +491,40 @@ function M.run(opts)
           candidates = measured, seed = tseed}
         local ms_k = gather(truth_all, rows)
         local run = {trial = trial, seed = tseed, rows = rows}
-        if want.nasflat or want.hybrid then
+        local logms = {}   -- per component: log-ms predictions on the measured rows
+        if gnn then
           report("%s: transfer to %s, %d samples, trial %d", task.name, target, k, trial)
-          local model = pre:clone()
-          local init_from
-          if opts.init_device == "correlation" then
-            local best, best_rho = nil, -math.huge
-            for _, s in ipairs(task.train) do
-              local rho = metrics_mod().spearman(gather(src:ms(s), rows), ms_k)
-              if rho == rho and rho > best_rho then best, best_rho = s, rho end
-            end
-            init_from = best or task.train[1]
-          end
-          model:add_device(target, {copy_from = init_from})
-          local zero_shot = want.hybrid and model:predict{graphs = graphs, device = target} or nil
-          model:fit{graphs = graphs, rows = rows, devices = target, targets = minmax(ms_k),
-            epochs = opts.transfer_epochs, batch = opts.transfer_batch, lr = opts.transfer_lr,
-            weight_decay = opts.weight_decay, seed = tseed}
-          local scores_all = model:predict{graphs = graphs, device = target}
+          local model, init_from = transfer(ctx, rows, ms_k, tseed)
+          local a, b = calibrate(model:predict{graphs = graphs, device = target, rows = rows}, ms_k)
+          local scores = model:predict{graphs = graphs, device = target, rows = measured}
           model:free()
           if want.nasflat then
-            local a, b = calibrate(gather(scores_all, rows), ms_k)
-            local scores = gather(scores_all, measured)
             run.nasflat = evaluate(scores, apply_calibration(scores, a, b), truth)
             run.nasflat.init_device = init_from
           end
-          if want.hybrid then
-            -- stacking: the structural ridge with the GNN's scores as extra features, fitted on the k samples
-            local cols = {features}
-            if opts.hybrid_scores ~= "finetuned" then cols[#cols + 1] = zero_shot end
-            if opts.hybrid_scores ~= "pretrained" then cols[#cols + 1] = scores_all end
-            local hf = core.hcat(cols)
-            local fit = ridge_mod().fit{features = hf:index(rows), targets_ms = ms_k}
-            local pred = fit:predict(hf:index(measured))
-            run.hybrid = evaluate(pred, pred, truth)
-            run.hybrid.lambda = fit.lambda
-          end
+          logms.nasflat = scores:affine(b, a)
         end
-        if want.ridge then
+        if want.ridge or want.hybrid then
           local fit = ridge_mod().fit{features = features:index(rows), targets_ms = ms_k}
           local pred = fit:predict(features:index(measured))
-          run.ridge = evaluate(pred, pred, truth)
-          run.ridge.lambda = fit.lambda
+          if want.ridge then
+            run.ridge = evaluate(pred, pred, truth)
+            run.ridge.lambda = fit.lambda
+          end
+          logms.ridge = pred:log()
+        end
+        if want.hybrid then
+          local w, cv_mse = hybrid_weights(opts.hybrid, ctx, rows, ms_k, core.derive_seed(tseed, 77))
+          local pred = core.Tensor.new(#measured):fill(0)
+          local weights = {}
+          for ci, c in ipairs(opts.hybrid) do
+            if not logms[c] then logms[c] = component_logms(c, ctx, rows, ms_k, measured, tseed) end
+            if w[ci] > 0 then pred:add(logms[c]:clone():scale(w[ci])) end
+            weights[c] = w[ci]
+          end
+          pred:exp()
+          run.hybrid = evaluate(pred, pred, truth)
+          run.hybrid.weights, run.hybrid.cv_mse = weights, cv_mse
         end
         runs[#runs + 1] = run
       end

@@ -158,14 +158,17 @@ function Space:feature_names()
 end
 
 --- Physical ("roofline") features of a list: Tensor(B, 20), ln(1+x) of the kernel launches, MB moved, and
--- MFLOPs and MB moved per layer kind, over the live layers of the macro network on `dataset` (default: the
--- space's first). Latency is close to linear in these on most devices; see csrc/nf_space.h.
-function Space:phys_features(list, dataset) return C.phys_features(self.name, list, dataset) end
+-- MFLOPs and MB moved per layer kind, over the layers of the macro network on `dataset` (nil: the space's
+-- first) that an eager framework runs (every layer, dead branches and NB201 zero ops included) or, with
+-- `live_only`, that a graph compiler keeps. Latency is close to linear in these; see csrc/nf_space.h.
+function Space:phys_features(list, dataset, live_only)
+  return C.phys_features(self.name, list, dataset, live_only and true or false)
+end
 
 local LAYER_KINDS = {"conv", "dwconv", "pool", "gpool", "linear", "add", "zero", "shuffle", "bnrelu"}
 
 --- Names of the physical features, in column order.
-function Space:phys_feature_names()
+function Space.phys_feature_names()
   local out = {"launches", "mb_moved"}
   for _, k in ipairs(LAYER_KINDS) do out[#out + 1] = "mflops_" .. k end
   for _, k in ipairs(LAYER_KINDS) do out[#out + 1] = "mb_" .. k end
