@@ -27,6 +27,43 @@ end
 
 local function in_unit(x) return type(x) == "number" and x >= -1 and x <= 1 end
 
+describe("experiment.run hybrid", function()
+  it("is the ridge itself when the ridge is its only component", function()
+    local rec = assert(experiment.run(tiny{predictors = {"ridge", "hybrid"}, hybrid = {"ridge"}, budgets = {12}}))
+    local r = rec.targets[1].budgets[1].trials[1]
+    assert.near(r.ridge.spearman, r.hybrid.spearman, 1e-6)
+    assert.same({ridge = 1}, r.hybrid.weights)
+  end)
+
+  it("weights ridges by cross-validation, by subsets or equally, without a GNN", function()
+    for _, mode in ipairs{"cv", "subsets", "equal"} do
+      local rec = assert(experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"ridge", "phys"}, hybrid_weights = mode}))
+      local r = rec.targets[1].budgets[1].trials[1]
+      assert.is_nil(rec.timings.pretrain_s)   -- no GNN component: nothing pre-trained
+      assert.near(1, r.hybrid.weights.ridge + r.hybrid.weights.phys, 1e-9)
+      if mode == "equal" then assert.same({ridge = 0.5, phys = 0.5}, r.hybrid.weights) end
+      if mode == "subsets" then
+        local w = r.hybrid.weights.ridge
+        assert.is_true(w == 0 or w == 0.5 or w == 1, tostring(w))
+      end
+      assert.is_true(in_unit(r.hybrid.spearman))
+    end
+  end)
+
+  it("rejects bad hybrid options", function()
+    support.raises("unknown hybrid component 'gnn' (known: nasflat, ridge, phys, phys_live)", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"gnn"}}) end)
+    support.raises("option 'hybrid' must be a non-empty list", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid = {}}) end)
+    support.raises("option 'hybrid_weights' must be \"cv\", \"subsets\" or \"equal\" (got best)", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid_weights = "best"}) end)
+    support.raises("option 'hybrid_folds' must be an integer >= 2", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid_folds = 1}) end)
+    support.raises("option 'hybrid_step' must be a number in (0, 1]", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid_step = 0}) end)
+  end)
+end)
+
 describe("experiment.open_source", function()
   it("opens the synthetic zoo as a source", function()
     local src = source("synthetic")
@@ -157,7 +194,7 @@ describe("experiment.run", function()
     assert.are_not.same(rec.targets[2].budgets[2].trials[1].rows, run(8).targets[2].budgets[2].trials[1].rows)
   end)
 
-  it("pre-trains, transfers, saves and reuses the GNN; the hybrid stacks on it", function()
+  it("pre-trains, transfers, saves and reuses the GNN; the hybrid averages it with ridges", function()
     local path = os.tmpname() .. ".nfm"
     local rec = assert(experiment.run(tiny{predictors = {"nasflat", "hybrid"}, save_pretrained = path}))
     assert.equal(path, rec.pretrained_model)
@@ -166,7 +203,14 @@ describe("experiment.run", function()
     assert.is_nil(run1.ridge)
     assert.is_true(in_unit(run1.nasflat.spearman) and in_unit(run1.hybrid.spearman))
     assert.is_true(run1.nasflat.init_device == "gpu_server_a_b1" or run1.nasflat.init_device == "cpu_desktop_8c")
-    assert.is_number(run1.hybrid.lambda)
+    local sum = 0
+    for _, c in ipairs{"nasflat", "ridge", "phys", "phys_live"} do
+      local w = run1.hybrid.weights[c]
+      assert.is_true(w >= 0 and w <= 1, c)
+      sum = sum + w
+    end
+    assert.near(1, sum, 1e-9)
+    assert.is_true(run1.hybrid.cv_mse >= 0)
     assert.is_number(rec.mean.hybrid["10"])
     -- the saved model: source devices, the space, and how to rebuild its supplementary input
     local model = assert(predictor.load(path))

@@ -210,6 +210,38 @@ describe("nb201 cost, layers and features", function()
     assert.same({conv = 37, pool = 17, add = 32, bnrelu = 1, gpool = 1, linear = 1}, counts)
   end)
 
+  it("gives physical features: ln(1+x) sums over the layers an eager framework or a compiler runs", function()
+    local dead = "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    local names = NB:phys_feature_names()
+    assert.equal(20, #names)
+    assert.same({"launches", "mb_moved", "mflops_conv"}, {names[1], names[2], names[3]})
+    for _, live_only in ipairs{false, true} do
+      local f = NB:phys_features({s, dead}, nil, live_only)
+      assert.same({2, 20}, f:shape())
+      for r, arch in ipairs{s, dead} do
+        -- recompute from the per-layer breakdown
+        local want = {}
+        for j = 1, 20 do want[j] = 0 end
+        for _, l in ipairs(NB:layers(arch)) do
+          if not live_only or (l.live and l.kind ~= "zero") then
+            local mb = (l.in_bytes + l.out_bytes) / 1e6
+            local j = 0
+            for i, n in ipairs(names) do if n == "mflops_" .. l.kind then j = i end end
+            want[1], want[2] = want[1] + 1, want[2] + mb
+            want[j] = want[j] + l.flops / 1e6
+            want[j + 9] = want[j + 9] + mb
+          end
+        end
+        for j = 1, 20 do assert.near(math.log(1 + want[j]), f:get(r, j), 1e-4 * (1 + math.log(1 + want[j]))) end
+      end
+    end
+    -- the dead branch (cell 2: node 1's conv1x1 feeds only none edges) and the none edges run eagerly only
+    local eager, live = NB:phys_features({dead}), NB:phys_features({dead}, nil, true)
+    assert.is_true(eager:get(1, 1) > live:get(1, 1))
+    assert.is_true(eager:get(1, 3) > live:get(1, 3))
+    support.raises("unknown nb201 dataset 'x'", function() NB:phys_features({s}, "x") end)
+  end)
+
   it("gives the structural features of METHOD §10", function()
     local f = NB:struct_features({s, "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"})
     assert.same({2, 8}, f:shape())

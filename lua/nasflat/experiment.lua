@@ -266,12 +266,23 @@ local function hybrid_weights(comps, ctx, rows, ms_k, seed)
   local eq = {}
   for i = 1, C do eq[i] = 1 / C end
   try(eq)
-  -- every w with w_c in {0, 0.1, ..., 1}, sum 1
-  local function rec(ci, left, w)
-    if ci == C then w[C] = left / 10; try(w) return end
-    for t = 0, left do w[ci] = t / 10; rec(ci + 1, left - t, w) end
+  if ctx.opts.hybrid_weights == "subsets" then
+    -- the plain mean of every non-empty subset of the components
+    for mask = 1, (1 << C) - 1 do
+      local w, m = {}, 0
+      for ci = 1, C do w[ci] = (mask >> (ci - 1)) & 1; m = m + w[ci] end
+      for ci = 1, C do w[ci] = w[ci] / m end
+      try(w)
+    end
+  else
+    -- every w with w_c in {0, step, 2 step, ..., 1}, sum 1
+    local steps = math.floor(1 / ctx.opts.hybrid_step + 0.5)
+    local function rec(ci, left, w)
+      if ci == C then w[C] = left / steps; try(w) return end
+      for t = 0, left do w[ci] = t / steps; rec(ci + 1, left - t, w) end
+    end
+    rec(1, steps, {})
   end
-  rec(1, 10, {})
   return best, best_err / k
 end
 
@@ -336,7 +347,9 @@ M.DEFAULTS = {
   hybrid = {"nasflat", "ridge", "phys", "phys_live"}, -- the hybrid's components: the fine-tuned GNN, the §10
                                  -- ridge, ridges on physical features (eager: every layer run; live: the layers a
                                  -- graph compiler keeps); it predicts the weighted mean of their log latencies
-  hybrid_weights = "cv",         -- "cv" (simplex grid by K-fold CV on the k samples) or "equal"
+  hybrid_weights = "cv",         -- by K-fold CV on the k samples: "cv" (a point of the simplex grid) or "subsets"
+                                 -- (the mean of a subset of the components); or "equal"
+  hybrid_step = 0.1,             -- grid step of "cv"
   hybrid_folds = 5,
   budgets = {20},                -- transfer samples per target
   trials = 3,                    -- repetitions with derived seeds
@@ -385,9 +398,13 @@ function M.run(opts)
       end
       if c == "nasflat" then hybrid_gnn = true end
     end
-    if opts.hybrid_weights ~= "cv" and opts.hybrid_weights ~= "equal" then
-      error("experiment.run: option 'hybrid_weights' must be \"cv\" or \"equal\" (got " ..
+    local hw = opts.hybrid_weights
+    if hw ~= "cv" and hw ~= "subsets" and hw ~= "equal" then
+      error("experiment.run: option 'hybrid_weights' must be \"cv\", \"subsets\" or \"equal\" (got " ..
         tostring(opts.hybrid_weights) .. ")", 2)
+    end
+    if type(opts.hybrid_step) ~= "number" or opts.hybrid_step <= 0 or opts.hybrid_step > 1 then
+      error("experiment.run: option 'hybrid_step' must be a number in (0, 1]", 2)
     end
     if math.type(opts.hybrid_folds) ~= "integer" or opts.hybrid_folds < 2 then
       error("experiment.run: option 'hybrid_folds' must be an integer >= 2", 2)
