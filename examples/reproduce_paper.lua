@@ -33,7 +33,9 @@ while i <= #arg do
 end
 
 local budgets = {}
-for _, b in ipairs(util.split(tostring(opts.budgets))) do budgets[#budgets + 1] = assert(math.tointeger(tonumber(b)), "--budgets: integers") end
+for _, b in ipairs(util.split(tostring(opts.budgets))) do
+  budgets[#budgets + 1] = math.tointeger(tonumber(b)) or error("--budgets: a list of integers, got '" .. b .. "'")
+end
 local predictor = require "nasflat.predictor"
 if opts.pretrained then os.execute("mkdir -p '" .. opts.pretrained .. "'") end
 
@@ -76,8 +78,8 @@ for _, b in ipairs(budgets) do
   io.stdout:write(report.paper_table(records, b))
   for _, p in ipairs({"nasflat", "hybrid"}) do
     local w = report.wins(records, b, p)
-    io.stdout:write(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, §10 ridge) on %d\n",
-      p, w.at_least_nasflat, w.tasks, w.above_both))
+    io.stdout:write(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, %s ridge) on %d, " ..
+      "by %+.3f on average\n", p, w.at_least_nasflat, w.tasks, w.ridge_source, w.above_both, w.margin))
   end
 end
 io.stdout:write(string.format("wall time %.0f s; peak memory %.0f MiB\n", wall, util.peak_rss_mib() or 0))
