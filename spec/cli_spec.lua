@@ -147,13 +147,13 @@ describe("nasflat --help", function()
     assert.equal(0, run.code)
     assert.matches("^usage: nasflat run %[options%]\n", run.out)
     for _, o in ipairs{"--data DIR", "--task NAME", "--train DEV,..", "--test DEV,..", "--task-file FILE",
-                       "--space NAME", "--predictor NAME,..", "--budget K,..", "--trials N", "--seed N", "--samples N",
+                       "--space NAME", "--predictor NAME,..", "--hybrid C,..", "--hybrid-weights HOW", "--budget K,..", "--trials N", "--seed N", "--samples N",
                        "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
                        "--json", "--quiet", "-h, --help"} do
       assert(run.out:find("\n  " .. o .. " ", 1, true), "run --help lacks " .. o)
     end
-    assert(run.out:find("a comma list, 'both' (nasflat,ridge) or 'all' (default: both)", 1, true))
+    assert(run.out:find("a comma list, 'both' (nasflat,ridge) or 'all' (hybrid,nasflat,ridge) (default: all)", 1, true))
     assert(run.out:find("transfer samples per target (default: 20)", 1, true))
     assert.equal(run.out, nasflat{"run", "-h"}.out)
     assert.equal(run.out, nasflat{"help", "run"}.out)
@@ -189,6 +189,9 @@ describe("nasflat usage errors", function()
       {{"run", "--lr", "0"}, "option '--lr' expects a positive number, got '0'"},
       {{"run", "--predictor", "gnn"}, "--predictor must be nasflat, ridge, hybrid, a comma list of them, " ..
         "both or all (got 'gnn')"},
+      {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat, ridge, phys, phys_live)"},
+      {{"run", "--hybrid", ","}, "--hybrid: empty list"},
+      {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv, subsets or equal (got 'best')"},
       {{"run", "--budget", "10,x"}, "--budget: 'x' is not a positive integer"},
       {{"run", "--budget", "0"}, "--budget: '0' is not a positive integer"},
       {{"run", "--budget", ","}, "--budget: empty list"},
@@ -288,7 +291,7 @@ describe("nasflat run --json and --out (ridge)", function()
     assert.equal("", r.err)
     assert.matches("^task Z1 %(nb201%): sources gpu_server_a_b1, ", r.out)
     for _, t in ipairs(require("nasflat.zoo").task("nb201", "Z1").test) do
-      -- columns: nasflat (not run), hybrid (not run), ridge mean ± std over the 2 trials
+      -- columns: hybrid (not run), nasflat (not run), ridge mean ± std over the 2 trials
       assert.matches("\n  " .. t .. " +20  %-  +%-  +%d%.%d%d%d ± %d%.%d%d%d", r.out)
     end
     assert.matches("\n  mean Spearman, ridge, k=20: %d%.%d%d%d\n", r.out)

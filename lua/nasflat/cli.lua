@@ -123,8 +123,13 @@ commands.run = {
     {name = "test", arg = "DEV,..", help = "ad-hoc task: target devices"},
     {name = "task-file", arg = "FILE", help = "JSON task file ({space, train, test} or the suite file)"},
     {name = "space", arg = "NAME", help = "nb201 or fbnet, for ad-hoc tasks", default = "nb201"},
-    {name = "predictor", arg = "NAME,..", help = "nasflat (GNN), ridge (METHOD §10), hybrid (ridge on struct + " ..
-      "GNN scores); a comma list, 'both' (nasflat,ridge) or 'all'", default = "both"},
+    {name = "predictor", arg = "NAME,..", help = "hybrid (the shipped default: the GNN and ridges on structural " ..
+      "and physical features, weighted by cross-validation on the k samples), nasflat (the GNN alone), ridge " ..
+      "(METHOD §10); a comma list, 'both' (nasflat,ridge) or 'all' (hybrid,nasflat,ridge)", default = "all"},
+    {name = "hybrid", arg = "C,..", help = "the hybrid's components: nasflat, ridge, phys, phys_live",
+      default = "nasflat,ridge,phys,phys_live"},
+    {name = "hybrid-weights", arg = "HOW", help = "cv (simplex grid, step 0.1, by 5-fold CV), subsets, or equal",
+      default = "cv"},
     {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
     {name = "trials", arg = "N", number = true, int = 1, help = "trials per target and budget", default = 3},
     {name = "seed", arg = "N", number = true, int = 0, help = "master seed", default = 1},
@@ -204,7 +209,7 @@ local function print_run_table(records)
   local function line(s) out[#out + 1] = s end
   for _, rec in ipairs(records) do
     line(string.format("task %s (%s): sources %s", rec.task, rec.space, table.concat(rec.train, ", ")))
-    line(string.format("  %-44s %4s  %-15s %-15s %-15s %-7s", "target", "k", "nasflat rho", "hybrid rho", "ridge rho",
+    line(string.format("  %-44s %4s  %-15s %-15s %-15s %-7s", "target", "k", "hybrid rho", "nasflat rho", "ridge rho",
       "kendall"))
     local function cell(m)
       if not m then return "-" end
@@ -214,12 +219,15 @@ local function print_run_table(records)
     for _, t in ipairs(rec.targets) do
       for _, b in ipairs(t.budgets) do
         local g, h, r = b.nasflat, b.hybrid, b.ridge
-        line(string.format("  %-44s %4d  %-15s %-15s %-15s %-7s", t.device, b.budget, cell(g), cell(h), cell(r),
-          fmt((g or h or r).kendall)))
+        line(string.format("  %-44s %4d  %-15s %-15s %-15s %-7s", t.device, b.budget, cell(h), cell(g), cell(r),
+          fmt((h or g or r).kendall)))
       end
     end
-    for p, by in pairs(rec.mean) do
-      for k, v in pairs(by) do line(string.format("  mean Spearman, %s, k=%s: %s", p, k, fmt(v))) end
+    for _, p in ipairs({"hybrid", "nasflat", "ridge"}) do
+      for _, k in ipairs(rec.config.budgets) do
+        local v = rec.mean[p] and rec.mean[p][tostring(k)]
+        if v then line(string.format("  mean Spearman, %s, k=%d: %s", p, k, fmt(v))) end
+      end
     end
     line(string.format("  time: %.1f s (pre-training %.1f s), peak memory %s MiB", rec.timings.total_s,
       rec.timings.pretrain_s or 0, fmt(rec.peak_rss_mib, 0)))
@@ -233,7 +241,7 @@ local function csv_rows(records)
     for _, t in ipairs(rec.targets) do
       for _, b in ipairs(t.budgets) do
         for _, run in ipairs(b.trials) do
-          for _, p in ipairs({"nasflat", "hybrid", "ridge"}) do
+          for _, p in ipairs({"hybrid", "nasflat", "ridge"}) do
             local m = run[p]
             if m then
               rows[#rows + 1] = string.format("%s,%s,%s,%d,%d,%s,%s,%s,%s,%s,%s,%d", rec.task, rec.space, t.device,
@@ -255,7 +263,7 @@ function commands.run.main(o)
   if not budgets then return fail(berr, 2) end
   local predictors
   if o.predictor == "both" then predictors = {"nasflat", "ridge"}
-  elseif o.predictor == "all" then predictors = {"nasflat", "hybrid", "ridge"}
+  elseif o.predictor == "all" then predictors = {"hybrid", "nasflat", "ridge"}
   else
     predictors = util.split(o.predictor)
     for _, p in ipairs(predictors) do
@@ -265,6 +273,17 @@ function commands.run.main(o)
       end
     end
     if #predictors == 0 then return fail("--predictor: empty list", 2) end
+  end
+  local comps = util.split(o.hybrid)
+  if #comps == 0 then return fail("--hybrid: empty list", 2) end
+  for _, c in ipairs(comps) do
+    if c ~= "nasflat" and c ~= "ridge" and c ~= "phys" and c ~= "phys_live" then
+      return fail("--hybrid: unknown component '" .. c .. "' (known: nasflat, ridge, phys, phys_live)", 2)
+    end
+  end
+  local hw = o["hybrid-weights"]
+  if hw ~= "cv" and hw ~= "subsets" and hw ~= "equal" then
+    return fail("--hybrid-weights must be cv, subsets or equal (got '" .. hw .. "')", 2)
   end
   if o.threads then core.set_threads(o.threads) end
   local names
@@ -315,6 +334,7 @@ function commands.run.main(o)
       epochs = math.tointeger(o.epochs) or (src.synthetic and 50 or 150),
       transfer_epochs = math.tointeger(o["transfer-epochs"]), lr = o.lr,
       transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, pretrained = pretrained,
+      hybrid = util.split(o.hybrid), hybrid_weights = o["hybrid-weights"],
       save_pretrained = o["save-model"], progress = report}
     if not rec then finish() return fail(rerr) end
     rec.data = src.info
@@ -324,7 +344,7 @@ function commands.run.main(o)
   finish()
   -- the main predictor's overall mean Spearman at the first budget
   for _, rec in ipairs(records) do
-    local main = rec.mean.nasflat and "nasflat" or rec.mean.hybrid and "hybrid" or "ridge"
+    local main = rec.mean.hybrid and "hybrid" or rec.mean.nasflat and "nasflat" or "ridge"
     rec.mean_spearman = rec.mean[main][tostring(budgets[1])]
     rec.main_predictor = main
   end
