@@ -337,6 +337,15 @@ static int l_affine(lua_State *L)
     return 1;
 }
 
+/* t:clamp(lo [, hi]): in place, NaN stays NaN */
+static int l_clamp(lua_State *L)
+{
+    nf_tensor *a = nf_lua_check_tensor(L, 1);
+    nf_clamp(a->data, (float)luaL_checknumber(L, 2), (float)luaL_optnumber(L, 3, HUGE_VAL), (size_t)a->size);
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int l_exp(lua_State *L)
 {
     nf_tensor *a = nf_lua_check_tensor(L, 1);
@@ -454,7 +463,7 @@ void nf_lua_tensor_open(lua_State *L)
         {"totable", l_totable}, {"fill", l_fill}, {"clone", l_clone}, {"rows", l_rows},
         {"reshape", l_reshape}, {"index", l_index}, {"sum", l_sum}, {"max", l_max}, {"min", l_min},
         {"add", l_add}, {"cmul", l_cmul}, {"scale", l_scale}, {"dot", l_dot},
-        {"affine", l_affine}, {"exp", l_exp}, {"log", l_log},
+        {"affine", l_affine}, {"exp", l_exp}, {"log", l_log}, {"clamp", l_clamp},
         {"free", l_free}, {NULL, NULL},
     };
     static const luaL_Reg meta[] = {

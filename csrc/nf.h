@@ -65,6 +65,7 @@ void nf_axpy(float *y, float a, const float *x, size_t n);          /* y += a*x 
 void nf_scale(float *x, float a, size_t n);
 void nf_affine(float *x, float a, float b, size_t n);   /* x = a*x + b */
 void nf_exp(float *x, size_t n);
+void nf_clamp(float *x, float lo, float hi, size_t n);   /* NaN stays NaN */
 void nf_log(float *x, size_t n);                        /* ln; NaN for x < 0, -inf for 0 (IEEE) */
 void nf_add(float *out, const float *a, const float *b, size_t n);  /* out = a+b */
 void nf_mul(float *out, const float *a, const float *b, size_t n);  /* out = a*b */

@@ -82,6 +82,10 @@ void nf_copy(float *dst, const float *src, size_t n) { if (n) memmove(dst, src, 
 void nf_axpy(float *y, float a, const float *x, size_t n) { for (size_t i = 0; i < n; i++) y[i] += a * x[i]; }
 void nf_scale(float *x, float a, size_t n) { for (size_t i = 0; i < n; i++) x[i] *= a; }
 void nf_affine(float *x, float a, float b, size_t n) { for (size_t i = 0; i < n; i++) x[i] = a * x[i] + b; }
+void nf_clamp(float *x, float lo, float hi, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
 void nf_exp(float *x, size_t n) { for (size_t i = 0; i < n; i++) x[i] = expf(x[i]); }
 void nf_log(float *x, size_t n) { for (size_t i = 0; i < n; i++) x[i] = logf(x[i]); }
 void nf_add(float *out, const float *a, const float *b, size_t n) { for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i]; }

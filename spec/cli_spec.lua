@@ -147,7 +147,8 @@ describe("nasflat --help", function()
     assert.equal(0, run.code)
     assert.matches("^usage: nasflat run %[options%]\n", run.out)
     for _, o in ipairs{"--data DIR", "--task NAME", "--train DEV,..", "--test DEV,..", "--task-file FILE",
-                       "--space NAME", "--predictor NAME,..", "--hybrid C,..", "--hybrid-weights HOW", "--budget K,..", "--trials N", "--seed N", "--samples N",
+                       "--space NAME", "--predictor NAME,..", "--hybrid C,..", "--hybrid-weights HOW",
+                       "--budget K,..", "--trials N", "--seed N", "--samples N",
                        "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
                        "--json", "--quiet", "-h, --help"} do
@@ -189,7 +190,8 @@ describe("nasflat usage errors", function()
       {{"run", "--lr", "0"}, "option '--lr' expects a positive number, got '0'"},
       {{"run", "--predictor", "gnn"}, "--predictor must be nasflat, ridge, hybrid, a comma list of them, " ..
         "both or all (got 'gnn')"},
-      {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat, ridge, phys, phys_live)"},
+      {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat, ridge, phys, phys_live, " ..
+        "ridge_ms, phys_ms, phys_live_ms)"},
       {{"run", "--hybrid", ","}, "--hybrid: empty list"},
       {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv, subsets or equal (got 'best')"},
       {{"run", "--budget", "10,x"}, "--budget: 'x' is not a positive integer"},

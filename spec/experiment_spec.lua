@@ -51,7 +51,8 @@ describe("experiment.run hybrid", function()
   end)
 
   it("rejects bad hybrid options", function()
-    support.raises("unknown hybrid component 'gnn' (known: nasflat, ridge, phys, phys_live)", function()
+    support.raises("unknown hybrid component 'gnn' (known: nasflat, ridge, phys, phys_live, ridge_ms, phys_ms, " ..
+      "phys_live_ms)", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"gnn"}}) end)
     support.raises("option 'hybrid' must be a non-empty list", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {}}) end)
@@ -204,7 +205,7 @@ describe("experiment.run", function()
     assert.is_true(in_unit(run1.nasflat.spearman) and in_unit(run1.hybrid.spearman))
     assert.is_true(run1.nasflat.init_device == "gpu_server_a_b1" or run1.nasflat.init_device == "cpu_desktop_8c")
     local sum = 0
-    for _, c in ipairs{"nasflat", "ridge", "phys", "phys_live"} do
+    for _, c in ipairs(experiment.HYBRID_COMPONENT_NAMES) do
       local w = run1.hybrid.weights[c]
       assert.is_true(w >= 0 and w <= 1, c)
       sum = sum + w

@@ -106,7 +106,7 @@ describe("ridge.fit", function()
 
   it("raises on programmer errors, naming the argument", function()
     local X = nf.Tensor.new(3, 2)
-    support.raises("ridge.fit: unknown option 'lambda' (allowed: features, lambdas, standardize, targets_ms)",
+    support.raises("ridge.fit: unknown option 'lambda' (allowed: features, lambdas, link, standardize, targets_ms)",
       ridge.fit, {features = X, targets_ms = {1, 2, 3}, lambda = 1})
     support.raises("ridge.fit: option 'targets_ms' is required", ridge.fit, {features = X})
     support.raises("ridge.fit: 3 feature rows but 2 targets", ridge.fit, {features = X, targets_ms = {1, 2}})

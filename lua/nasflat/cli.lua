@@ -126,8 +126,8 @@ commands.run = {
     {name = "predictor", arg = "NAME,..", help = "hybrid (the shipped default: the GNN and ridges on structural " ..
       "and physical features, weighted by cross-validation on the k samples), nasflat (the GNN alone), ridge " ..
       "(METHOD §10); a comma list, 'both' (nasflat,ridge) or 'all' (hybrid,nasflat,ridge)", default = "all"},
-    {name = "hybrid", arg = "C,..", help = "the hybrid's components: nasflat, ridge, phys, phys_live",
-      default = "nasflat,ridge,phys,phys_live"},
+    {name = "hybrid", arg = "C,..", help = "the hybrid's components: nasflat, ridge, phys, phys_live, ridge_ms, " ..
+      "phys_ms, phys_live_ms", default = "nasflat,ridge,phys,phys_live,ridge_ms,phys_ms,phys_live_ms"},
     {name = "hybrid-weights", arg = "HOW", help = "cv (simplex grid, step 0.1, by 5-fold CV), subsets, or equal",
       default = "cv"},
     {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
@@ -277,8 +277,9 @@ function commands.run.main(o)
   local comps = util.split(o.hybrid)
   if #comps == 0 then return fail("--hybrid: empty list", 2) end
   for _, c in ipairs(comps) do
-    if c ~= "nasflat" and c ~= "ridge" and c ~= "phys" and c ~= "phys_live" then
-      return fail("--hybrid: unknown component '" .. c .. "' (known: nasflat, ridge, phys, phys_live)", 2)
+    if not experiment.HYBRID_COMPONENTS[c] then
+      return fail("--hybrid: unknown component '" .. c .. "' (known: " ..
+        table.concat(experiment.HYBRID_COMPONENT_NAMES, ", ") .. ")", 2)
     end
   end
   local hw = o["hybrid-weights"]

@@ -218,9 +218,13 @@ local function component_logms(c, ctx, rows, ms_k, out_rows, seed)
     model:free()
     return s:affine(b, a)
   end
-  local X = c == "ridge" and ctx.src:features() or ctx.src:phys(c == "phys_live")
-  local fit = ridge_mod().fit{features = X:index(rows), targets_ms = ms_k}
-  return fit:predict(X:index(out_rows)):log()
+  local X = c:match("^ridge") and ctx.src:features() or ctx.src:phys(c:match("^phys_live") ~= nil)
+  local link = c:match("_ms$") and "identity" or "log"
+  local fit = ridge_mod().fit{features = X:index(rows), targets_ms = ms_k, link = link}
+  local p = fit:predict(X:index(out_rows))
+  -- an additive (identity-link) fit can go below zero far from its samples: floor at a tenth of the fastest sample
+  if link == "identity" then p:clamp(ms_k:min() / 10) end
+  return p:log()
 end
 
 --- Weights of the hybrid's components: "equal", or "cv": the point of the simplex grid (step 0.1) with the
@@ -344,9 +348,11 @@ M.DEFAULTS = {
   source = util.REQUIRED,        -- a Source (M.open_source)
   task = util.REQUIRED,          -- {name, space, train = {...}, test = {...}} (nasflat.tasks.resolve)
   predictors = {"nasflat", "ridge"}, -- which predictors to evaluate: nasflat (GNN), ridge (§10), hybrid
-  hybrid = {"nasflat", "ridge", "phys", "phys_live"}, -- the hybrid's components: the fine-tuned GNN, the §10
-                                 -- ridge, ridges on physical features (eager: every layer run; live: the layers a
-                                 -- graph compiler keeps); it predicts the weighted mean of their log latencies
+  -- the hybrid's components: the fine-tuned GNN ("nasflat"), the §10 ridge ("ridge"), ridges on physical features
+  -- ("phys": every layer an eager framework runs; "phys_live": the layers a graph compiler keeps); "_ms": the
+  -- same ridge fitted to milliseconds (additive costs) instead of log milliseconds. The hybrid predicts the
+  -- weighted mean of the components' log latencies.
+  hybrid = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms"},
   hybrid_weights = "cv",         -- by K-fold CV on the k samples: "cv" (a point of the simplex grid) or "subsets"
                                  -- (the mean of a subset of the components); or "equal"
   hybrid_step = 0.1,             -- grid step of "cv"
@@ -372,6 +378,10 @@ M.DEFAULTS = {
   progress = util.NIL,           -- function(fmt, ...) for progress lines
 }
 
+M.HYBRID_COMPONENT_NAMES = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms"}
+M.HYBRID_COMPONENTS = {}
+for _, c in ipairs(M.HYBRID_COMPONENT_NAMES) do M.HYBRID_COMPONENTS[c] = true end
+
 --- Run one task. Returns the result record (see README, "Results").
 function M.run(opts)
   opts = util.options("experiment.run", opts, M.DEFAULTS)
@@ -388,13 +398,13 @@ function M.run(opts)
   local hybrid_gnn = false
   if want.hybrid then
     if type(opts.hybrid) ~= "table" or #opts.hybrid == 0 then
-      error("experiment.run: option 'hybrid' must be a non-empty list of components (nasflat, ridge, phys, " ..
-        "phys_live)", 2)
+      error("experiment.run: option 'hybrid' must be a non-empty list of components (" ..
+        table.concat(M.HYBRID_COMPONENT_NAMES, ", ") .. ")", 2)
     end
     for _, c in ipairs(opts.hybrid) do
-      if c ~= "nasflat" and c ~= "ridge" and c ~= "phys" and c ~= "phys_live" then
-        error("experiment.run: unknown hybrid component '" .. tostring(c) .. "' (known: nasflat, ridge, phys, " ..
-          "phys_live)", 2)
+      if not M.HYBRID_COMPONENTS[c] then
+        error("experiment.run: unknown hybrid component '" .. tostring(c) .. "' (known: " ..
+          table.concat(M.HYBRID_COMPONENT_NAMES, ", ") .. ")", 2)
       end
       if c == "nasflat" then hybrid_gnn = true end
     end

@@ -12,6 +12,8 @@
 --                (model.n counts the rows used); a value <= 0 raises (no logarithm).
 --   lambdas      list of ridge strengths >= 0 to choose from (default M.DEFAULT_LAMBDAS: 29 values
 --                log-spaced from 1e-4 to 1e3, four per decade).
+--   link         "log" (default): regress log latency, predict exp(...); "identity": regress milliseconds
+--                themselves (latency as a sum of per-feature costs), predictions may then be <= 0.
 --   standardize  true (default): the penalty acts on features centred and scaled to unit standard
 --                deviation over the fitted rows (a constant column is left unscaled and gets no
 --                weight); false: centred only. The intercept is never penalised.
@@ -30,7 +32,8 @@ local M = {}
 M.DEFAULT_LAMBDAS = {}
 for i = 0, 28 do M.DEFAULT_LAMBDAS[i + 1] = 10 ^ (-4 + i / 4) end
 
-M.DEFAULTS = {features = util.REQUIRED, targets_ms = util.REQUIRED, lambdas = util.NIL, standardize = true}
+M.DEFAULTS = {features = util.REQUIRED, targets_ms = util.REQUIRED, lambdas = util.NIL, standardize = true,
+  link = "log"}
 
 local Model = {}
 Model.__index = Model
@@ -65,13 +68,16 @@ function M.fit(opts)
     if v == v then
       if v <= 0 then error(string.format("ridge.fit: target %d is not a positive latency (%g ms)", i, v), 2) end
       rows[#rows + 1] = i
-      y[#y + 1] = math.log(v)
+      y[#y + 1] = opts.link == "log" and math.log(v) or v
     end
   end
   if #rows < 2 then
     error(string.format("ridge.fit: needs at least 2 measured targets (got %d)", #rows), 2)
   end
   if #rows < n then X = S.gather_rows(X, rows) end
+  if opts.link ~= "log" and opts.link ~= "identity" then
+    error("ridge.fit: option 'link' must be \"log\" or \"identity\" (got " .. tostring(opts.link) .. ")", 2)
+  end
   if type(opts.standardize) ~= "boolean" then
     error("ridge.fit: option 'standardize' must be a boolean (got " .. type(opts.standardize) .. ")", 2)
   end
@@ -95,11 +101,12 @@ function M.fit(opts)
   local coef, intercept = S.ridge_fit(X, y, {lambda = lam[best], standardize = opts.standardize})
   return setmetatable({
     lambda = lam[best], lambdas = lam, loo_mse = loo, coef = coef, intercept = intercept,
-    n = #rows, n_features = F, standardize = opts.standardize,
+    n = #rows, n_features = F, standardize = opts.standardize, link = opts.link,
   }, Model)
 end
 
---- model:predict(Tensor(m×F)) -> Tensor(m): exp(intercept + x . coef), milliseconds.
+--- model:predict(Tensor(m×F)) -> Tensor(m) of milliseconds: exp(intercept + x . coef) (link "log") or
+-- intercept + x . coef (link "identity").
 function Model:predict(X)
   if not is_tensor(X) or #X:shape() ~= 2 then
     error("ridge:predict: expected a 2-D Tensor of features (got " .. tostring(X) .. ")", 2)
@@ -109,13 +116,16 @@ function Model:predict(X)
       X:size(2)), 2)
   end
   local m = X:size(1)
-  local out = core.Tensor.new(m)
-  if m == 0 then return out end
-  local w = {}
-  for j = 1, self.n_features do w[j] = {self.coef[j]} end
-  local lin = self.n_features > 0 and core.matmul(X, core.Tensor.from(w)) or nil
-  local b = self.intercept
-  for i = 1, m do out:set(i, math.exp(b + (lin and lin:get(i, 1) or 0))) end
+  if m == 0 then return core.Tensor.new(0) end
+  local out
+  if self.n_features > 0 then
+    local w = {}
+    for j = 1, self.n_features do w[j] = {self.coef[j]} end
+    out = core.matmul(X, core.Tensor.from(w)):reshape{m}:affine(1, self.intercept)
+  else
+    out = core.Tensor.new(m):fill(self.intercept)
+  end
+  if self.link == "log" then out:exp() end
   return out
 end
 
