@@ -44,6 +44,10 @@ describe("Tensor", function()
     local e = nf.Tensor.from{0, 1, 2}:exp()
     assert.near(math.exp(2), e:get(3), 1e-5)
     assert.near(1, e:log():get(2), 1e-6)
+    local c = nf.Tensor.from{-1, 0 / 0, 5, 2}:clamp(0.5, 3):totable()
+    assert.same({0.5, 3, 2}, {c[1], c[3], c[4]})
+    assert.is_true(c[2] ~= c[2])   -- NaN stays NaN
+    assert.same({0, 7}, nf.Tensor.from{-3, 7}:clamp(0):totable())
   end)
 
   it("multiplies matrices through BLAS, with transposes", function()

@@ -28,6 +28,33 @@ local function synthetic(seed, n, F, w, b, noise)
 end
 
 describe("ridge.fit", function()
+  it("fits milliseconds themselves with link = 'identity' (an additive cost law)", function()
+    local rng = nf.Rng(3)
+    local X, y = nf.Tensor.new(25, 3), {}
+    for i = 1, 25 do
+      local s = 2
+      for j = 1, 3 do
+        local v = rng:uniform(0, 5)
+        X:set(i, j, v)
+        s = s + ({1.5, 0.25, 0}) [j] * v
+      end
+      y[i] = s
+    end
+    local model = ridge.fit{features = X, targets_ms = y, link = "identity"}
+    assert.equal("identity", model.link)
+    near(1.5, model.coef[1], 1e-3, "coef 1")
+    near(0.25, model.coef[2], 1e-3, "coef 2")
+    near(2, model.intercept, 1e-3, "intercept")
+    local p = model:predict(X)
+    for i = 1, 25 do near(y[i], p:get(i), 1e-3, "prediction " .. i) end
+    -- the log link cannot represent this law exactly
+    local logm = ridge.fit{features = X, targets_ms = y}
+    assert.equal("log", logm.link)
+    assert.is_true(metrics.rmse(logm:predict(X), y) > 1e-2)
+    support.raises("ridge.fit: option 'link' must be \"log\" or \"identity\" (got logit)", function()
+      ridge.fit{features = X, targets_ms = y, link = "logit"} end)
+  end)
+
   it("recovers a known log-linear law and predicts milliseconds", function()
     local w = {0.3, -0.2, 0.1, 0}
     local X, y = synthetic(1, 30, 4, w, 0.5)
