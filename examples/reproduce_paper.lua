@@ -4,8 +4,10 @@
 -- published NASFLAT, MultiPredict and HELP numbers.
 --
 --   lua5.4 examples/reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks ND,N1,...]
---          [--budgets 10,20] [--pretrained DIR] [--out DIR]
+--          [--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors hybrid,nasflat,ridge]
+--          [--hybrid C,..] [--hybrid-weights cv|subsets|equal] [--hybrid-folds N]
 --
+-- --predictors ridge,hybrid with a --hybrid list without nasflat needs no pre-training (seconds per task).
 -- --pretrained DIR: reuse DIR/<task>-<samples>x<epochs>.nfm when it exists, else pre-train and save it there,
 -- so a second run (other transfer settings, other budgets) skips the pre-training.
 -- Run from the repository root after `make` (or with nasflat installed). Writes results/paper-<date>.json.
@@ -19,13 +21,15 @@ local report = require "nasflat.report"
 local util = require "nasflat.util"
 
 local opts = {data = nil, epochs = 150, trials = 3, tasks = table.concat(tasks.PAPER, ","), out = "results",
-  samples = 512, budgets = "20", pretrained = false}
+  samples = 512, budgets = "20", pretrained = false, predictors = "hybrid,nasflat,ridge",
+  hybrid = table.concat(experiment.HYBRID_COMPONENT_NAMES, ","), ["hybrid-weights"] = "cv", ["hybrid-folds"] = 5}
 local i = 1
 while i <= #arg do
   local k = arg[i]:match("^%-%-(.+)$")
   if not k or opts[k] == nil and k ~= "data" or arg[i + 1] == nil then
     io.stderr:write("usage: reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks A,B] " ..
-      "[--budgets 10,20] [--pretrained DIR] [--out DIR]\n")
+      "[--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors P,..] [--hybrid C,..] " ..
+      "[--hybrid-weights cv|subsets|equal] [--hybrid-folds N]\n")
     os.exit(2)
   end
   opts[k] = tonumber(arg[i + 1]) or arg[i + 1]
@@ -35,6 +39,12 @@ end
 local budgets = {}
 for _, b in ipairs(util.split(tostring(opts.budgets))) do
   budgets[#budgets + 1] = math.tointeger(tonumber(b)) or error("--budgets: a list of integers, got '" .. b .. "'")
+end
+local predictors = util.split(opts.predictors)
+local uses_gnn = false
+for _, p in ipairs(predictors) do uses_gnn = uses_gnn or p == "nasflat" end
+for _, c in ipairs(util.split(opts.hybrid)) do
+  for _, p in ipairs(predictors) do uses_gnn = uses_gnn or (p == "hybrid" and c == "nasflat") end
 end
 local predictor = require "nasflat.predictor"
 if opts.pretrained then os.execute("mkdir -p '" .. opts.pretrained .. "'") end
@@ -54,7 +64,7 @@ for _, name in ipairs(util.split(opts.tasks)) do
   end
   local task = assert(tasks.resolve{name = name, devices = src.devices, tasks_file = src.tasks_file})
   local pre, save
-  if opts.pretrained then
+  if opts.pretrained and uses_gnn then
     local path = string.format("%s/%s-%dx%d.nfm", opts.pretrained, name, opts.samples, opts.epochs)
     local f = io.open(path, "rb")
     if f then
@@ -65,18 +75,23 @@ for _, name in ipairs(util.split(opts.tasks)) do
     end
   end
   local rec = assert(experiment.run{source = src, task = task, trials = opts.trials, epochs = opts.epochs,
-    pretrain_samples = opts.samples, budgets = budgets, predictors = {"nasflat", "hybrid", "ridge"},
+    pretrain_samples = opts.samples, budgets = budgets, predictors = predictors,
+    hybrid = util.split(opts.hybrid), hybrid_weights = opts["hybrid-weights"], hybrid_folds = opts["hybrid-folds"],
     pretrained = pre, save_pretrained = save, progress = progress})
   finish()
   records[#records + 1] = rec
-  io.stderr:write(string.format("%s done in %.0f s (pre-training %.0f s)\n", name, rec.timings.total_s,
-    rec.timings.pretrain_s))
+  local means = {}
+  for _, p in ipairs(predictors) do
+    for _, b in ipairs(budgets) do means[#means + 1] = string.format("%s@%d %.3f", p, b, rec.mean[p][tostring(b)]) end
+  end
+  io.stderr:write(string.format("%s done in %.0f s (pre-training %.0f s, peak %.0f MiB): %s\n", name,
+    rec.timings.total_s, rec.timings.pretrain_s or 0, rec.peak_rss_mib or 0, table.concat(means, ", ")))
 end
 local wall = util.now() - t0
 for _, b in ipairs(budgets) do
   io.stdout:write(string.format("\n%d transfer samples\n", b))
   io.stdout:write(report.paper_table(records, b))
-  for _, p in ipairs({"nasflat", "hybrid"}) do
+  for _, p in ipairs(predictors) do
     local w = report.wins(records, b, p)
     io.stdout:write(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, %s ridge) on %d, " ..
       "by %+.3f on average\n", p, w.at_least_nasflat, w.tasks, w.ridge_source, w.above_both, w.margin))

@@ -34,7 +34,11 @@ function M.paper_table(records, budget)
     lines[#lines + 1] = string.format("| %s | %s | %s |", label, table.concat(cells, " | "), n > 0 and f3(s / n) or "-")
   end
   if next(ours.nasflat) then row("nasflat GNN (ours)", ours.nasflat) end
-  if next(ours.hybrid) then row("hybrid: CV-weighted GNN + ridges (ours)", ours.hybrid) end
+  if next(ours.hybrid) then
+    local cfg = records[1].config or {}
+    local comps = type(cfg.hybrid) == "table" and table.concat(cfg.hybrid, "+") or "GNN+ridges"
+    row(string.format("hybrid (ours): %s-weighted %s", cfg.hybrid_weights or "cv", comps), ours.hybrid)
+  end
   if next(ours.ridge) then row("structural ridge (ours)", ours.ridge) end
   for _, label in ipairs({"NASFLAT", "MultiPredict", "HELP"}) do
     row(label .. " (published)", tasks.PUBLISHED[label])
@@ -51,7 +55,7 @@ end
 -- ridge is used and ridge_source says so); and its mean margin over that maximum (margin).
 function M.wins(records, budget, predictor)
   local vs_nasflat, vs_both, n, margin = 0, 0, 0, 0
-  local ridge_source = "ours"
+  local ridge_source = "our"
   for _, rec in ipairs(records) do
     local by = rec.mean[predictor or "nasflat"]
     local pub = tasks.PUBLISHED.NASFLAT[rec.task]
@@ -62,7 +66,7 @@ function M.wins(records, budget, predictor)
       if v and v >= pub then vs_nasflat = vs_nasflat + 1 end
       local ridge = rec.mean.ridge and rec.mean.ridge[key]
       if not ridge then
-        ridge, ridge_source = tasks.PUBLISHED["ridge (METHOD §10)"][rec.task], "METHOD §10 table"
+        ridge, ridge_source = tasks.PUBLISHED["ridge (METHOD §10)"][rec.task], "the METHOD §10 table's"
       end
       local best = math.max(pub, ridge)
       if v and v > best then vs_both = vs_both + 1 end
