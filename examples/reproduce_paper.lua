@@ -5,7 +5,8 @@
 --
 --   lua5.4 examples/reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks ND,N1,...]
 --          [--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors hybrid,nasflat,ridge]
---          [--hybrid C,..] [--hybrid-weights cv|subsets|equal] [--hybrid-folds N]
+--          [--hybrid C,..] [--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--sampler NAME] [--encoding NAME]
+--          [--pretrain-only yes] (with --pretrained DIR: only fill DIR with the pre-trained models)
 --
 -- --predictors ridge,hybrid with a --hybrid list without nasflat needs no pre-training (seconds per task).
 -- --pretrained DIR: reuse DIR/<task>-<samples>x<epochs>.nfm when it exists, else pre-train and save it there,
@@ -22,14 +23,16 @@ local util = require "nasflat.util"
 
 local opts = {data = nil, epochs = 150, trials = 3, tasks = table.concat(tasks.PAPER, ","), out = "results",
   samples = 512, budgets = "20", pretrained = false, predictors = "hybrid,nasflat,ridge",
-  hybrid = table.concat(experiment.HYBRID_COMPONENT_NAMES, ","), ["hybrid-weights"] = "cv", ["hybrid-folds"] = 5}
+  hybrid = table.concat(experiment.HYBRID_COMPONENT_NAMES, ","), ["hybrid-weights"] = "cv", ["hybrid-folds"] = 5,
+  sampler = experiment.DEFAULTS.sampler, encoding = experiment.DEFAULTS.encoding, ["pretrain-only"] = "no"}
 local i = 1
 while i <= #arg do
   local k = arg[i]:match("^%-%-(.+)$")
   if not k or opts[k] == nil and k ~= "data" or arg[i + 1] == nil then
     io.stderr:write("usage: reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks A,B] " ..
       "[--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors P,..] [--hybrid C,..] " ..
-      "[--hybrid-weights cv|subsets|equal] [--hybrid-folds N]\n")
+      "[--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--sampler NAME] [--encoding NAME] " ..
+      "[--pretrain-only yes]\n")
     os.exit(2)
   end
   opts[k] = tonumber(arg[i + 1]) or arg[i + 1]
@@ -63,6 +66,7 @@ for _, name in ipairs(util.split(opts.tasks)) do
     sources[ref[1]] = src
   end
   local task = assert(tasks.resolve{name = name, devices = src.devices, tasks_file = src.tasks_file})
+  if opts["pretrain-only"] == "yes" then task.test = {} end
   local pre, save
   if opts.pretrained and uses_gnn then
     local path = string.format("%s/%s-%dx%d.nfm", opts.pretrained, name, opts.samples, opts.epochs)
@@ -77,17 +81,22 @@ for _, name in ipairs(util.split(opts.tasks)) do
   local rec = assert(experiment.run{source = src, task = task, trials = opts.trials, epochs = opts.epochs,
     pretrain_samples = opts.samples, budgets = budgets, predictors = predictors,
     hybrid = util.split(opts.hybrid), hybrid_weights = opts["hybrid-weights"], hybrid_folds = opts["hybrid-folds"],
+    sampler = opts.sampler, encoding = opts.encoding,
     pretrained = pre, save_pretrained = save, progress = progress})
   finish()
   records[#records + 1] = rec
   local means = {}
   for _, p in ipairs(predictors) do
-    for _, b in ipairs(budgets) do means[#means + 1] = string.format("%s@%d %.3f", p, b, rec.mean[p][tostring(b)]) end
+    for _, b in ipairs(budgets) do means[#means + 1] = string.format("%s@%d %.3f", p, b, rec.mean[p][tostring(b)] or 0 / 0) end
   end
   io.stderr:write(string.format("%s done in %.0f s (pre-training %.0f s, peak %.0f MiB): %s\n", name,
     rec.timings.total_s, rec.timings.pretrain_s or 0, rec.peak_rss_mib or 0, table.concat(means, ", ")))
 end
 local wall = util.now() - t0
+if opts["pretrain-only"] == "yes" then
+  io.stderr:write(string.format("pre-trained models in %s; wall time %.0f s\n", opts.pretrained or "(nowhere)", wall))
+  os.exit(0)
+end
 for _, b in ipairs(budgets) do
   io.stdout:write(string.format("\n%d transfer samples\n", b))
   io.stdout:write(report.paper_table(records, b))
