@@ -7,6 +7,8 @@
 --          [--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors hybrid,nasflat,ridge]
 --          [--hybrid C,..] [--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--sampler NAME] [--encoding NAME]
 --          [--pretrain-only yes] (with --pretrained DIR: only fill DIR with the pre-trained models)
+--   lua5.4 examples/reproduce_paper.lua --from a.json,b.json [--budgets 10,20]
+--          print the tables of earlier runs' results files together (e.g. one run per space, in parallel)
 --
 -- --predictors ridge,hybrid with a --hybrid list without nasflat needs no pre-training (seconds per task).
 -- --pretrained DIR: reuse DIR/<task>-<samples>x<epochs>.nfm when it exists, else pre-train and save it there,
@@ -24,7 +26,7 @@ local util = require "nasflat.util"
 local opts = {data = nil, epochs = 150, trials = 3, tasks = table.concat(tasks.PAPER, ","), out = "results",
   samples = 512, budgets = "20", pretrained = false, predictors = "hybrid,nasflat,ridge",
   hybrid = table.concat(experiment.HYBRID_COMPONENT_NAMES, ","), ["hybrid-weights"] = "cv", ["hybrid-folds"] = 5,
-  sampler = experiment.DEFAULTS.sampler, encoding = experiment.DEFAULTS.encoding, ["pretrain-only"] = "no"}
+  sampler = experiment.DEFAULTS.sampler, encoding = experiment.DEFAULTS.encoding, ["pretrain-only"] = "no", from = false}
 local i = 1
 while i <= #arg do
   local k = arg[i]:match("^%-%-(.+)$")
@@ -32,7 +34,7 @@ while i <= #arg do
     io.stderr:write("usage: reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks A,B] " ..
       "[--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors P,..] [--hybrid C,..] " ..
       "[--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--sampler NAME] [--encoding NAME] " ..
-      "[--pretrain-only yes]\n")
+      "[--pretrain-only yes] [--from A.json,B.json]\n")
     os.exit(2)
   end
   opts[k] = tonumber(arg[i + 1]) or arg[i + 1]
@@ -55,7 +57,30 @@ if opts.pretrained then os.execute("mkdir -p '" .. opts.pretrained .. "'") end
 local records, sources = {}, {}
 local progress, finish = util.progress{}
 local t0 = util.now()
-for _, name in ipairs(util.split(opts.tasks)) do
+local wall, peak
+if opts.from then
+  -- the tables of saved runs: their records in the order given, their wall times summed
+  wall, peak = 0, 0
+  for _, path in ipairs(util.split(opts.from)) do
+    local f = io.open(path, "rb")
+    if not f then io.stderr:write(path, ": cannot read\n") os.exit(1) end
+    local ok, obj = pcall(cjson.decode, f:read("a"))
+    f:close()
+    if not ok or type(obj) ~= "table" or type(obj.tasks) ~= "table" then
+      io.stderr:write(path, ": not a reproduce_paper results file\n") os.exit(1)
+    end
+    for _, rec in ipairs(obj.tasks) do
+      records[#records + 1] = rec
+      peak = math.max(peak, rec.peak_rss_mib or 0)
+    end
+    wall = wall + (obj.wall_s or 0)
+  end
+  predictors = {}
+  for _, p in ipairs({"hybrid", "nasflat", "ridge"}) do
+    if records[1] and records[1].mean[p] then predictors[#predictors + 1] = p end
+  end
+end
+for _, name in ipairs(opts.from and {} or util.split(opts.tasks)) do
   local ref = tasks.NAMES[name]
   if not ref then io.stderr:write("unknown task ", name, "\n") os.exit(2) end
   local src = sources[ref[1]]
@@ -92,7 +117,7 @@ for _, name in ipairs(util.split(opts.tasks)) do
   io.stderr:write(string.format("%s done in %.0f s (pre-training %.0f s, peak %.0f MiB): %s\n", name,
     rec.timings.total_s, rec.timings.pretrain_s or 0, rec.peak_rss_mib or 0, table.concat(means, ", ")))
 end
-local wall = util.now() - t0
+wall = wall or util.now() - t0
 if opts["pretrain-only"] == "yes" then
   io.stderr:write(string.format("pre-trained models in %s; wall time %.0f s\n", opts.pretrained or "(nowhere)", wall))
   os.exit(0)
@@ -105,6 +130,10 @@ for _, b in ipairs(budgets) do
     io.stdout:write(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, %s ridge) on %d, " ..
       "by %+.3f on average\n", p, w.at_least_nasflat, w.tasks, w.ridge_source, w.above_both, w.margin))
   end
+end
+if opts.from then
+  io.stdout:write(string.format("wall time %.0f s summed over the runs; peak memory %.0f MiB (largest)\n", wall, peak))
+  os.exit(0)
 end
 io.stdout:write(string.format("wall time %.0f s; peak memory %.0f MiB\n", wall, util.peak_rss_mib() or 0))
 os.execute("mkdir -p '" .. opts.out .. "'")
