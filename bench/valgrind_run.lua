@@ -19,6 +19,20 @@ if ok_space then
   for i, code in ipairs(sp:sample(rng, 16)) do archs[i] = code end
   local g = sp:graphs(archs)
   assert(g.ops:size(1) == 16)
+  -- physical features (eager and compiled) and a ridge on them, both links; tensor element-wise ops
+  local ms = {}
+  for i = 1, 16 do ms[i] = 1 + i / 4 end
+  local ridge = require "nasflat.ridge"
+  for _, live in ipairs{false, true} do
+    local X = sp:phys_features(archs, nil, live)
+    for _, link in ipairs{"log", "identity"} do
+      local fit = ridge.fit{features = X, targets_ms = ms, link = link}
+      assert(fit:predict(X):clamp(1e-3):log():affine(2, 1):exp():size() == 16)
+    end
+  end
+  local fb = space.get("fbnet")
+  local fx = fb:phys_features({"7-8-1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5"})
+  assert(fx:size(2) == 20)
   local ok_pred, predictor = pcall(require, "nasflat.predictor")
   if ok_pred then
     local p = predictor.new{nodes = 8, n_ops = #sp:vocab(), devices = {"a", "b"}, seed = 1}
@@ -28,6 +42,10 @@ if ok_space then
       epochs = 2, batch = 8}
     local scores = p:predict{graphs = g, device = "a"}
     assert(scores:size() == 16)
+    assert(p:embed{graphs = g, device = "a", layer = "head"}:size(1) == 16)
+    local m = predictor.new{nodes = 8, n_ops = #sp:vocab(), devices = {"a"}, layer = "mlp", seed = 2}
+    m:fit{graphs = g, devices = 1, targets = t, epochs = 1, batch = 8}
+    m:free()
     local path = os.tmpname()
     assert(p:save(path))
     local q = assert(predictor.load(path))
