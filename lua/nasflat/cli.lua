@@ -238,19 +238,8 @@ end
 local function csv_rows(records)
   local rows = {"task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed"}
   for _, rec in ipairs(records) do
-    for _, t in ipairs(rec.targets) do
-      for _, b in ipairs(t.budgets) do
-        for _, run in ipairs(b.trials) do
-          for _, p in ipairs({"hybrid", "nasflat", "ridge"}) do
-            local m = run[p]
-            if m then
-              rows[#rows + 1] = string.format("%s,%s,%s,%d,%d,%s,%s,%s,%s,%s,%s,%d", rec.task, rec.space, t.device,
-                b.budget, run.trial, p, fmt(m.spearman, 6), fmt(m.kendall, 6), fmt(m.mae_ms, 6), fmt(m.mape, 4),
-                fmt(m.acc10, 4), run.seed)
-            end
-          end
-        end
-      end
+    for _, cells in ipairs(require("nasflat.experiment").csv_cells(rec, "-")) do
+      rows[#rows + 1] = rec.task .. "," .. rec.space .. "," .. cells
     end
   end
   return table.concat(rows, "\n") .. "\n"

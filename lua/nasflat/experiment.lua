@@ -382,6 +382,32 @@ M.HYBRID_COMPONENT_NAMES = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms",
 M.HYBRID_COMPONENTS = {}
 for _, c in ipairs(M.HYBRID_COMPONENT_NAMES) do M.HYBRID_COMPONENTS[c] = true end
 
+--- CSV cells of a run record, one string per (target, budget, trial, predictor):
+-- "target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed"; `missing` (default "-") for a metric
+-- that is absent or NaN. Callers prefix and suffix their own columns.
+function M.csv_cells(rec, missing)
+  missing = missing or "-"
+  local function f(x, digits)
+    if x == nil or x ~= x then return missing end
+    return string.format("%." .. digits .. "f", x)
+  end
+  local out = {}
+  for _, t in ipairs(rec.targets) do
+    for _, b in ipairs(t.budgets) do
+      for _, run in ipairs(b.trials) do
+        for _, p in ipairs({"hybrid", "nasflat", "ridge"}) do
+          local m = run[p]
+          if m then
+            out[#out + 1] = string.format("%s,%d,%d,%s,%s,%s,%s,%s,%s,%d", t.device, b.budget, run.trial, p,
+              f(m.spearman, 6), f(m.kendall, 6), f(m.mae_ms, 6), f(m.mape, 4), f(m.acc10, 4), run.seed)
+          end
+        end
+      end
+    end
+  end
+  return out
+end
+
 --- Run one task. Returns the result record (see README, "Results").
 function M.run(opts)
   opts = util.options("experiment.run", opts, M.DEFAULTS)

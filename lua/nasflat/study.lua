@@ -745,11 +745,6 @@ function M.run(opts)
 end
 
 --------------------------------------------------------------------------------------------------- saving
-local function fmt(x, digits)
-  if x == nil or x ~= x then return "" end
-  return string.format("%." .. digits .. "f", x)
-end
-
 --- The CSV of a study result: one line per (axis, setting, task, target, budget, trial, predictor).
 function M.csv(result)
   local lines = {"axis,setting,task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed," ..
@@ -759,20 +754,9 @@ function M.csv(result)
       for _, tn in ipairs(result.tasks) do
         local res = st.tasks[tn]
         if res and res.record then
-          local rec = res.record
-          for _, e in ipairs(rec.targets) do
-            for _, b in ipairs(e.budgets) do
-              for _, run in ipairs(b.trials) do
-                for _, p in ipairs({"nasflat", "hybrid", "ridge"}) do
-                  local m = run[p]
-                  if m then
-                    lines[#lines + 1] = string.format("%s,%s,%s,%s,%s,%d,%d,%s,%s,%s,%s,%s,%s,%d,%s", ax.name,
-                      st.name, tn, rec.space, e.device, b.budget, run.trial, p, fmt(m.spearman, 6), fmt(m.kendall, 6),
-                      fmt(m.mae_ms, 6), fmt(m.mape, 4), fmt(m.acc10, 4), run.seed, res.pretrained)
-                  end
-                end
-              end
-            end
+          local head = string.format("%s,%s,%s,%s,", ax.name, st.name, tn, res.record.space)
+          for _, cells in ipairs(experiment.csv_cells(res.record, "")) do
+            lines[#lines + 1] = head .. cells .. "," .. res.pretrained
           end
         end
       end
