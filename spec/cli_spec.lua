@@ -12,29 +12,21 @@ local A2 = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 local A3 = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|"
 local BAD = "|nor_conv_3x3~0|+|bogus~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local quote = support.quote
 
 --- Run ./bin/nasflat with a list of arguments (and optional stdin text); returns {out, err, code}.
 local function nasflat(args, stdin)
-  local errf = os.tmpname()
   local parts = {"./bin/nasflat"}
   for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
-  local cmd = table.concat(parts, " ") .. " 2>" .. errf
+  local cmd = table.concat(parts, " ")
   local inf
   if stdin then
     inf = support.tmpfile(stdin)
     cmd = cmd .. " <" .. inf
   end
-  local p = assert(io.popen(cmd .. "; echo EXIT=$?", "r"))
-  local out = p:read("a")
-  p:close()
-  local f = assert(io.open(errf, "r"))
-  local err = f:read("a")
-  f:close()
-  os.remove(errf)
+  local r = support.capture(cmd)
   if inf then os.remove(inf) end
-  local code = tonumber(out:match("EXIT=(%d+)\n$"))
-  return {out = out:gsub("EXIT=%d+\n$", ""), err = err, code = code}
+  return r
 end
 
 local function cat(a, b)

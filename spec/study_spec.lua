@@ -8,7 +8,7 @@ local experiment = require "nasflat.experiment"
 
 local DATA = support.data_dir()
 
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local quote = support.quote
 
 -- the base samples with kmeancosine on struct, one of the sampler axis's two settings, so that setting is the base
 local TINY_BASE = {budgets = {5}, transfer_epochs = 1, sampler = "kmeancosine", encoding = "struct",
@@ -231,17 +231,7 @@ describe("study.run", function()
 end)
 
 describe("examples/study.lua", function()
-  local function run(args)
-    local errf = os.tmpname()
-    local p = assert(io.popen("lua5.4 examples/study.lua " .. args .. " 2>" .. errf .. "; echo EXIT=$?", "r"))
-    local out = p:read("a")
-    p:close()
-    local f = assert(io.open(errf, "r"))
-    local err = f:read("a")
-    f:close()
-    os.remove(errf)
-    return {out = out:gsub("EXIT=%d+\n$", ""), err = err, code = tonumber(out:match("EXIT=(%d+)\n$"))}
-  end
+  local function run(args) return support.capture("lua5.4 examples/study.lua " .. args) end
 
   it("shows its usage with --help", function()
     local r = run("--help")

@@ -29,6 +29,22 @@ function M.tmpdir()
   return path
 end
 
+--- A shell word: `s` in single quotes.
+function M.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+--- Run a shell command line; returns {out = stdout, err = stderr, code = exit status}.
+function M.capture(cmd)
+  local errf = os.tmpname()
+  local p = assert(io.popen(cmd .. " 2>" .. errf .. "; echo EXIT=$?", "r"))
+  local out = p:read("a")
+  p:close()
+  local f = assert(io.open(errf, "r"))
+  local err = f:read("a")
+  f:close()
+  os.remove(errf)
+  return {out = out:gsub("EXIT=%d+\n$", ""), err = err, code = tonumber(out:match("EXIT=(%d+)\n$"))}
+end
+
 --- Assert that f(...) raises an error whose message contains `needle` (plain text).
 function M.raises(needle, f, ...)
   local ok, err = pcall(f, ...)

@@ -271,9 +271,8 @@ function commands.run.main(o)
         table.concat(experiment.HYBRID_COMPONENT_NAMES, ", ") .. ")", 2)
     end
   end
-  local hw = o["hybrid-weights"]
-  if hw ~= "cv" and hw ~= "subsets" and hw ~= "equal" then
-    return fail("--hybrid-weights must be cv, subsets or equal (got '" .. hw .. "')", 2)
+  if not experiment.HYBRID_WEIGHTS[o["hybrid-weights"]] then
+    return fail("--hybrid-weights must be cv, subsets or equal (got '" .. o["hybrid-weights"] .. "')", 2)
   end
   if o.threads then core.set_threads(o.threads) end
   local names
@@ -324,7 +323,7 @@ function commands.run.main(o)
       epochs = math.tointeger(o.epochs) or (src.synthetic and 50 or 150),
       transfer_epochs = math.tointeger(o["transfer-epochs"]), lr = o.lr,
       transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, pretrained = pretrained,
-      hybrid = util.split(o.hybrid), hybrid_weights = o["hybrid-weights"],
+      hybrid = comps, hybrid_weights = o["hybrid-weights"],
       save_pretrained = o["save-model"], progress = report}
     if not rec then finish() return fail(rerr) end
     rec.data = src.info

@@ -207,23 +207,36 @@ local function transfer(ctx, rows, ms_k, seed)
   return model, init_from
 end
 
+--- The GNN fine-tuned on `rows` (latencies ms_k), scoring `out_rows`: the scores, the log-linear calibration
+-- a, b fitted on `rows` (log ms = a + b*score), and the source device its embedding was copied from.
+local function gnn_scores(ctx, rows, ms_k, out_rows, seed)
+  local model, init_from = transfer(ctx, rows, ms_k, seed)
+  local g = ctx.graphs
+  local a, b = calibrate(model:predict{graphs = g, device = ctx.target, rows = rows}, ms_k)
+  local s = model:predict{graphs = g, device = ctx.target, rows = out_rows}
+  model:free()
+  return s, a, b, init_from
+end
+
+--- A ridge component ("ridge", "phys", "phys_live", each optionally "_ms") fitted on `rows`: the fit and its
+-- predictions in ms for `out_rows`.
+local function ridge_component(c, ctx, rows, ms_k, out_rows)
+  local X = c:match("^ridge") and ctx.src:features() or ctx.src:phys(c:match("^phys_live") ~= nil)
+  local fit = ridge_mod().fit{features = X:index(rows), targets_ms = ms_k,
+    link = c:match("_ms$") and "identity" or "log"}
+  return fit, fit:predict(X:index(out_rows))
+end
+
 --- Log-latency predictions of one hybrid component for `out_rows`, fitted on `rows` (latencies ms_k).
 -- GNN: fine-tune, then a log-linear calibration of its scores on the fitted rows.
 local function component_logms(c, ctx, rows, ms_k, out_rows, seed)
   if c == "nasflat" then
-    local model = transfer(ctx, rows, ms_k, seed)
-    local g = ctx.graphs
-    local a, b = calibrate(model:predict{graphs = g, device = ctx.target, rows = rows}, ms_k)
-    local s = model:predict{graphs = g, device = ctx.target, rows = out_rows}
-    model:free()
+    local s, a, b = gnn_scores(ctx, rows, ms_k, out_rows, seed)
     return s:affine(b, a)
   end
-  local X = c:match("^ridge") and ctx.src:features() or ctx.src:phys(c:match("^phys_live") ~= nil)
-  local link = c:match("_ms$") and "identity" or "log"
-  local fit = ridge_mod().fit{features = X:index(rows), targets_ms = ms_k, link = link}
-  local p = fit:predict(X:index(out_rows))
+  local fit, p = ridge_component(c, ctx, rows, ms_k, out_rows)
   -- an additive (identity-link) fit can go below zero far from its samples: floor at a tenth of the fastest sample
-  if link == "identity" then p:clamp(ms_k:min() / 10) end
+  if fit.link == "identity" then p:clamp(ms_k:min() / 10) end
   return p:log()
 end
 
@@ -381,6 +394,7 @@ M.DEFAULTS = {
 M.HYBRID_COMPONENT_NAMES = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms"}
 M.HYBRID_COMPONENTS = {}
 for _, c in ipairs(M.HYBRID_COMPONENT_NAMES) do M.HYBRID_COMPONENTS[c] = true end
+M.HYBRID_WEIGHTS = {cv = true, subsets = true, equal = true}
 
 --- CSV cells of a run record, one string per (target, budget, trial, predictor):
 -- "target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed"; `missing` (default "-") for a metric
@@ -434,8 +448,7 @@ function M.run(opts)
       end
       if c == "nasflat" then hybrid_gnn = true end
     end
-    local hw = opts.hybrid_weights
-    if hw ~= "cv" and hw ~= "subsets" and hw ~= "equal" then
+    if not M.HYBRID_WEIGHTS[opts.hybrid_weights] then
       error("experiment.run: option 'hybrid_weights' must be \"cv\", \"subsets\" or \"equal\" (got " ..
         tostring(opts.hybrid_weights) .. ")", 2)
     end
@@ -528,7 +541,6 @@ function M.run(opts)
   local enc, eerr = src:encoding(opts.encoding)
   if not enc then return nil, eerr end
   local graphs = gnn and src:graphs(zenc) or nil
-  local features = src:features()
   for _, target in ipairs(task.test) do
     local truth_all = src:ms(target)
     local measured = src:measured(target)
@@ -547,23 +559,17 @@ function M.run(opts)
         local logms = {}   -- per component: log-ms predictions on the measured rows
         if gnn then
           report("%s: transfer to %s, %d samples, trial %d", task.name, target, k, trial)
-          local model, init_from = transfer(ctx, rows, ms_k, tseed)
-          local a, b = calibrate(model:predict{graphs = graphs, device = target, rows = rows}, ms_k)
-          local scores = model:predict{graphs = graphs, device = target, rows = measured}
-          model:free()
+          local scores, a, b, init_from = gnn_scores(ctx, rows, ms_k, measured, tseed)
           if want.nasflat then
             run.nasflat = evaluate(scores, apply_calibration(scores, a, b), truth)
             run.nasflat.init_device = init_from
           end
           logms.nasflat = scores:affine(b, a)
         end
-        if want.ridge or want.hybrid then
-          local fit = ridge_mod().fit{features = features:index(rows), targets_ms = ms_k}
-          local pred = fit:predict(features:index(measured))
-          if want.ridge then
-            run.ridge = evaluate(pred, pred, truth)
-            run.ridge.lambda = fit.lambda
-          end
+        if want.ridge then
+          local fit, pred = ridge_component("ridge", ctx, rows, ms_k, measured)
+          run.ridge = evaluate(pred, pred, truth)
+          run.ridge.lambda = fit.lambda
           logms.ridge = pred:log()
         end
         if want.hybrid then
@@ -572,7 +578,7 @@ function M.run(opts)
           local weights = {}
           for ci, c in ipairs(opts.hybrid) do
             if not logms[c] then logms[c] = component_logms(c, ctx, rows, ms_k, measured, tseed) end
-            if w[ci] > 0 then pred:add(logms[c]:clone():scale(w[ci])) end
+            if w[ci] > 0 then pred:add(logms[c], w[ci]) end
             weights[c] = w[ci]
           end
           pred:exp()
