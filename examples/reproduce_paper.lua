@@ -129,6 +129,9 @@ for _, b in ipairs(budgets) do
     local w = report.wins(records, b, p)
     io.stdout:write(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, %s ridge) on %d, " ..
       "by %+.3f on average\n", p, w.at_least_nasflat, w.tasks, w.ridge_source, w.above_both, w.margin))
+    if p == "hybrid" then
+      io.stdout:write("hybrid weights, mean over targets and trials:\n", report.hybrid_weights(records, b))
+    end
   end
 end
 if opts.from then

@@ -18,6 +18,14 @@ describe("report", function()
     assert.truthy(t:find(string.format("| NASFLAT (published) | %.3f | %.3f |", pub.ND, pub.N2), 1, true))
   end)
 
+  it("averages the hybrid's weights per task", function()
+    local function run(w) return {hybrid = {weights = w}} end
+    local r = {task = "ND", config = {budgets = {20}, hybrid = {"nasflat", "ridge"}}, mean = {},
+      targets = {{budgets = {{budget = 20, trials = {run{nasflat = 0.2, ridge = 0.8}, run{nasflat = 0.4, ridge = 0.6}}}}},
+                 {budgets = {{budget = 20, trials = {run{nasflat = 0, ridge = 1}}}}}}}
+    assert.equal("| task | nasflat | ridge |\n|---|---|---|\n| ND | 0.20 | 0.80 |\n", report.hybrid_weights({r}, 20))
+  end)
+
   it("counts wins against NASFLAT and against max(NASFLAT, our ridge), with the mean margin", function()
     local pub = tasks.PUBLISHED.NASFLAT
     local w = report.wins(records, 20, "hybrid")

@@ -49,6 +49,34 @@ function M.paper_table(records, budget)
   return table.concat(lines, "\n") .. "\n"
 end
 
+--- The hybrid's component weights, averaged over the targets and trials of each task at `budget`: a markdown
+-- table, one row per task, one column per component of the first record's configuration.
+function M.hybrid_weights(records, budget)
+  local comps = (records[1] and records[1].config and records[1].config.hybrid) or {}
+  local lines = {"| task | " .. table.concat(comps, " | ") .. " |", "|---|" .. string.rep("---|", #comps)}
+  for _, rec in ipairs(records) do
+    local sum, n = {}, 0
+    for _, t in ipairs(rec.targets) do
+      for _, b in ipairs(t.budgets) do
+        if b.budget == tonumber(budget_key(rec, budget)) then
+          for _, run in ipairs(b.trials) do
+            if run.hybrid and run.hybrid.weights then
+              n = n + 1
+              for c, w in pairs(run.hybrid.weights) do sum[c] = (sum[c] or 0) + w end
+            end
+          end
+        end
+      end
+    end
+    if n > 0 then
+      local cells = {}
+      for i, c in ipairs(comps) do cells[i] = string.format("%.2f", (sum[c] or 0) / n) end
+      lines[#lines + 1] = "| " .. rec.task .. " | " .. table.concat(cells, " | ") .. " |"
+    end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
 --- How `predictor` (default "nasflat") compares, task by task, at `budget`: tasks it matches or beats the
 -- published NASFLAT on (at_least_nasflat); tasks it is strictly above max(published NASFLAT, our structural
 -- ridge on the same samples) on (above_both; the record must hold ridge results, else the METHOD §10 table's
