@@ -237,6 +237,32 @@ static int l_phys_features(lua_State *L)
     return 1;
 }
 
+/* space.roof_features(name, list, dataset, live_only) -> Tensor(B, NF_ROOF_DIM) */
+static int l_roof_features(lua_State *L)
+{
+    nf_space_id s = check_space(L, 1);
+    int64_t B;
+    const uint8_t *codes = read_codes(L, 2, s, &B, "roof_features");
+    int d = check_dataset(L, s, 3, "roof_features");
+    int live_only = lua_toboolean(L, 4);
+    int64_t shape[2] = {B, NF_ROOF_DIM};
+    nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
+    nf_err e;
+    if (nf_space_roof_features(s, codes, B, d, live_only, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
+    return 1;
+}
+
+/* space.roof_balances() -> the machine balances (FLOPs per byte) of the roof feature columns 2.. */
+static int l_roof_balances(lua_State *L)
+{
+    lua_createtable(L, NF_ROOF_N_BALANCES, 0);
+    for (int j = 0; j < NF_ROOF_N_BALANCES; j++) {
+        lua_pushnumber(L, NF_ROOF_BALANCE[j]);
+        lua_rawseti(L, -2, j + 1);
+    }
+    return 1;
+}
+
 /* space.layers(name, code, dataset) -> list of {kind=, cin=, ...} */
 static int l_layers(lua_State *L)
 {
@@ -424,7 +450,8 @@ void nf_lua_space_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"parse", l_parse}, {"format", l_format}, {"info", l_info}, {"graphs", l_graphs},
-        {"cost", l_cost}, {"cost1", l_cost1}, {"features", l_features}, {"phys_features", l_phys_features}, {"layers", l_layers},
+        {"cost", l_cost}, {"cost1", l_cost1}, {"features", l_features}, {"phys_features", l_phys_features},
+        {"roof_features", l_roof_features}, {"roof_balances", l_roof_balances}, {"layers", l_layers},
         {"sample", l_sample}, {"index", l_index}, {"at", l_at}, {"enumerate", l_enumerate},
         {NULL, NULL},
     };

@@ -326,6 +326,35 @@ nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B,
     return NF_OK;
 }
 
+const double NF_ROOF_BALANCE[NF_ROOF_N_BALANCES] = {0.25, 1.0, 4.0, 16.0, 64.0, 256.0};
+
+nf_status nf_space_roof_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
+                                 nf_err *err)
+{
+    if (!valid(s)) return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
+    const int L = nf_space_code_len(s);
+    nf_layer layers[NF_SPACE_MAX_LAYERS];
+    for (int64_t b = 0; b < B; b++) {
+        int n;
+        nf_err e;
+        if (nf_space_layers(s, codes + b * L, dataset, layers, NF_SPACE_MAX_LAYERS, &n, &e) != NF_OK)
+            return nf_seterr(err, NF_EINVAL, "row %lld: %s", (long long)b, e.msg);
+        double acc[NF_ROOF_DIM] = {0};
+        for (int i = 0; i < n; i++) {
+            const nf_layer *l = &layers[i];
+            if (live_only && (!l->live || l->kind == NF_LAYER_ZERO)) continue;
+            double mb = (l->in_bytes + l->out_bytes) / 1e6, mflops = l->flops / 1e6;
+            acc[0] += 1.0;
+            for (int j = 0; j < NF_ROOF_N_BALANCES; j++) {
+                double mem = NF_ROOF_BALANCE[j] * mb;
+                acc[1 + j] += mflops > mem ? mflops : mem;
+            }
+        }
+        for (int j = 0; j < NF_ROOF_DIM; j++) out[b * NF_ROOF_DIM + j] = (float)acc[j];
+    }
+    return NF_OK;
+}
+
 void nf_layer_init(nf_layer *l, nf_layer_kind kind, int cin, int cout, int hin, int hout, int block, int live)
 {
     memset(l, 0, sizeof *l);

@@ -180,6 +180,19 @@ nf_status nf_space_layers(nf_space_id s, const uint8_t *code, int dataset, nf_la
 nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
                                  nf_err *err);
 
+/* Roofline-time features, B × NF_ROOF_DIM float rows (raw sums, not logarithms), over the same layers as
+ * nf_space_phys_features (all executed layers, or with live_only the live non-zero ones):
+ *   [0] layers executed (kernel launches),
+ *   [1 + j] sum over layers of max(MFLOPs, NF_ROOF_BALANCE[j] × MB moved): the layer's time on a machine
+ *           whose compute peak is NF_ROOF_BALANCE[j] FLOPs per byte of memory bandwidth, in units of the peak.
+ * Unlike per-kind sums of FLOPs and bytes, each layer is compute- or memory-bound on its own, so a device's
+ * latency is close to a linear function of a few of these columns (latency as a sum of layer times). */
+#define NF_ROOF_N_BALANCES 6
+#define NF_ROOF_DIM (1 + NF_ROOF_N_BALANCES)
+extern const double NF_ROOF_BALANCE[NF_ROOF_N_BALANCES];
+nf_status nf_space_roof_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
+                                 nf_err *err);
+
 /* ------------------------------------------------ per-space implementations (internal) */
 const char *nf_nb201_op_name(int op);      /* NULL if out of range */
 const char *nf_fbnet_block_name(int b);    /* NULL if out of range */

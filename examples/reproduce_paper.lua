@@ -5,7 +5,8 @@
 --
 --   lua5.4 examples/reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks ND,N1,...]
 --          [--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors hybrid,nasflat,ridge]
---          [--hybrid C,..] [--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--sampler NAME] [--encoding NAME]
+--          [--hybrid C,..] [--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--hybrid-repeats N]
+--          [--hybrid-step X] [--sampler NAME] [--encoding NAME]
 --          [--pretrain-only yes] (with --pretrained DIR: only fill DIR with the pre-trained models)
 --   lua5.4 examples/reproduce_paper.lua --from a.json,b.json [--budgets 10,20]
 --          print the tables of earlier runs' results files together (e.g. one run per space, in parallel)
@@ -25,7 +26,8 @@ local util = require "nasflat.util"
 
 local opts = {data = nil, epochs = 150, trials = 3, tasks = table.concat(tasks.PAPER, ","), out = "results",
   samples = 512, budgets = "20", pretrained = false, predictors = "hybrid,nasflat,ridge",
-  hybrid = table.concat(experiment.HYBRID_COMPONENT_NAMES, ","), ["hybrid-weights"] = "cv", ["hybrid-folds"] = 5,
+  hybrid = table.concat(experiment.DEFAULTS.hybrid, ","), ["hybrid-weights"] = "cv", ["hybrid-folds"] = 5,
+  ["hybrid-repeats"] = 1, ["hybrid-step"] = 0.1,
   sampler = experiment.DEFAULTS.sampler, encoding = experiment.DEFAULTS.encoding, ["pretrain-only"] = "no", from = false}
 local i = 1
 while i <= #arg do
@@ -33,7 +35,8 @@ while i <= #arg do
   if not k or opts[k] == nil and k ~= "data" or arg[i + 1] == nil then
     io.stderr:write("usage: reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks A,B] " ..
       "[--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors P,..] [--hybrid C,..] " ..
-      "[--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--sampler NAME] [--encoding NAME] " ..
+      "[--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--hybrid-repeats N] [--hybrid-step X] " ..
+      "[--sampler NAME] [--encoding NAME] " ..
       "[--pretrain-only yes] [--from A.json,B.json]\n")
     os.exit(2)
   end
@@ -106,6 +109,7 @@ for _, name in ipairs(opts.from and {} or util.split(opts.tasks)) do
   local rec = assert(experiment.run{source = src, task = task, trials = opts.trials, epochs = opts.epochs,
     pretrain_samples = opts.samples, budgets = budgets, predictors = predictors,
     hybrid = util.split(opts.hybrid), hybrid_weights = opts["hybrid-weights"], hybrid_folds = opts["hybrid-folds"],
+    hybrid_repeats = opts["hybrid-repeats"], hybrid_step = opts["hybrid-step"],
     sampler = opts.sampler, encoding = opts.encoding,
     pretrained = pre, save_pretrained = save, progress = progress})
   finish()

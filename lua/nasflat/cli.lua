@@ -3,6 +3,7 @@
 local cjson = require "cjson"
 local util = require "nasflat.util"
 local core = require "nasflat.core"
+local experiment = require "nasflat.experiment"
 
 local M = {}
 
@@ -123,11 +124,12 @@ commands.run = {
     {name = "test", arg = "DEV,..", help = "ad-hoc task: target devices"},
     {name = "task-file", arg = "FILE", help = "JSON task file ({space, train, test} or the suite file)"},
     {name = "space", arg = "NAME", help = "nb201 or fbnet, for ad-hoc tasks", default = "nb201"},
-    {name = "predictor", arg = "NAME,..", help = "hybrid (the shipped default: the GNN and ridges on structural " ..
-      "and physical features, weighted by cross-validation on the k samples), nasflat (the GNN alone), ridge " ..
-      "(METHOD §10); a comma list, 'both' (nasflat,ridge) or 'all' (hybrid,nasflat,ridge)", default = "all"},
-    {name = "hybrid", arg = "C,..", help = "the hybrid's components: nasflat, ridge, phys, phys_live, ridge_ms, " ..
-      "phys_ms, phys_live_ms", default = "nasflat,ridge,phys,phys_live,ridge_ms,phys_ms,phys_live_ms"},
+    {name = "predictor", arg = "NAME,..", help = "hybrid (the shipped default: ridges on structural, physical " ..
+      "and roofline features and on source-device models, weighted by cross-validation on the k samples), " ..
+      "nasflat (the GNN alone), ridge (METHOD §10); a comma list, 'both' (nasflat,ridge) or 'all' " ..
+      "(hybrid,nasflat,ridge)", default = "all"},
+    {name = "hybrid", arg = "C,..", help = "the hybrid's components: " ..
+      table.concat(experiment.HYBRID_COMPONENT_NAMES, ", "), default = table.concat(experiment.DEFAULTS.hybrid, ",")},
     {name = "hybrid-weights", arg = "HOW", help = "cv (simplex grid, step 0.1, by 5-fold CV), subsets, or equal",
       default = "cv"},
     {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
@@ -185,7 +187,6 @@ local function fail(msg, code)
 end
 
 local function open_source(data, space, quiet)
-  local experiment = require "nasflat.experiment"
   local src_data = data
   if not src_data then
     local dir = require("nasflat.data").dir()
@@ -247,7 +248,6 @@ end
 
 function commands.run.main(o)
   local tasks = require "nasflat.tasks"
-  local experiment = require "nasflat.experiment"
   local budgets, berr = int_list(o.budget, "--budget")
   if not budgets then return fail(berr, 2) end
   local predictors

@@ -34,6 +34,8 @@
 --             kernel launches, bytes moved, FLOPs and bytes per layer kind, over every layer an eager
 --             framework runs (dead branches and nb201 zero ops too); min-max to [0, 1] per column.
 --   phys_live the same over the layers a graph compiler keeps (live, no zero ops).
+--   roof      roofline-time features (space:roof_features: kernel launches and, for six machine balances,
+--             the sum over every executed layer of max(MFLOPs, balance × MB)): ln(1+x), min-max to [0, 1].
 -- A constant column (e.g. a one-hot cell no listed architecture uses) scales to 0.
 --
 -- Missing proxies (nb201). zcp/nb201_zcp_partial.csv holds exactly the 9,445 canonical cells: those in
@@ -70,7 +72,7 @@ local util = require "nasflat.util"
 local V = core.vae
 local M = {}
 
-M.NAMES = {"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live"}
+M.NAMES = {"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live", "roof"}
 local KNOWN = {}
 for _, n in ipairs(M.NAMES) do KNOWN[n] = true end
 
@@ -596,9 +598,19 @@ local function phys_builder(live_only, prefix)
 end
 local build_phys, build_phys_live = phys_builder(false, "phys:"), phys_builder(true, "phys_live:")
 
+-- roof: log of the roofline-time sums (they span orders of magnitude), then min-max
+local function build_roof(ctx)
+  local X = ctx.space:roof_features(ctx.pop, nil, false):affine(1, 1):log()
+  local names = ctx.space.roof_feature_names()
+  V.scale(X, minmax_modes(#names))
+  local cols = {}
+  for j, n in ipairs(names) do cols[j] = "roof:" .. n end
+  return X:index(ctx.pop_rows), cols
+end
+
 local BUILD = {zcp = build_zcp, arch2vec = build_arch2vec, path = build_path, onehot = build_onehot,
   params = build_params, struct = build_struct, phys = build_phys,
-  phys_live = build_phys_live}
+  phys_live = build_phys_live, roof = build_roof}
 
 ------------------------------------------------------------------------------------------------ API
 local function parse_name(name)

@@ -92,6 +92,21 @@ function Source:phys(live_only)
   return self[key]
 end
 
+--- Roofline-time features of every architecture (space:roof_features), built once: over the layers an eager
+-- framework runs and those a compiler keeps, side by side (fbnet: every layer is live, so the eager ones only).
+function Source:roof()
+  if not self._roof then
+    local eager = self.space:roof_features(self.arch_strings, nil, false)
+    if self.space_name == "fbnet" then
+      self._roof = eager
+    else
+      self._roof = core.hcat{eager, self.space:roof_features(self.arch_strings, nil, true)}
+      eager:free()
+    end
+  end
+  return self._roof
+end
+
 --- Structural features (METHOD §10) of every architecture, built once.
 function Source:features()
   if not self._features then self._features = self.space:struct_features(self.arch_strings) end
@@ -221,10 +236,57 @@ end
 --- A ridge component ("ridge", "phys", "phys_live", each optionally "_ms") fitted on `rows`: the fit and its
 -- predictions in ms for `out_rows`.
 local function ridge_component(c, ctx, rows, ms_k, out_rows)
-  local X = c:match("^ridge") and ctx.src:features() or ctx.src:phys(c:match("^phys_live") ~= nil)
+  local X
+  if c:match("^ridge") then X = ctx.src:features()
+  elseif c:match("^roof") then X = ctx.src:roof()
+  else X = ctx.src:phys(c:match("^phys_live") ~= nil) end
   local fit = ridge_mod().fit{features = X:index(rows), targets_ms = ms_k,
     link = c:match("_ms$") and "identity" or "log"}
   return fit, fit:predict(X:index(out_rows))
+end
+
+--- The pre-training architectures: `pretrain_samples` rows measured on every source device, drawn with the
+-- run's seed (the same rows for the GNN's pre-training and the source-device ridges).
+local function pretrain_rows(src, task, opts)
+  local rng = core.Rng(core.derive_seed(opts.seed, 1000))
+  local ok_rows = {}
+  for r = 1, src.n do
+    local all = true
+    for _, d in ipairs(task.train) do
+      local v = src:ms(d):get(r)
+      if v ~= v then all = false break end
+    end
+    if all then ok_rows[#ok_rows + 1] = r end
+  end
+  local pick = rng:sample(#ok_rows, math.min(opts.pretrain_samples, #ok_rows))
+  local rows = {}
+  for i, p in ipairs(pick) do rows[i] = ok_rows[p] end
+  return rows
+end
+
+--- The "source" component's inputs: per source device, a ridge of log ms fitted on the pre-training
+-- architectures (the GNN's; `pretrain_samples` per device) over every label-free feature we have (phys and
+-- phys_live, the METHOD §10 features, roof, and the one-hot choice per position); Tensor(n × sources) of
+-- their log-ms predictions for every architecture, built once per run. The target then fits a ridge on
+-- these columns: its latency as a combination of what the source devices would measure.
+local function source_logms(ctx)
+  local cache = ctx.cache
+  if cache.source_logms then return cache.source_logms end
+  local src = ctx.src
+  local onehot = assert(src:encoding("onehot"))
+  local X = core.hcat{src:phys(false), src:phys(true), src:features(), src:roof(), onehot}
+  local rows = pretrain_rows(src, ctx.task, ctx.opts)
+  local Xr = X:index(rows)
+  local cols = {}
+  for _, d in ipairs(ctx.task.train) do
+    local fit = ridge_mod().fit{features = Xr, targets_ms = gather(src:ms(d), rows), link = "log"}
+    cols[#cols + 1] = fit:predict(X):log()
+  end
+  cache.source_logms = core.hcat(cols)
+  for _, t in ipairs(cols) do t:free() end
+  X:free()
+  Xr:free()
+  return cache.source_logms
 end
 
 --- Log-latency predictions of one hybrid component for `out_rows`, fitted on `rows` (latencies ms_k).
@@ -233,6 +295,11 @@ local function component_logms(c, ctx, rows, ms_k, out_rows, seed)
   if c == "nasflat" then
     local s, a, b = gnn_scores(ctx, rows, ms_k, out_rows, seed)
     return s:affine(b, a)
+  end
+  if c == "source" then
+    local S = source_logms(ctx)
+    local fit = ridge_mod().fit{features = S:index(rows), targets_ms = ms_k, link = "log"}
+    return fit:predict(S:index(out_rows)):log()
   end
   local fit, p = ridge_component(c, ctx, rows, ms_k, out_rows)
   -- an additive (identity-link) fit can go below zero far from its samples: floor at a tenth of the fastest sample
@@ -252,31 +319,45 @@ local function hybrid_weights(comps, ctx, rows, ms_k, seed)
   end
   local k = #rows
   local folds = math.min(ctx.opts.hybrid_folds, k)
-  local perm = core.Rng(seed):permutation(k)
-  local oof = {}   -- oof[c][i]: out-of-fold log-ms prediction of sample i by component c
+  local R = ctx.opts.hybrid_repeats
+  local rng = core.Rng(seed)
+  -- oof[c][i]: out-of-fold log-ms predictions of sample i by component c, one per repeat of the K-fold split
+  -- (the GNN, costly to fine-tune, keeps its first split's predictions in every repeat)
+  local oof = {}
   for ci = 1, C do oof[ci] = {} end
   local y = {}
   for i = 1, k do y[i] = math.log(ms_k:get(i)) end
-  for f = 1, folds do
-    local tr, te, tri, tei = {}, {}, {}, {}
-    for j = 1, k do
-      local i = perm[j]
-      if (j - 1) % folds == f - 1 then te[#te + 1] = rows[i]; tei[#tei + 1] = i
-      else tr[#tr + 1] = rows[i]; tri[#tri + 1] = i end
+  local n_oof = 0
+  for r = 1, R do
+    local perm = rng:permutation(k)
+    for f = 1, folds do
+      local tr, te, tri, tei = {}, {}, {}, {}
+      for j = 1, k do
+        local i = perm[j]
+        if (j - 1) % folds == f - 1 then te[#te + 1] = rows[i]; tei[#tei + 1] = i
+        else tr[#tr + 1] = rows[i]; tri[#tri + 1] = i end
+      end
+      local ms_tr = gather(ms_k, tri)
+      for ci, c in ipairs(comps) do
+        if r == 1 or c ~= "nasflat" then
+          local p = component_logms(c, ctx, tr, ms_tr, te, core.derive_seed(seed, 100 * f + ci))
+          for j, i in ipairs(tei) do oof[ci][n_oof + i] = p:get(j) end
+        else
+          for _, i in ipairs(tei) do oof[ci][n_oof + i] = oof[ci][i] end
+        end
+      end
     end
-    local ms_tr = gather(ms_k, tri)
-    for ci, c in ipairs(comps) do
-      local p = component_logms(c, ctx, tr, ms_tr, te, core.derive_seed(seed, 100 * f + ci))
-      for j, i in ipairs(tei) do oof[ci][i] = p:get(j) end
-    end
+    n_oof = n_oof + k
   end
+  local yy = {}
+  for j = 1, n_oof do yy[j] = y[(j - 1) % k + 1] end
   local best, best_err
   local function try(w)
     local err = 0
-    for i = 1, k do
+    for i = 1, n_oof do
       local p = 0
       for ci = 1, C do p = p + w[ci] * oof[ci][i] end
-      err = err + (p - y[i]) ^ 2
+      err = err + (p - yy[i]) ^ 2
     end
     if not best_err or err < best_err - 1e-12 then best, best_err = {table.unpack(w)}, err end
   end
@@ -300,7 +381,7 @@ local function hybrid_weights(comps, ctx, rows, ms_k, seed)
     end
     rec(1, steps, {})
   end
-  return best, best_err / k
+  return best, best_err / n_oof
 end
 
 M._internal = {gather = gather, minmax = minmax, calibrate = calibrate, standardize = standardize,
@@ -361,15 +442,19 @@ M.DEFAULTS = {
   source = util.REQUIRED,        -- a Source (M.open_source)
   task = util.REQUIRED,          -- {name, space, train = {...}, test = {...}} (nasflat.tasks.resolve)
   predictors = {"nasflat", "ridge"}, -- which predictors to evaluate: nasflat (GNN), ridge (§10), hybrid
-  -- the hybrid's components: the fine-tuned GNN ("nasflat"), the §10 ridge ("ridge"), ridges on physical features
-  -- ("phys": every layer an eager framework runs; "phys_live": the layers a graph compiler keeps); "_ms": the
-  -- same ridge fitted to milliseconds (additive costs) instead of log milliseconds. The hybrid predicts the
-  -- weighted mean of the components' log latencies.
-  hybrid = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms"},
+  -- the hybrid's components (M.HYBRID_COMPONENT_NAMES): the fine-tuned GNN ("nasflat"), the §10 ridge ("ridge"),
+  -- ridges on physical features ("phys": every layer an eager framework runs; "phys_live": the layers a graph
+  -- compiler keeps) and on roofline-time features ("roof"); "_ms": the same ridge fitted to milliseconds
+  -- (additive costs) instead of log milliseconds; "source": a ridge on the predictions of per-source-device
+  -- models fitted on the pre-training architectures. The hybrid predicts the weighted mean of the components'
+  -- log latencies. The default has no GNN: with it the 12 tasks score the same (docs/study.md §1), without it
+  -- no pre-training is needed.
+  hybrid = {"ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms", "roof", "roof_ms", "source"},
   hybrid_weights = "cv",         -- by K-fold CV on the k samples: "cv" (a point of the simplex grid) or "subsets"
                                  -- (the mean of a subset of the components); or "equal"
   hybrid_step = 0.1,             -- grid step of "cv"
   hybrid_folds = 5,
+  hybrid_repeats = 1,            -- K-fold splits averaged by "cv" and "subsets" (the GNN keeps its first split's)
   budgets = {20},                -- transfer samples per target
   trials = 3,                    -- repetitions with derived seeds
   seed = 1,
@@ -391,7 +476,8 @@ M.DEFAULTS = {
   progress = util.NIL,           -- function(fmt, ...) for progress lines
 }
 
-M.HYBRID_COMPONENT_NAMES = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms"}
+M.HYBRID_COMPONENT_NAMES = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms",
+  "roof", "roof_ms", "source"}
 M.HYBRID_COMPONENTS = {}
 for _, c in ipairs(M.HYBRID_COMPONENT_NAMES) do M.HYBRID_COMPONENTS[c] = true end
 M.HYBRID_WEIGHTS = {cv = true, subsets = true, equal = true}
@@ -458,6 +544,9 @@ function M.run(opts)
     if math.type(opts.hybrid_folds) ~= "integer" or opts.hybrid_folds < 2 then
       error("experiment.run: option 'hybrid_folds' must be an integer >= 2", 2)
     end
+    if math.type(opts.hybrid_repeats) ~= "integer" or opts.hybrid_repeats < 1 then
+      error("experiment.run: option 'hybrid_repeats' must be an integer >= 1", 2)
+    end
   end
   local gnn = want.nasflat or hybrid_gnn
   local record = {
@@ -484,28 +573,18 @@ function M.run(opts)
       local ok, perr = M.check_model(pre, src.space_name, zenc and zenc:size(2) or 0)
       if not ok then return nil, "pretrained model: " .. perr end
     else
-      local rng = core.Rng(core.derive_seed(opts.seed, 1000))
       -- one set of architectures, measured on every source device
-      local ok_rows = {}
-      for r = 1, src.n do
-        local all = true
-        for _, d in ipairs(task.train) do
-          local v = src:ms(d):get(r)
-          if v ~= v then all = false break end
-        end
-        if all then ok_rows[#ok_rows + 1] = r end
-      end
-      local n = math.min(opts.pretrain_samples, #ok_rows)
-      local pick = rng:sample(#ok_rows, n)
+      local pick = pretrain_rows(src, task, opts)
+      local n = #pick
       local rows, devs, targets = {}, {}, core.Tensor.new(n * #task.train)
       local k = 0
       for di, d in ipairs(task.train) do
         local norm = src.latency:norm(d)
-        for _, p in ipairs(pick) do
+        for _, r in ipairs(pick) do
           k = k + 1
-          rows[k] = ok_rows[p]
+          rows[k] = r
           devs[k] = di
-          targets:set(k, norm:get(ok_rows[p]))
+          targets:set(k, norm:get(r))
         end
       end
       local model_opts = {}
@@ -541,13 +620,15 @@ function M.run(opts)
   local enc, eerr = src:encoding(opts.encoding)
   if not enc then return nil, eerr end
   local graphs = gnn and src:graphs(zenc) or nil
+  local run_cache = {}
   for _, target in ipairs(task.test) do
     local truth_all = src:ms(target)
     local measured = src:measured(target)
     local truth = gather(truth_all, measured)
     local entry = {device = target, n_measured = #measured, budgets = {}}
     record.targets[#record.targets + 1] = entry
-    local ctx = {pre = pre, opts = opts, src = src, task = task, target = target, graphs = graphs}
+    local ctx = {pre = pre, opts = opts, src = src, task = task, target = target, graphs = graphs,
+      cache = run_cache}
     for _, k in ipairs(opts.budgets) do
       local runs = {}
       for trial = 1, opts.trials do

@@ -165,6 +165,24 @@ function Space:phys_features(list, dataset, live_only)
   return C.phys_features(self.name, list, dataset, live_only and true or false)
 end
 
+--- Roofline-time features of a list: Tensor(B, 7), raw sums over the same layers as phys_features: the
+-- kernel launches, then for each machine balance b of Space.roof_balances() (FLOPs per byte: 0.25 .. 256)
+-- the sum over layers of max(MFLOPs, b × MB moved), the layers' time on such a machine in units of its peak.
+-- Latency is close to linear in a few of these (each layer compute- or memory-bound on its own).
+function Space:roof_features(list, dataset, live_only)
+  return C.roof_features(self.name, list, dataset, live_only and true or false)
+end
+
+--- The machine balances of the roof feature columns 2..7, in order.
+function Space.roof_balances() return C.roof_balances() end
+
+--- Names of the roof features, in column order.
+function Space.roof_feature_names()
+  local out = {"launches"}
+  for _, b in ipairs(C.roof_balances()) do out[#out + 1] = string.format("roof_%g", b) end
+  return out
+end
+
 local LAYER_KINDS = {"conv", "dwconv", "pool", "gpool", "linear", "add", "zero", "shuffle", "bnrelu"}
 
 --- Names of the physical features, in column order.
