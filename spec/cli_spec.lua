@@ -183,7 +183,7 @@ describe("nasflat usage errors", function()
       {{"run", "--predictor", "gnn"}, "--predictor must be nasflat, ridge, hybrid, a comma list of them, " ..
         "both or all (got 'gnn')"},
       {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat, ridge, phys, phys_live, " ..
-        "ridge_ms, phys_ms, phys_live_ms)"},
+        "ridge_ms, phys_ms, phys_live_ms, roof, roof_ms, source)"},
       {{"run", "--hybrid", ","}, "--hybrid: empty list"},
       {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv, subsets or equal (got 'best')"},
       {{"run", "--budget", "10,x"}, "--budget: 'x' is not a positive integer"},

@@ -234,7 +234,7 @@ describe("encodings.get: names and errors", function()
     "4-2-1-2-1-1"}
 
   it("lists the base names", function()
-    assert.same({"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live"}, enc.names())
+    assert.same({"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live", "roof"}, enc.names())
     local n = enc.names()
     n[1] = "x"
     assert.equal("zcp", enc.names()[1])
@@ -243,7 +243,7 @@ describe("encodings.get: names and errors", function()
 
   it("raises on unknown, repeated or empty names, listing the known ones", function()
     support.raises("encodings.get: unknown encoding 'cate' in 'zcp+cate' (known: zcp, arch2vec, path, onehot, "
-      .. "params, struct, phys, phys_live; combine with '+')", enc.get, {space = "nb201", name = "zcp+cate", arch_strings = list})
+      .. "params, struct, phys, phys_live, roof; combine with '+')", enc.get, {space = "nb201", name = "zcp+cate", arch_strings = list})
     support.raises("encodings.get: encoding 'path' appears twice in 'path+onehot+path'", enc.get,
       {space = "nb201", name = "path+onehot+path", arch_strings = list})
     support.raises("encodings.get: empty encoding name in 'path+'", enc.get,

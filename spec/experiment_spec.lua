@@ -50,9 +50,41 @@ describe("experiment.run hybrid", function()
     end
   end)
 
+  it("fits the source component to source-device models: a target that is a source is ranked almost exactly", function()
+    -- the target is one of the sources, so a ridge on the source models' predictions needs one column
+    local task = {name = "zs", space = "nb201", train = {"gpu_server_a_b1", "cpu_desktop_8c"}, test = {"cpu_desktop_8c"}}
+    local rec = assert(experiment.run(tiny{task = task, predictors = {"ridge", "hybrid"}, hybrid = {"source"},
+      budgets = {12}, pretrain_samples = 256}))
+    local r = rec.targets[1].budgets[1].trials[1]
+    assert.same({source = 1}, r.hybrid.weights)
+    assert.is_nil(rec.timings.pretrain_s)   -- no GNN: nothing pre-trained
+    assert.is_true(r.hybrid.spearman > 0.99, tostring(r.hybrid.spearman))
+    assert.is_true(r.hybrid.spearman > r.ridge.spearman)
+    -- the same target as a non-source: worse than the copy of itself
+    local other = assert(experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"source"}, budgets = {12},
+      pretrain_samples = 256, task = {name = "zs2", space = "nb201", train = {"gpu_server_a_b1"},
+      test = {"cpu_desktop_8c"}}}))
+    assert.is_true(other.targets[1].budgets[1].trials[1].hybrid.spearman < r.hybrid.spearman)
+  end)
+
+  it("averages the CV error over repeated K-fold splits; one repeat is the plain K-fold", function()
+    local base = tiny{predictors = {"hybrid"}, hybrid = {"ridge", "roof", "roof_ms"}, budgets = {12}}
+    local one = assert(experiment.run(base))
+    base.hybrid_repeats = 1
+    local same = assert(experiment.run(base))
+    base.hybrid_repeats = 4
+    local four = assert(experiment.run(base))
+    local r1, r4 = one.targets[1].budgets[1].trials[1].hybrid, four.targets[1].budgets[1].trials[1].hybrid
+    assert.same(r1.weights, same.targets[1].budgets[1].trials[1].hybrid.weights)
+    assert.equal(r1.cv_mse, same.targets[1].budgets[1].trials[1].hybrid.cv_mse)
+    assert.near(1, r4.weights.ridge + r4.weights.roof + r4.weights.roof_ms, 1e-9)
+    assert.is_true(r4.cv_mse >= 0 and r4.cv_mse ~= r1.cv_mse)
+    assert.same(r4, assert(experiment.run(base)).targets[1].budgets[1].trials[1].hybrid)   -- deterministic
+  end)
+
   it("rejects bad hybrid options", function()
     support.raises("unknown hybrid component 'gnn' (known: nasflat, ridge, phys, phys_live, ridge_ms, phys_ms, " ..
-      "phys_live_ms)", function()
+      "phys_live_ms, roof, roof_ms, source)", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"gnn"}}) end)
     support.raises("option 'hybrid' must be a non-empty list", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {}}) end)
@@ -62,6 +94,8 @@ describe("experiment.run hybrid", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_folds = 1}) end)
     support.raises("option 'hybrid_step' must be a number in (0, 1]", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_step = 0}) end)
+    support.raises("option 'hybrid_repeats' must be an integer >= 1", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid_repeats = 0}) end)
   end)
 end)
 
@@ -197,7 +231,8 @@ describe("experiment.run", function()
 
   it("pre-trains, transfers, saves and reuses the GNN; the hybrid averages it with ridges", function()
     local path = os.tmpname() .. ".nfm"
-    local rec = assert(experiment.run(tiny{predictors = {"nasflat", "hybrid"}, save_pretrained = path}))
+    local comps = {"nasflat", "ridge", "phys", "roof_ms", "source"}
+    local rec = assert(experiment.run(tiny{predictors = {"nasflat", "hybrid"}, hybrid = comps, save_pretrained = path}))
     assert.equal(path, rec.pretrained_model)
     assert.is_true(rec.timings.pretrain_s > 0)
     local run1 = rec.targets[1].budgets[1].trials[1]
@@ -205,7 +240,7 @@ describe("experiment.run", function()
     assert.is_true(in_unit(run1.nasflat.spearman) and in_unit(run1.hybrid.spearman))
     assert.is_true(run1.nasflat.init_device == "gpu_server_a_b1" or run1.nasflat.init_device == "cpu_desktop_8c")
     local sum = 0
-    for _, c in ipairs(experiment.HYBRID_COMPONENT_NAMES) do
+    for _, c in ipairs(comps) do
       local w = run1.hybrid.weights[c]
       assert.is_true(w >= 0 and w <= 1, c)
       sum = sum + w

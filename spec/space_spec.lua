@@ -242,6 +242,37 @@ describe("nb201 cost, layers and features", function()
     support.raises("unknown nb201 dataset 'x'", function() NB:phys_features({s}, "x") end)
   end)
 
+  it("gives roofline-time features: launches and sums of max(MFLOPs, balance x MB) over the layers", function()
+    local dead = "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    local bal = NB.roof_balances()
+    assert.same({0.25, 1, 4, 16, 64, 256}, bal)
+    assert.same({"launches", "roof_0.25", "roof_1", "roof_4", "roof_16", "roof_64", "roof_256"},
+      NB.roof_feature_names())
+    for _, sp in ipairs{{NB, {s, dead}}, {FB, {"0-1-2-3-4-5-6-7-8-0-1-2-3-4-5-6-7-8-0-1-2-3", string.rep("8-", 21) .. "8"}}} do
+      local space, list = sp[1], sp[2]
+      for _, live_only in ipairs{false, true} do
+        local f = space:roof_features(list, nil, live_only)
+        assert.same({2, 7}, f:shape())
+        for r, arch in ipairs(list) do
+          local want = {0, 0, 0, 0, 0, 0, 0}
+          for _, l in ipairs(space:layers(arch)) do
+            if not live_only or (l.live and l.kind ~= "zero") then
+              local mb, mflops = (l.in_bytes + l.out_bytes) / 1e6, l.flops / 1e6
+              want[1] = want[1] + 1
+              for j, b in ipairs(bal) do want[j + 1] = want[j + 1] + math.max(mflops, b * mb) end
+            end
+          end
+          for j = 1, 7 do assert.near(want[j], f:get(r, j), 1e-5 * want[j]) end
+        end
+      end
+    end
+    -- memory-bound at high balance: the column grows with the balance; the dead branch runs eagerly only
+    local f = NB:roof_features({dead}):totable()[1]
+    for j = 2, 6 do assert.is_true(f[j + 1] >= f[j]) end
+    assert.is_true(f[1] > NB:roof_features({dead}, nil, true):get(1, 1))
+    support.raises("unknown nb201 dataset 'x'", function() NB:roof_features({s}, "x") end)
+  end)
+
   it("gives the structural features of METHOD §10", function()
     local f = NB:struct_features({s, "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"})
     assert.same({2, 8}, f:shape())
