@@ -6,7 +6,7 @@
 --   lua5.4 examples/reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks ND,N1,...]
 --          [--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors hybrid,nasflat,ridge]
 --          [--hybrid C,..] [--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--hybrid-repeats N]
---          [--hybrid-step X] [--sampler NAME] [--encoding NAME]
+--          [--hybrid-step X] [--hybrid-bags N] [--hybrid-bag-fraction X] [--sampler NAME] [--encoding NAME]
 --          [--pretrain-only yes] (with --pretrained DIR: only fill DIR with the pre-trained models)
 --   lua5.4 examples/reproduce_paper.lua --from a.json,b.json [--budgets 10,20]
 --          print the tables of earlier runs' results files together (e.g. one run per space, in parallel)
@@ -27,7 +27,9 @@ local util = require "nasflat.util"
 local opts = {data = nil, epochs = 150, trials = 3, tasks = table.concat(tasks.PAPER, ","), out = "results",
   samples = 512, budgets = "20", pretrained = false, predictors = "hybrid,nasflat,ridge",
   hybrid = table.concat(experiment.DEFAULTS.hybrid, ","), ["hybrid-weights"] = "cv", ["hybrid-folds"] = 5,
-  ["hybrid-repeats"] = 1, ["hybrid-step"] = 0.1,
+  ["hybrid-repeats"] = experiment.DEFAULTS.hybrid_repeats, ["hybrid-step"] = experiment.DEFAULTS.hybrid_step,
+  ["hybrid-bags"] = experiment.DEFAULTS.hybrid_bags,
+  ["hybrid-bag-fraction"] = experiment.DEFAULTS.hybrid_bag_fraction, ["hybrid-bagging"] = experiment.DEFAULTS.hybrid_bagging,
   sampler = experiment.DEFAULTS.sampler, encoding = experiment.DEFAULTS.encoding, ["pretrain-only"] = "no", from = false}
 local i = 1
 while i <= #arg do
@@ -36,6 +38,7 @@ while i <= #arg do
     io.stderr:write("usage: reproduce_paper.lua [--data DIR] [--epochs N] [--samples N] [--trials N] [--tasks A,B] " ..
       "[--budgets 10,20] [--pretrained DIR] [--out DIR] [--predictors P,..] [--hybrid C,..] " ..
       "[--hybrid-weights cv|subsets|equal] [--hybrid-folds N] [--hybrid-repeats N] [--hybrid-step X] " ..
+      "[--hybrid-bags N] [--hybrid-bag-fraction X] " ..
       "[--sampler NAME] [--encoding NAME] " ..
       "[--pretrain-only yes] [--from A.json,B.json]\n")
     os.exit(2)
@@ -110,6 +113,8 @@ for _, name in ipairs(opts.from and {} or util.split(opts.tasks)) do
     pretrain_samples = opts.samples, budgets = budgets, predictors = predictors,
     hybrid = util.split(opts.hybrid), hybrid_weights = opts["hybrid-weights"], hybrid_folds = opts["hybrid-folds"],
     hybrid_repeats = opts["hybrid-repeats"], hybrid_step = opts["hybrid-step"],
+    hybrid_bags = opts["hybrid-bags"], hybrid_bag_fraction = opts["hybrid-bag-fraction"],
+    hybrid_bagging = opts["hybrid-bagging"],
     sampler = opts.sampler, encoding = opts.encoding,
     pretrained = pre, save_pretrained = save, progress = progress})
   finish()

@@ -310,7 +310,30 @@ end
 --- Weights of the hybrid's components: "equal", or "cv": the point of the simplex grid (step 0.1) with the
 -- smallest K-fold cross-validated squared error of log latency on the k samples (ties: the first found, in
 -- an order that starts from equal weights).
+local hybrid_weights_once
+
+--- hybrid_weights_once, or with opts.hybrid_bags = B > 1 the mean of its weights over B random subsets of
+-- opts.hybrid_bag_fraction (80 %) of the k samples (the choice of weights is the unstable step: averaging over subsets steadies it).
 local function hybrid_weights(comps, ctx, rows, ms_k, seed)
+  local B = ctx.opts.hybrid_bags
+  if B <= 1 or ctx.opts.hybrid_bagging == "oof" then return hybrid_weights_once(comps, ctx, rows, ms_k, seed) end
+  local k = #rows
+  local m = math.max(2, math.floor(ctx.opts.hybrid_bag_fraction * k + 0.5))
+  local rng = core.Rng(core.derive_seed(seed, 5))
+  local wsum, esum = {}, 0
+  for ci = 1, #comps do wsum[ci] = 0 end
+  for b = 1, B do
+    local pick = rng:sample(k, m)
+    local sub = {}
+    for j, i in ipairs(pick) do sub[j] = rows[i] end
+    local w, e = hybrid_weights_once(comps, ctx, sub, gather(ms_k, pick), core.derive_seed(seed, 10 + b))
+    for ci = 1, #comps do wsum[ci] = wsum[ci] + w[ci] / B end
+    esum = esum + (e or 0) / B
+  end
+  return wsum, esum
+end
+
+function hybrid_weights_once(comps, ctx, rows, ms_k, seed)
   local C = #comps
   if ctx.opts.hybrid_weights == "equal" or C == 1 then
     local w = {}
@@ -351,37 +374,59 @@ local function hybrid_weights(comps, ctx, rows, ms_k, seed)
   end
   local yy = {}
   for j = 1, n_oof do yy[j] = y[(j - 1) % k + 1] end
-  local best, best_err
-  local function try(w)
-    local err = 0
-    for i = 1, n_oof do
-      local p = 0
-      for ci = 1, C do p = p + w[ci] * oof[ci][i] end
-      err = err + (p - yy[i]) ^ 2
+  -- the weights with the smallest squared error over the out-of-fold predictions `idx`
+  local function search(idx)
+    local best, best_err
+    local function try(w)
+      local err = 0
+      for _, i in ipairs(idx) do
+        local p = 0
+        for ci = 1, C do p = p + w[ci] * oof[ci][i] end
+        err = err + (p - yy[i]) ^ 2
+      end
+      if not best_err or err < best_err - 1e-12 then best, best_err = {table.unpack(w)}, err end
     end
-    if not best_err or err < best_err - 1e-12 then best, best_err = {table.unpack(w)}, err end
+    local eq = {}
+    for i = 1, C do eq[i] = 1 / C end
+    try(eq)
+    if ctx.opts.hybrid_weights == "subsets" then
+      -- the plain mean of every non-empty subset of the components
+      for mask = 1, (1 << C) - 1 do
+        local w, m = {}, 0
+        for ci = 1, C do w[ci] = (mask >> (ci - 1)) & 1; m = m + w[ci] end
+        for ci = 1, C do w[ci] = w[ci] / m end
+        try(w)
+      end
+    else
+      -- every w with w_c in {0, step, 2 step, ..., 1}, sum 1
+      local steps = math.floor(1 / ctx.opts.hybrid_step + 0.5)
+      local function rec(ci, left, w)
+        if ci == C then w[C] = left / steps; try(w) return end
+        for t = 0, left do w[ci] = t / steps; rec(ci + 1, left - t, w) end
+      end
+      rec(1, steps, {})
+    end
+    return best, best_err / #idx
   end
-  local eq = {}
-  for i = 1, C do eq[i] = 1 / C end
-  try(eq)
-  if ctx.opts.hybrid_weights == "subsets" then
-    -- the plain mean of every non-empty subset of the components
-    for mask = 1, (1 << C) - 1 do
-      local w, m = {}, 0
-      for ci = 1, C do w[ci] = (mask >> (ci - 1)) & 1; m = m + w[ci] end
-      for ci = 1, C do w[ci] = w[ci] / m end
-      try(w)
+  local all = {}
+  for i = 1, n_oof do all[i] = i end
+  local B = ctx.opts.hybrid_bags
+  if B <= 1 or ctx.opts.hybrid_bagging ~= "oof" then return search(all) end
+  -- bagged over subsets of the samples' out-of-fold predictions (no refits)
+  local m = math.max(2, math.floor(ctx.opts.hybrid_bag_fraction * k + 0.5))
+  local brng = core.Rng(core.derive_seed(seed, 5))
+  local wsum = {}
+  for ci = 1, C do wsum[ci] = 0 end
+  for _ = 1, B do
+    local idx = {}
+    for _, i in ipairs(brng:sample(k, m)) do
+      for r = 0, R - 1 do idx[#idx + 1] = r * k + i end
     end
-  else
-    -- every w with w_c in {0, step, 2 step, ..., 1}, sum 1
-    local steps = math.floor(1 / ctx.opts.hybrid_step + 0.5)
-    local function rec(ci, left, w)
-      if ci == C then w[C] = left / steps; try(w) return end
-      for t = 0, left do w[ci] = t / steps; rec(ci + 1, left - t, w) end
-    end
-    rec(1, steps, {})
+    local w = search(idx)
+    for ci = 1, C do wsum[ci] = wsum[ci] + w[ci] / B end
   end
-  return best, best_err / n_oof
+  local _, err = search(all)
+  return wsum, err
 end
 
 M._internal = {gather = gather, minmax = minmax, calibrate = calibrate, standardize = standardize,
@@ -452,9 +497,12 @@ M.DEFAULTS = {
   hybrid = {"ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms", "roof", "roof_ms", "source"},
   hybrid_weights = "cv",         -- by K-fold CV on the k samples: "cv" (a point of the simplex grid) or "subsets"
                                  -- (the mean of a subset of the components); or "equal"
-  hybrid_step = 0.1,             -- grid step of "cv"
+  hybrid_step = 0.2,             -- grid step of "cv"
   hybrid_folds = 5,
-  hybrid_repeats = 1,            -- K-fold splits averaged by "cv" and "subsets" (the GNN keeps its first split's)
+  hybrid_repeats = 1,
+  hybrid_bags = 20,              -- "cv"/"subsets" weights averaged over this many random subsets of the samples
+  hybrid_bag_fraction = 0.8,     -- the size of those subsets, a fraction of the k samples
+  hybrid_bagging = "refit",      -- "refit": CV within each subset; "oof": one CV, the weight search bagged over it            -- K-fold splits averaged by "cv" and "subsets" (the GNN keeps its first split's)
   budgets = {20},                -- transfer samples per target
   trials = 3,                    -- repetitions with derived seeds
   seed = 1,
@@ -546,6 +594,13 @@ function M.run(opts)
     end
     if math.type(opts.hybrid_repeats) ~= "integer" or opts.hybrid_repeats < 1 then
       error("experiment.run: option 'hybrid_repeats' must be an integer >= 1", 2)
+    end
+    if math.type(opts.hybrid_bags) ~= "integer" or opts.hybrid_bags < 1 then
+      error("experiment.run: option 'hybrid_bags' must be an integer >= 1", 2)
+    end
+    local f = opts.hybrid_bag_fraction
+    if type(f) ~= "number" or not (f > 0 and f < 1) then
+      error("experiment.run: option 'hybrid_bag_fraction' must be a number in (0, 1)", 2)
     end
   end
   local gnn = want.nasflat or hybrid_gnn
