@@ -140,6 +140,7 @@ describe("nasflat --help", function()
     assert.matches("^usage: nasflat run %[options%]\n", run.out)
     for _, o in ipairs{"--data DIR", "--task NAME", "--train DEV,..", "--test DEV,..", "--task-file FILE",
                        "--space NAME", "--predictor NAME,..", "--hybrid C,..", "--hybrid-weights HOW",
+                       "--hybrid-bags N", "--hybrid-bagging HOW",
                        "--budget K,..", "--trials N", "--seed N", "--samples N",
                        "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
@@ -186,6 +187,8 @@ describe("nasflat usage errors", function()
         "ridge_ms, phys_ms, phys_live_ms, roof, roof_ms, source)"},
       {{"run", "--hybrid", ","}, "--hybrid: empty list"},
       {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv, subsets or equal (got 'best')"},
+      {{"run", "--hybrid-bagging", "all"}, "--hybrid-bagging must be refit or oof (got 'all')"},
+      {{"run", "--hybrid-bags", "0"}, "option '--hybrid-bags' expects an integer >= 1, got '0'"},
       {{"run", "--budget", "10,x"}, "--budget: 'x' is not a positive integer"},
       {{"run", "--budget", "0"}, "--budget: '0' is not a positive integer"},
       {{"run", "--budget", ","}, "--budget: empty list"},

@@ -37,7 +37,8 @@ describe("experiment.run hybrid", function()
 
   it("weights ridges by cross-validation, by subsets or equally, without a GNN", function()
     for _, mode in ipairs{"cv", "subsets", "equal"} do
-      local rec = assert(experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"ridge", "phys"}, hybrid_weights = mode}))
+      local rec = assert(experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"ridge", "phys"}, hybrid_weights = mode,
+        hybrid_bags = 1}))
       local r = rec.targets[1].budgets[1].trials[1]
       assert.is_nil(rec.timings.pretrain_s)   -- no GNN component: nothing pre-trained
       assert.near(1, r.hybrid.weights.ridge + r.hybrid.weights.phys, 1e-9)
@@ -82,6 +83,35 @@ describe("experiment.run hybrid", function()
     assert.same(r4, assert(experiment.run(base)).targets[1].budgets[1].trials[1].hybrid)   -- deterministic
   end)
 
+  it("bags the weights over subsets of the samples, refitting or over one CV's out-of-fold predictions", function()
+    local comps = {"ridge", "roof", "roof_ms", "phys"}
+    local function weights(extra)
+      local o = tiny{predictors = {"hybrid"}, hybrid = comps, budgets = {16}}
+      for k, v in pairs(extra) do o[k] = v end
+      return assert(experiment.run(o)).targets[1].budgets[1].trials[1].hybrid
+    end
+    local plain = weights{hybrid_bags = 1}
+    for _, how in ipairs{"refit", "oof"} do
+      local h = weights{hybrid_bags = 7, hybrid_bagging = how}
+      local sum, off_grid = 0, false
+      for _, c in ipairs(comps) do
+        local w = h.weights[c]
+        assert.is_true(w >= 0 and w <= 1, c)
+        sum = sum + w
+        -- a mean of 7 grid points (step 0.2) is a multiple of 0.2/7; the plain CV's are multiples of 0.2
+        assert.near(0, (w * 35) - math.floor(w * 35 + 0.5), 1e-9)
+        if math.abs(w * 5 - math.floor(w * 5 + 0.5)) > 1e-9 then off_grid = true end
+      end
+      assert.near(1, sum, 1e-9)
+      assert.is_true(off_grid, how .. ": the bags agree on every weight (no averaging seen)")
+      assert.same(h, weights{hybrid_bags = 7, hybrid_bagging = how})   -- deterministic
+    end
+    for _, c in ipairs(comps) do
+      local w = plain.weights[c]
+      assert.near(0, w * 5 - math.floor(w * 5 + 0.5), 1e-9)
+    end
+  end)
+
   it("rejects bad hybrid options", function()
     support.raises("unknown hybrid component 'gnn' (known: nasflat, ridge, phys, phys_live, ridge_ms, phys_ms, " ..
       "phys_live_ms, roof, roof_ms, source)", function()
@@ -96,6 +126,12 @@ describe("experiment.run hybrid", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_step = 0}) end)
     support.raises("option 'hybrid_repeats' must be an integer >= 1", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_repeats = 0}) end)
+    support.raises("option 'hybrid_bags' must be an integer >= 1", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid_bags = 1.5}) end)
+    support.raises("option 'hybrid_bagging' must be \"refit\" or \"oof\" (got x)", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid_bagging = "x"}) end)
+    support.raises("option 'hybrid_bag_fraction' must be a number in (0, 1)", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid_bag_fraction = 1}) end)
   end)
 end)
 

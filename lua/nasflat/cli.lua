@@ -130,8 +130,12 @@ commands.run = {
       "(hybrid,nasflat,ridge)", default = "all"},
     {name = "hybrid", arg = "C,..", help = "the hybrid's components: " ..
       table.concat(experiment.HYBRID_COMPONENT_NAMES, ", "), default = table.concat(experiment.DEFAULTS.hybrid, ",")},
-    {name = "hybrid-weights", arg = "HOW", help = "cv (simplex grid, step 0.1, by 5-fold CV), subsets, or equal",
+    {name = "hybrid-weights", arg = "HOW", help = "cv (simplex grid, step 0.2, by 5-fold CV), subsets, or equal",
       default = "cv"},
+    {name = "hybrid-bags", arg = "N", number = true, int = 1, help = "average the weights over N random 80% " ..
+      "subsets of the samples (1: no bagging)", default = experiment.DEFAULTS.hybrid_bags},
+    {name = "hybrid-bagging", arg = "HOW", help = "refit (the components refitted in each subset) or oof (only the " ..
+      "weight search bagged: cheap with the GNN)", default = experiment.DEFAULTS.hybrid_bagging},
     {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
     {name = "trials", arg = "N", number = true, int = 1, help = "trials per target and budget", default = 3},
     {name = "seed", arg = "N", number = true, int = 0, help = "master seed", default = 1},
@@ -274,6 +278,9 @@ function commands.run.main(o)
   if not experiment.HYBRID_WEIGHTS[o["hybrid-weights"]] then
     return fail("--hybrid-weights must be cv, subsets or equal (got '" .. o["hybrid-weights"] .. "')", 2)
   end
+  if o["hybrid-bagging"] ~= "refit" and o["hybrid-bagging"] ~= "oof" then
+    return fail("--hybrid-bagging must be refit or oof (got '" .. o["hybrid-bagging"] .. "')", 2)
+  end
   if o.threads then core.set_threads(o.threads) end
   local names
   if o.task == "all" then names = tasks.PAPER
@@ -323,7 +330,8 @@ function commands.run.main(o)
       epochs = math.tointeger(o.epochs) or (src.synthetic and 50 or 150),
       transfer_epochs = math.tointeger(o["transfer-epochs"]), lr = o.lr,
       transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, pretrained = pretrained,
-      hybrid = comps, hybrid_weights = o["hybrid-weights"],
+      hybrid = comps, hybrid_weights = o["hybrid-weights"], hybrid_bags = math.tointeger(o["hybrid-bags"]),
+      hybrid_bagging = o["hybrid-bagging"],
       save_pretrained = o["save-model"], progress = report}
     if not rec then finish() return fail(rerr) end
     rec.data = src.info

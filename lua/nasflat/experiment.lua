@@ -312,11 +312,16 @@ end
 -- an order that starts from equal weights).
 local hybrid_weights_once
 
---- hybrid_weights_once, or with opts.hybrid_bags = B > 1 the mean of its weights over B random subsets of
--- opts.hybrid_bag_fraction (80 %) of the k samples (the choice of weights is the unstable step: averaging over subsets steadies it).
+--- hybrid_weights_once, or with opts.hybrid_bags = B > 1 (and hybrid_bagging "refit") the mean of its weights
+-- over B random subsets of opts.hybrid_bag_fraction (80 %) of the k samples, the components refitted inside
+-- each: with 20 samples the choice of weights is the unstable step, and averaging over subsets steadies it
+-- (docs/study.md §1). "oof" bags only the weight search, over one K-fold's out-of-fold predictions: no
+-- refits, so it suits a hybrid with the GNN, whose fine-tuning dominates the cost.
 local function hybrid_weights(comps, ctx, rows, ms_k, seed)
   local B = ctx.opts.hybrid_bags
-  if B <= 1 or ctx.opts.hybrid_bagging == "oof" then return hybrid_weights_once(comps, ctx, rows, ms_k, seed) end
+  if B <= 1 or ctx.opts.hybrid_bagging == "oof" or #comps == 1 or ctx.opts.hybrid_weights == "equal" then
+    return hybrid_weights_once(comps, ctx, rows, ms_k, seed)
+  end
   local k = #rows
   local m = math.max(2, math.floor(ctx.opts.hybrid_bag_fraction * k + 0.5))
   local rng = core.Rng(core.derive_seed(seed, 5))
@@ -597,6 +602,10 @@ function M.run(opts)
     end
     if math.type(opts.hybrid_bags) ~= "integer" or opts.hybrid_bags < 1 then
       error("experiment.run: option 'hybrid_bags' must be an integer >= 1", 2)
+    end
+    if opts.hybrid_bagging ~= "refit" and opts.hybrid_bagging ~= "oof" then
+      error("experiment.run: option 'hybrid_bagging' must be \"refit\" or \"oof\" (got " ..
+        tostring(opts.hybrid_bagging) .. ")", 2)
     end
     local f = opts.hybrid_bag_fraction
     if type(f) ~= "number" or not (f > 0 and f < 1) then
