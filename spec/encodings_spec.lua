@@ -243,7 +243,8 @@ describe("encodings.get: names and errors", function()
 
   it("raises on unknown, repeated or empty names, listing the known ones", function()
     support.raises("encodings.get: unknown encoding 'cate' in 'zcp+cate' (known: zcp, arch2vec, path, onehot, "
-      .. "params, struct, phys, phys_live, roof; combine with '+')", enc.get, {space = "nb201", name = "zcp+cate", arch_strings = list})
+      .. "params, struct, phys, phys_live, roof; combine with '+')", enc.get,
+      {space = "nb201", name = "zcp+cate", arch_strings = list})
     support.raises("encodings.get: encoding 'path' appears twice in 'path+onehot+path'", enc.get,
       {space = "nb201", name = "path+onehot+path", arch_strings = list})
     support.raises("encodings.get: empty encoding name in 'path+'", enc.get,

@@ -249,13 +249,13 @@ describe("nb201 cost, layers and features", function()
     assert.same({"launches", "roof_0.25", "roof_1", "roof_4", "roof_16", "roof_64", "roof_256"},
       NB.roof_feature_names())
     for _, sp in ipairs{{NB, {s, dead}}, {FB, {"0-1-2-3-4-5-6-7-8-0-1-2-3-4-5-6-7-8-0-1-2-3", string.rep("8-", 21) .. "8"}}} do
-      local space, list = sp[1], sp[2]
+      local sp_, list = sp[1], sp[2]
       for _, live_only in ipairs{false, true} do
-        local f = space:roof_features(list, nil, live_only)
+        local f = sp_:roof_features(list, nil, live_only)
         assert.same({2, 7}, f:shape())
         for r, arch in ipairs(list) do
           local want = {0, 0, 0, 0, 0, 0, 0}
-          for _, l in ipairs(space:layers(arch)) do
+          for _, l in ipairs(sp_:layers(arch)) do
             if not live_only or (l.live and l.kind ~= "zero") then
               local mb, mflops = (l.in_bytes + l.out_bytes) / 1e6, l.flops / 1e6
               want[1] = want[1] + 1

@@ -504,10 +504,10 @@ M.DEFAULTS = {
                                  -- (the mean of a subset of the components); or "equal"
   hybrid_step = 0.2,             -- grid step of "cv"
   hybrid_folds = 5,
-  hybrid_repeats = 1,
+  hybrid_repeats = 1,            -- K-fold splits averaged by "cv" and "subsets" (the GNN keeps its first split's)
   hybrid_bags = 20,              -- "cv"/"subsets" weights averaged over this many random subsets of the samples
   hybrid_bag_fraction = 0.8,     -- the size of those subsets, a fraction of the k samples
-  hybrid_bagging = "refit",      -- "refit": CV within each subset; "oof": one CV, the weight search bagged over it            -- K-fold splits averaged by "cv" and "subsets" (the GNN keeps its first split's)
+  hybrid_bagging = "refit",      -- "refit": CV within each subset; "oof": one CV, the weight search bagged over it
   budgets = {20},                -- transfer samples per target
   trials = 3,                    -- repetitions with derived seeds
   seed = 1,
