@@ -33,6 +33,10 @@ if ok_space then
   local fb = space.get("fbnet")
   local fx = fb:phys_features({"7-8-1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5"})
   assert(fx:size(2) == 20)
+  -- roofline features (eager and compiled), concatenated as the hybrid's roof component uses them
+  local R = nf.core.hcat{sp:roof_features(archs), sp:roof_features(archs, nil, true)}
+  assert(R:size(2) == 14 and ridge.fit{features = R, targets_ms = ms, link = "identity"}:predict(R):size() == 16)
+  assert(fb:roof_features({"7-8-1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5"}):size(2) == 7)
   local ok_pred, predictor = pcall(require, "nasflat.predictor")
   if ok_pred then
     local p = predictor.new{nodes = 8, n_ops = #sp:vocab(), devices = {"a", "b"}, seed = 1}
