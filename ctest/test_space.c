@@ -324,6 +324,39 @@ static void test_names(void)
     CHECK_NEAR(nf_space_size(FB) / 9.8477090218361123e20, 1.0, 1e-12);
 }
 
+/* Roofline features: the all-conv3x3 cell's columns against the layer list, monotone in the balance; eager and
+ * compiled equal for a cell without dead branches; errors are status codes. */
+static void test_roof_features(void)
+{
+    uint8_t code[2 * NF_SPACE_MAX_CODE];
+    CHECK(nf_space_parse(NB, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|"
+                         "nor_conv_3x3~2|", code, NULL) == NF_OK);
+    CHECK(nf_space_parse(NB, "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|",
+                         code + nf_space_code_len(NB), NULL) == NF_OK);
+    float eager[2 * NF_ROOF_DIM], live[2 * NF_ROOF_DIM];
+    CHECK(nf_space_roof_features(NB, code, 2, 0, 0, eager, NULL) == NF_OK);
+    CHECK(nf_space_roof_features(NB, code, 2, 0, 1, live, NULL) == NF_OK);
+    nf_layer layers[NF_SPACE_MAX_LAYERS];
+    int n = 0;
+    CHECK(nf_space_layers(NB, code, 0, layers, NF_SPACE_MAX_LAYERS, &n, NULL) == NF_OK);
+    double want[NF_ROOF_DIM] = {0};
+    for (int i = 0; i < n; i++) {
+        double mb = (layers[i].in_bytes + layers[i].out_bytes) / 1e6, mf = layers[i].flops / 1e6;
+        want[0] += 1;
+        for (int j = 0; j < NF_ROOF_N_BALANCES; j++) want[1 + j] += fmax(mf, NF_ROOF_BALANCE[j] * mb);
+    }
+    for (int j = 0; j < NF_ROOF_DIM; j++) {
+        CHECK_NEAR(eager[j], want[j], 1e-5 * want[j]);
+        CHECK_NEAR(live[j], eager[j], 1e-6 * want[j]);   /* no dead branch, no zero op */
+        if (j > 1) CHECK(eager[j] >= eager[j - 1]);
+    }
+    CHECK(eager[NF_ROOF_DIM] > live[NF_ROOF_DIM]);   /* the second cell's dead branch and zero ops */
+    nf_err e;
+    CHECK(nf_space_roof_features((nf_space_id)7, code, 1, 0, 0, eager, &e) == NF_EINVAL);
+    CHECK(strstr(e.msg, "unknown search space id 7") != NULL);
+    CHECK(nf_space_roof_features(NB, code, 1, 9, 0, eager, &e) != NF_OK);
+}
+
 int main(void)
 {
     RUN(test_nb201_graphs_by_hand);
@@ -335,5 +368,6 @@ int main(void)
     RUN(test_graphs_batched);
     RUN(test_zoo);
     RUN(test_names);
+    RUN(test_roof_features);
     return CT_DONE();
 }
