@@ -222,34 +222,33 @@ static int l_features(lua_State *L)
     return 1;
 }
 
-/* space.phys_features(name, list, dataset, live_only) -> Tensor(B, NF_PHYS_DIM) */
-static int l_phys_features(lua_State *L)
+/* A per-architecture feature function of the core: (space, codes, B, dataset, live_only, out B×dim, err). */
+typedef nf_status (*layer_features_fn)(nf_space_id, const uint8_t *, int64_t, int, int, float *, nf_err *);
+
+static int push_layer_features(lua_State *L, const char *fname, int64_t dim, layer_features_fn fn)
 {
     nf_space_id s = check_space(L, 1);
     int64_t B;
-    const uint8_t *codes = read_codes(L, 2, s, &B, "phys_features");
-    int d = check_dataset(L, s, 3, "phys_features");
+    const uint8_t *codes = read_codes(L, 2, s, &B, fname);
+    int d = check_dataset(L, s, 3, fname);
     int live_only = lua_toboolean(L, 4);
-    int64_t shape[2] = {B, NF_PHYS_DIM};
+    int64_t shape[2] = {B, dim};
     nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
     nf_err e;
-    if (nf_space_phys_features(s, codes, B, d, live_only, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
+    if (fn(s, codes, B, d, live_only, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
     return 1;
+}
+
+/* space.phys_features(name, list, dataset, live_only) -> Tensor(B, NF_PHYS_DIM) */
+static int l_phys_features(lua_State *L)
+{
+    return push_layer_features(L, "phys_features", NF_PHYS_DIM, nf_space_phys_features);
 }
 
 /* space.roof_features(name, list, dataset, live_only) -> Tensor(B, NF_ROOF_DIM) */
 static int l_roof_features(lua_State *L)
 {
-    nf_space_id s = check_space(L, 1);
-    int64_t B;
-    const uint8_t *codes = read_codes(L, 2, s, &B, "roof_features");
-    int d = check_dataset(L, s, 3, "roof_features");
-    int live_only = lua_toboolean(L, 4);
-    int64_t shape[2] = {B, NF_ROOF_DIM};
-    nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
-    nf_err e;
-    if (nf_space_roof_features(s, codes, B, d, live_only, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
-    return 1;
+    return push_layer_features(L, "roof_features", NF_ROOF_DIM, nf_space_roof_features);
 }
 
 /* space.roof_balances() -> the machine balances (FLOPs per byte) of the roof feature columns 2.. */

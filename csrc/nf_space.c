@@ -300,59 +300,64 @@ nf_status nf_space_struct_features(nf_space_id s, const uint8_t *codes, int64_t 
     return NF_OK;
 }
 
-nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
-                                 nf_err *err)
-{
-    if (!valid(s)) return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
-    const int L = nf_space_code_len(s), K = NF_LAYER_N_KINDS;
-    nf_layer layers[NF_SPACE_MAX_LAYERS];
-    for (int64_t b = 0; b < B; b++) {
-        int n;
-        nf_err e;
-        if (nf_space_layers(s, codes + b * L, dataset, layers, NF_SPACE_MAX_LAYERS, &n, &e) != NF_OK)
-            return nf_seterr(err, NF_EINVAL, "row %lld: %s", (long long)b, e.msg);
-        double acc[NF_PHYS_DIM] = {0};
-        for (int i = 0; i < n; i++) {
-            const nf_layer *l = &layers[i];
-            if (live_only && (!l->live || l->kind == NF_LAYER_ZERO)) continue;
-            double bytes = (l->in_bytes + l->out_bytes) / 1e6;
-            acc[0] += 1.0;
-            acc[1] += bytes;
-            acc[2 + l->kind] += l->flops / 1e6;
-            acc[2 + K + l->kind] += bytes;
-        }
-        for (int j = 0; j < NF_PHYS_DIM; j++) out[b * NF_PHYS_DIM + j] = (float)log1p(acc[j]);
-    }
-    return NF_OK;
-}
+/* Sums over the layers of each architecture of a batch (all executed layers, or with live_only the live non-zero
+ * ones): add(layer, acc) accumulates into dim doubles, written out as floats, through log1p when log_out. */
+typedef void (*layer_adder)(const nf_layer *l, double *acc);
 
-const double NF_ROOF_BALANCE[NF_ROOF_N_BALANCES] = {0.25, 1.0, 4.0, 16.0, 64.0, 256.0};
-
-nf_status nf_space_roof_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
-                                 nf_err *err)
+static nf_status layer_sums(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, int dim,
+                            layer_adder add, int log_out, float *out, nf_err *err)
 {
     if (!valid(s)) return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
     const int L = nf_space_code_len(s);
     nf_layer layers[NF_SPACE_MAX_LAYERS];
+    double acc[NF_PHYS_DIM > NF_ROOF_DIM ? NF_PHYS_DIM : NF_ROOF_DIM];
     for (int64_t b = 0; b < B; b++) {
         int n;
         nf_err e;
         if (nf_space_layers(s, codes + b * L, dataset, layers, NF_SPACE_MAX_LAYERS, &n, &e) != NF_OK)
             return nf_seterr(err, NF_EINVAL, "row %lld: %s", (long long)b, e.msg);
-        double acc[NF_ROOF_DIM] = {0};
+        memset(acc, 0, sizeof acc);
         for (int i = 0; i < n; i++) {
             const nf_layer *l = &layers[i];
             if (live_only && (!l->live || l->kind == NF_LAYER_ZERO)) continue;
-            double mb = (l->in_bytes + l->out_bytes) / 1e6, mflops = l->flops / 1e6;
-            acc[0] += 1.0;
-            for (int j = 0; j < NF_ROOF_N_BALANCES; j++) {
-                double mem = NF_ROOF_BALANCE[j] * mb;
-                acc[1 + j] += mflops > mem ? mflops : mem;
-            }
+            add(l, acc);
         }
-        for (int j = 0; j < NF_ROOF_DIM; j++) out[b * NF_ROOF_DIM + j] = (float)acc[j];
+        for (int j = 0; j < dim; j++) out[b * dim + j] = (float)(log_out ? log1p(acc[j]) : acc[j]);
     }
     return NF_OK;
+}
+
+static void phys_add(const nf_layer *l, double *acc)
+{
+    double bytes = (l->in_bytes + l->out_bytes) / 1e6;
+    acc[0] += 1.0;
+    acc[1] += bytes;
+    acc[2 + l->kind] += l->flops / 1e6;
+    acc[2 + NF_LAYER_N_KINDS + l->kind] += bytes;
+}
+
+nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
+                                 nf_err *err)
+{
+    return layer_sums(s, codes, B, dataset, live_only, NF_PHYS_DIM, phys_add, 1, out, err);
+}
+
+const double NF_ROOF_BALANCE[NF_ROOF_N_BALANCES] = {0.25, 1.0, 4.0, 16.0, 64.0, 256.0};
+
+static void roof_add(const nf_layer *l, double *acc)
+{
+    double mb = (l->in_bytes + l->out_bytes) / 1e6, mflops = l->flops / 1e6;
+    acc[0] += 1.0;
+    for (int j = 0; j < NF_ROOF_N_BALANCES; j++) {
+        double mem = NF_ROOF_BALANCE[j] * mb;
+        acc[1 + j] += mflops > mem ? mflops : mem;
+    }
+}
+
+nf_status nf_space_roof_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
+                                 nf_err *err)
+{
+    return layer_sums(s, codes, B, dataset, live_only, NF_ROOF_DIM, roof_add, 0, out, err);
 }
 
 void nf_layer_init(nf_layer *l, nf_layer_kind kind, int cin, int cout, int hin, int hout, int block, int live)
