@@ -68,6 +68,24 @@ describe("experiment.run hybrid", function()
     assert.is_true(other.targets[1].budgets[1].trials[1].hybrid.spearman < r.hybrid.spearman)
   end)
 
+  it("fits roof1 as a power law of the one roofline column that explains the samples", function()
+    -- a device whose latency is exactly 1.3 * roof_16^0.7 (column 5 of the eager roof features)
+    local src = source("synthetic")
+    local R = src:roof():totable()
+    local ms, rows = {}, {}
+    for i = 1, src.n do ms[i] = 1.3 * (1 + R[i][5]) ^ 0.7; rows[i] = i end
+    src._ms.power_law, src._measured.power_law = nf.Tensor.from(ms), rows
+    local task = {name = "zp", space = "nb201", train = {"gpu_server_a_b1"}, test = {"power_law"}}
+    local rec = assert(experiment.run(tiny{task = task, predictors = {"ridge", "hybrid"}, hybrid = {"roof1", "ridge"},
+      budgets = {12}, hybrid_bags = 1}))
+    local r = rec.targets[1].budgets[1].trials[1]
+    assert.is_true(r.hybrid.spearman > 0.9999, tostring(r.hybrid.spearman))
+    assert.is_true(r.hybrid.weights.roof1 >= 0.8, tostring(r.hybrid.weights.roof1))
+    assert.is_true(r.hybrid.mape < 1e-3, tostring(r.hybrid.mape))   -- the law itself, in milliseconds too
+    assert.is_true(r.ridge.spearman < r.hybrid.spearman)
+    src._ms.power_law, src._measured.power_law = nil, nil
+  end)
+
   it("averages the CV error over repeated K-fold splits; one repeat is the plain K-fold", function()
     local base = tiny{predictors = {"hybrid"}, hybrid = {"ridge", "roof", "roof_ms"}, budgets = {12}}
     local one = assert(experiment.run(base))
@@ -114,7 +132,7 @@ describe("experiment.run hybrid", function()
 
   it("rejects bad hybrid options", function()
     support.raises("unknown hybrid component 'gnn' (known: nasflat, ridge, phys, phys_live, ridge_ms, phys_ms, " ..
-      "phys_live_ms, roof, roof_ms, source)", function()
+      "phys_live_ms, roof, roof_ms, roof1, source)", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"gnn"}}) end)
     support.raises("option 'hybrid' must be a non-empty list", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {}}) end)

@@ -107,6 +107,21 @@ function Source:roof()
   return self._roof
 end
 
+--- The columns of ln(1 + roof features), each a Tensor(n × 1), built once (the "roof1" component's fits).
+function Source:roof_log_columns()
+  if not self._roof_cols then
+    local t = self:roof():clone():affine(1, 1):log():totable()
+    local cols = {}
+    for j = 1, #t[1] do
+      local c = {}
+      for i = 1, #t do c[i] = {t[i][j]} end
+      cols[j] = core.Tensor.from(c)
+    end
+    self._roof_cols = cols
+  end
+  return self._roof_cols
+end
+
 --- Structural features (METHOD §10) of every architecture, built once.
 function Source:features()
   if not self._features then self._features = self.space:struct_features(self.arch_strings) end
@@ -237,6 +252,19 @@ end
 -- predictions in ms for `out_rows`.
 local function ridge_component(c, ctx, rows, ms_k, out_rows)
   local X
+  if c == "roof1" then
+    -- one roofline column (launches included), log-log: the column whose single-feature fit has the smallest
+    -- leave-one-out error; rank-wise the prediction is that column itself (a positive slope) or its reverse
+    local cols = ctx.src:roof_log_columns()
+    local best, best_loo, best_fit
+    for j = 1, #cols do
+      local fit = ridge_mod().fit{features = cols[j]:index(rows), targets_ms = ms_k, link = "log"}
+      local loo = math.huge
+      for _, e in ipairs(fit.loo_mse) do if e < loo then loo = e end end
+      if not best_loo or loo < best_loo then best, best_loo, best_fit = j, loo, fit end
+    end
+    return best_fit, best_fit:predict(cols[best]:index(out_rows))
+  end
   if c:match("^ridge") then X = ctx.src:features()
   elseif c:match("^roof") then X = ctx.src:roof()
   else X = ctx.src:phys(c:match("^phys_live") ~= nil) end
@@ -494,12 +522,13 @@ M.DEFAULTS = {
   predictors = {"nasflat", "ridge"}, -- which predictors to evaluate: nasflat (GNN), ridge (§10), hybrid
   -- the hybrid's components (M.HYBRID_COMPONENT_NAMES): the fine-tuned GNN ("nasflat"), the §10 ridge ("ridge"),
   -- ridges on physical features ("phys": every layer an eager framework runs; "phys_live": the layers a graph
-  -- compiler keeps) and on roofline-time features ("roof"); "_ms": the same ridge fitted to milliseconds
+  -- compiler keeps) and on roofline-time features ("roof"; "roof1": a power law of the one roofline column that
+  -- fits best, 2 parameters for noisy devices); "_ms": the same ridge fitted to milliseconds
   -- (additive costs) instead of log milliseconds; "source": a ridge on the predictions of per-source-device
   -- models fitted on the pre-training architectures. The hybrid predicts the weighted mean of the components'
   -- log latencies. The default has no GNN: with it the 12 tasks score the same (docs/study.md §1), without it
   -- no pre-training is needed.
-  hybrid = {"ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms", "roof", "roof_ms", "source"},
+  hybrid = {"ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms", "roof", "roof_ms", "roof1", "source"},
   hybrid_weights = "cv",         -- by K-fold CV on the k samples: "cv" (a point of the simplex grid) or "subsets"
                                  -- (the mean of a subset of the components); or "equal"
   hybrid_step = 0.2,             -- grid step of "cv"
@@ -530,7 +559,7 @@ M.DEFAULTS = {
 }
 
 M.HYBRID_COMPONENT_NAMES = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms",
-  "roof", "roof_ms", "source"}
+  "roof", "roof_ms", "roof1", "source"}
 M.HYBRID_COMPONENTS = {}
 for _, c in ipairs(M.HYBRID_COMPONENT_NAMES) do M.HYBRID_COMPONENTS[c] = true end
 M.HYBRID_WEIGHTS = {cv = true, subsets = true, equal = true}
