@@ -18,8 +18,8 @@ local function per_transfer(extra)
   return (now() - t0) / (#task.test * o.trials), rec
 end
 local t, rec = per_transfer{}
-print(string.format("hybrid transfer (9 components, 20 bags, k=20, all 15625 cells scored): %.0f ms per target " ..
-  "and trial; ZD mean Spearman %.3f", t * 1000, rec.mean.hybrid["20"]))
+print(string.format("hybrid transfer (%d components, 20 bags, k=20, all 15625 cells scored): %.0f ms per target " ..
+  "and trial; ZD mean Spearman %.3f", #experiment.DEFAULTS.hybrid, t * 1000, rec.mean.hybrid["20"]))
 local t1 = per_transfer{hybrid_bags = 1}
 print(string.format("the same without bagging: %.0f ms per target and trial (bagging costs %.1fx)", t1 * 1000, t / t1))
 print(string.format("peak memory: %.0f MiB", require("nasflat.util").peak_rss_mib()))
