@@ -26,7 +26,8 @@ local util = require "nasflat.util"
 
 local opts = {data = nil, epochs = 150, trials = 3, tasks = table.concat(tasks.PAPER, ","), out = "results",
   samples = 512, budgets = "20", pretrained = false, predictors = "hybrid,nasflat,ridge",
-  hybrid = table.concat(experiment.DEFAULTS.hybrid, ","), ["hybrid-weights"] = "cv", ["hybrid-folds"] = 5,
+  hybrid = table.concat(experiment.DEFAULTS.hybrid, ","), ["hybrid-weights"] = "cv",
+  ["hybrid-folds"] = experiment.DEFAULTS.hybrid_folds,
   ["hybrid-repeats"] = experiment.DEFAULTS.hybrid_repeats, ["hybrid-step"] = experiment.DEFAULTS.hybrid_step,
   ["hybrid-bags"] = experiment.DEFAULTS.hybrid_bags,
   ["hybrid-bag-fraction"] = experiment.DEFAULTS.hybrid_bag_fraction, ["hybrid-bagging"] = experiment.DEFAULTS.hybrid_bagging,

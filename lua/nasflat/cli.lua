@@ -278,7 +278,7 @@ function commands.run.main(o)
   if not experiment.HYBRID_WEIGHTS[o["hybrid-weights"]] then
     return fail("--hybrid-weights must be cv, subsets or equal (got '" .. o["hybrid-weights"] .. "')", 2)
   end
-  if o["hybrid-bagging"] ~= "refit" and o["hybrid-bagging"] ~= "oof" then
+  if not experiment.HYBRID_BAGGING[o["hybrid-bagging"]] then
     return fail("--hybrid-bagging must be refit or oof (got '" .. o["hybrid-bagging"] .. "')", 2)
   end
   if o.threads then core.set_threads(o.threads) end

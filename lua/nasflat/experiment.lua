@@ -110,13 +110,16 @@ end
 --- The columns of ln(1 + roof features), each a Tensor(n × 1), built once (the "roof1" component's fits).
 function Source:roof_log_columns()
   if not self._roof_cols then
-    local t = self:roof():clone():affine(1, 1):log():totable()
+    local L = self:roof():clone():affine(1, 1):log()
+    local F = L:size(2)
     local cols = {}
-    for j = 1, #t[1] do
-      local c = {}
-      for i = 1, #t do c[i] = {t[i][j]} end
-      cols[j] = core.Tensor.from(c)
+    for j = 1, F do
+      local e = core.Tensor.new(F, 1):fill(0)
+      e:set(j, 1, 1)
+      cols[j] = core.matmul(L, e)   -- column j (times 1, plus zeros: exact)
+      e:free()
     end
+    L:free()
     self._roof_cols = cols
   end
   return self._roof_cols
@@ -248,8 +251,8 @@ local function gnn_scores(ctx, rows, ms_k, out_rows, seed)
   return s, a, b, init_from
 end
 
---- A ridge component ("ridge", "phys", "phys_live", each optionally "_ms") fitted on `rows`: the fit and its
--- predictions in ms for `out_rows`.
+--- A ridge component ("ridge", "phys", "phys_live", "roof", each optionally "_ms"; or "roof1") fitted on `rows`:
+-- the fit and its predictions in ms for `out_rows`.
 local function ridge_component(c, ctx, rows, ms_k, out_rows)
   local X
   if c == "roof1" then
@@ -335,10 +338,16 @@ local function component_logms(c, ctx, rows, ms_k, out_rows, seed)
   return p:log()
 end
 
---- Weights of the hybrid's components: "equal", or "cv": the point of the simplex grid (step 0.1) with the
--- smallest K-fold cross-validated squared error of log latency on the k samples (ties: the first found, in
--- an order that starts from equal weights).
 local hybrid_weights_once
+
+--- opts.hybrid_bags random subsets of 1..k, each of opts.hybrid_bag_fraction × k members, drawn from `seed`.
+local function bag_picks(k, opts, seed)
+  local m = math.max(2, math.floor(opts.hybrid_bag_fraction * k + 0.5))
+  local rng = core.Rng(core.derive_seed(seed, 5))
+  local picks = {}
+  for b = 1, opts.hybrid_bags do picks[b] = rng:sample(k, m) end
+  return picks
+end
 
 --- hybrid_weights_once, or with opts.hybrid_bags = B > 1 (and hybrid_bagging "refit") the mean of its weights
 -- over B random subsets of opts.hybrid_bag_fraction (80 %) of the k samples, the components refitted inside
@@ -350,13 +359,9 @@ local function hybrid_weights(comps, ctx, rows, ms_k, seed)
   if B <= 1 or ctx.opts.hybrid_bagging == "oof" or #comps == 1 or ctx.opts.hybrid_weights == "equal" then
     return hybrid_weights_once(comps, ctx, rows, ms_k, seed)
   end
-  local k = #rows
-  local m = math.max(2, math.floor(ctx.opts.hybrid_bag_fraction * k + 0.5))
-  local rng = core.Rng(core.derive_seed(seed, 5))
   local wsum, esum = {}, 0
   for ci = 1, #comps do wsum[ci] = 0 end
-  for b = 1, B do
-    local pick = rng:sample(k, m)
+  for b, pick in ipairs(bag_picks(#rows, ctx.opts, seed)) do
     local sub = {}
     for j, i in ipairs(pick) do sub[j] = rows[i] end
     local w, e = hybrid_weights_once(comps, ctx, sub, gather(ms_k, pick), core.derive_seed(seed, 10 + b))
@@ -366,6 +371,11 @@ local function hybrid_weights(comps, ctx, rows, ms_k, seed)
   return wsum, esum
 end
 
+--- Weights of the hybrid's components: "equal", or "cv": the point of the simplex grid (step opts.hybrid_step)
+-- with the smallest K-fold cross-validated squared error of log latency on the k samples, over
+-- opts.hybrid_repeats splits (ties: the first found, in an order that starts from equal weights); "subsets":
+-- the best plain mean of a subset. With hybrid_bagging "oof", the search is bagged over the out-of-fold
+-- predictions (see hybrid_weights). Returns the weights and the CV mean squared error.
 function hybrid_weights_once(comps, ctx, rows, ms_k, seed)
   local C = #comps
   if ctx.opts.hybrid_weights == "equal" or C == 1 then
@@ -446,13 +456,11 @@ function hybrid_weights_once(comps, ctx, rows, ms_k, seed)
   local B = ctx.opts.hybrid_bags
   if B <= 1 or ctx.opts.hybrid_bagging ~= "oof" then return search(all) end
   -- bagged over subsets of the samples' out-of-fold predictions (no refits)
-  local m = math.max(2, math.floor(ctx.opts.hybrid_bag_fraction * k + 0.5))
-  local brng = core.Rng(core.derive_seed(seed, 5))
   local wsum = {}
   for ci = 1, C do wsum[ci] = 0 end
-  for _ = 1, B do
+  for _, pick in ipairs(bag_picks(k, ctx.opts, seed)) do
     local idx = {}
-    for _, i in ipairs(brng:sample(k, m)) do
+    for _, i in ipairs(pick) do
       for r = 0, R - 1 do idx[#idx + 1] = r * k + i end
     end
     local w = search(idx)
@@ -563,6 +571,7 @@ M.HYBRID_COMPONENT_NAMES = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms",
 M.HYBRID_COMPONENTS = {}
 for _, c in ipairs(M.HYBRID_COMPONENT_NAMES) do M.HYBRID_COMPONENTS[c] = true end
 M.HYBRID_WEIGHTS = {cv = true, subsets = true, equal = true}
+M.HYBRID_BAGGING = {refit = true, oof = true}
 
 --- CSV cells of a run record, one string per (target, budget, trial, predictor):
 -- "target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed"; `missing` (default "-") for a metric
@@ -632,7 +641,7 @@ function M.run(opts)
     if math.type(opts.hybrid_bags) ~= "integer" or opts.hybrid_bags < 1 then
       error("experiment.run: option 'hybrid_bags' must be an integer >= 1", 2)
     end
-    if opts.hybrid_bagging ~= "refit" and opts.hybrid_bagging ~= "oof" then
+    if not M.HYBRID_BAGGING[opts.hybrid_bagging] then
       error("experiment.run: option 'hybrid_bagging' must be \"refit\" or \"oof\" (got " ..
         tostring(opts.hybrid_bagging) .. ")", 2)
     end
