@@ -27,10 +27,14 @@ print(string.format("NB201 physical features of 15625 cells: %.1f ms",
   best_ms(3, function() nb:phys_features(all) end)))
 print(string.format("NB201 roofline features of 15625 cells: %.1f ms",
   best_ms(3, function() nb:roof_features(all) end)))
+print(string.format("NB201 roofline features with floors (43 columns) of 15625 cells: %.1f ms",
+  best_ms(3, function() nb:roof_features(all, nil, false, "floors") end)))
 print(string.format("build 5000 FBNet graphs: %.1f ms", best_ms(5, function() fb:graphs(fbs) end)))
 print(string.format("FBNet structural features of 5000 archs: %.1f ms", best_ms(3, function() fb:struct_features(fbs) end)))
 print(string.format("FBNet physical features of 5000 archs: %.1f ms", best_ms(3, function() fb:phys_features(fbs) end)))
 print(string.format("FBNet roofline features of 5000 archs: %.1f ms", best_ms(3, function() fb:roof_features(fbs) end)))
+print(string.format("FBNet roofline features with floors (43 columns) of 5000 archs: %.1f ms",
+  best_ms(3, function() fb:roof_features(fbs, nil, false, "floors") end)))
 local zoo = require "nasflat.zoo"
 print(string.format("synthetic zoo, NB201 (15625 archs x 13 devices): %.1f ms",
   best_ms(3, function() zoo.latency{space = "nb201"} end)))

@@ -37,6 +37,9 @@ if ok_space then
   local R = nf.core.hcat{sp:roof_features(archs), sp:roof_features(archs, nil, true)}
   assert(R:size(2) == 14 and ridge.fit{features = R, targets_ms = ms, link = "identity"}:predict(R):size() == 16)
   assert(fb:roof_features({"7-8-1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5"}):size(2) == 7)
+  -- the variants: weights in the bytes moved, and per-layer floors
+  assert(sp:roof_features(archs, nil, true, "weights"):size(2) == 7)
+  assert(fb:roof_features({"7-8-1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5"}, nil, false, "floors"):size(2) == 43)
   local ok_pred, predictor = pcall(require, "nasflat.predictor")
   if ok_pred then
     local p = predictor.new{nodes = 8, n_ops = #sp:vocab(), devices = {"a", "b"}, seed = 1}

@@ -245,10 +245,34 @@ static int l_phys_features(lua_State *L)
     return push_layer_features(L, "phys_features", NF_PHYS_DIM, nf_space_phys_features);
 }
 
-/* space.roof_features(name, list, dataset, live_only) -> Tensor(B, NF_ROOF_DIM) */
+/* space.roof_features(name, list, dataset, live_only[, variant]) -> Tensor(B, nf_space_roof_dim(flags));
+ * variant: nil or "plain" (flags 0), "weights" (NF_ROOF_WEIGHTS), "floors" (NF_ROOF_FLOORS). */
 static int l_roof_features(lua_State *L)
 {
-    return push_layer_features(L, "roof_features", NF_ROOF_DIM, nf_space_roof_features);
+    static const char *const variants[] = {"plain", "weights", "floors", NULL};
+    static const int flag_of[] = {0, NF_ROOF_WEIGHTS, NF_ROOF_FLOORS};
+    int flags = flag_of[luaL_checkoption(L, 5, "plain", variants)];
+    nf_space_id s = check_space(L, 1);
+    int64_t B;
+    const uint8_t *codes = read_codes(L, 2, s, &B, "roof_features");
+    int d = check_dataset(L, s, 3, "roof_features");
+    int live_only = lua_toboolean(L, 4);
+    int64_t shape[2] = {B, nf_space_roof_dim(flags)};
+    nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
+    nf_err e;
+    if (nf_space_roof_features_ex(s, codes, B, d, live_only, flags, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
+    return 1;
+}
+
+/* space.roof_floors() -> the per-layer floors (MB) of the "floors" variant's columns */
+static int l_roof_floors(lua_State *L)
+{
+    lua_createtable(L, NF_ROOF_N_FLOORS, 0);
+    for (int j = 0; j < NF_ROOF_N_FLOORS; j++) {
+        lua_pushnumber(L, NF_ROOF_FLOOR_MB[j]);
+        lua_rawseti(L, -2, j + 1);
+    }
+    return 1;
 }
 
 /* space.roof_balances() -> the machine balances (FLOPs per byte) of the roof feature columns 2.. */
@@ -450,7 +474,8 @@ void nf_lua_space_open(lua_State *L)
     static const luaL_Reg fns[] = {
         {"parse", l_parse}, {"format", l_format}, {"info", l_info}, {"graphs", l_graphs},
         {"cost", l_cost}, {"cost1", l_cost1}, {"features", l_features}, {"phys_features", l_phys_features},
-        {"roof_features", l_roof_features}, {"roof_balances", l_roof_balances}, {"layers", l_layers},
+        {"roof_features", l_roof_features}, {"roof_balances", l_roof_balances},
+        {"roof_floors", l_roof_floors}, {"layers", l_layers},
         {"sample", l_sample}, {"index", l_index}, {"at", l_at}, {"enumerate", l_enumerate},
         {NULL, NULL},
     };

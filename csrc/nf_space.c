@@ -301,16 +301,16 @@ nf_status nf_space_struct_features(nf_space_id s, const uint8_t *codes, int64_t 
 }
 
 /* Sums over the layers of each architecture of a batch (all executed layers, or with live_only the live non-zero
- * ones): add(layer, acc) accumulates into dim doubles, written out as floats, through log1p when log_out. */
-typedef void (*layer_adder)(const nf_layer *l, double *acc);
+ * ones): add(layer, acc, flags) accumulates into dim doubles, written out as floats, through log1p when log_out. */
+typedef void (*layer_adder)(const nf_layer *l, double *acc, int flags);
 
 static nf_status layer_sums(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, int dim,
-                            layer_adder add, int log_out, float *out, nf_err *err)
+                            layer_adder add, int flags, int log_out, float *out, nf_err *err)
 {
     if (!valid(s)) return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
     const int L = nf_space_code_len(s);
     nf_layer layers[NF_SPACE_MAX_LAYERS];
-    double acc[NF_PHYS_DIM > NF_ROOF_DIM ? NF_PHYS_DIM : NF_ROOF_DIM];
+    double acc[NF_PHYS_DIM > NF_ROOF_MAX_DIM ? NF_PHYS_DIM : NF_ROOF_MAX_DIM];
     for (int64_t b = 0; b < B; b++) {
         int n;
         nf_err e;
@@ -320,15 +320,16 @@ static nf_status layer_sums(nf_space_id s, const uint8_t *codes, int64_t B, int 
         for (int i = 0; i < n; i++) {
             const nf_layer *l = &layers[i];
             if (live_only && (!l->live || l->kind == NF_LAYER_ZERO)) continue;
-            add(l, acc);
+            add(l, acc, flags);
         }
         for (int j = 0; j < dim; j++) out[b * dim + j] = (float)(log_out ? log1p(acc[j]) : acc[j]);
     }
     return NF_OK;
 }
 
-static void phys_add(const nf_layer *l, double *acc)
+static void phys_add(const nf_layer *l, double *acc, int flags)
 {
+    (void)flags;
     double bytes = (l->in_bytes + l->out_bytes) / 1e6;
     acc[0] += 1.0;
     acc[1] += bytes;
@@ -339,25 +340,48 @@ static void phys_add(const nf_layer *l, double *acc)
 nf_status nf_space_phys_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
                                  nf_err *err)
 {
-    return layer_sums(s, codes, B, dataset, live_only, NF_PHYS_DIM, phys_add, 1, out, err);
+    return layer_sums(s, codes, B, dataset, live_only, NF_PHYS_DIM, phys_add, 0, 1, out, err);
 }
 
 const double NF_ROOF_BALANCE[NF_ROOF_N_BALANCES] = {0.25, 1.0, 4.0, 16.0, 64.0, 256.0};
+const double NF_ROOF_FLOOR_MB[NF_ROOF_N_FLOORS] = {0.003, 0.01, 0.03, 0.1, 0.3, 1.0};
 
-static void roof_add(const nf_layer *l, double *acc)
+int nf_space_roof_dim(int flags)
 {
-    double mb = (l->in_bytes + l->out_bytes) / 1e6, mflops = l->flops / 1e6;
+    if (flags & ~(NF_ROOF_WEIGHTS | NF_ROOF_FLOORS)) return -1;
+    return 1 + NF_ROOF_N_BALANCES * ((flags & NF_ROOF_FLOORS) ? 1 + NF_ROOF_N_FLOORS : 1);
+}
+
+static void roof_add(const nf_layer *l, double *acc, int flags)
+{
+    double mb = (l->in_bytes + l->out_bytes + ((flags & NF_ROOF_WEIGHTS) ? 4.0 * l->params : 0.0)) / 1e6;
+    double mflops = l->flops / 1e6;
     acc[0] += 1.0;
     for (int j = 0; j < NF_ROOF_N_BALANCES; j++) {
-        double mem = NF_ROOF_BALANCE[j] * mb;
-        acc[1 + j] += mflops > mem ? mflops : mem;
+        double t = NF_ROOF_BALANCE[j] * mb;
+        if (mflops > t) t = mflops;
+        acc[1 + j] += t;
+        if (flags & NF_ROOF_FLOORS) {
+            for (int f = 0; f < NF_ROOF_N_FLOORS; f++) {
+                double floor_t = NF_ROOF_BALANCE[j] * NF_ROOF_FLOOR_MB[f];
+                acc[1 + NF_ROOF_N_BALANCES * (1 + f) + j] += t > floor_t ? t : floor_t;
+            }
+        }
     }
+}
+
+nf_status nf_space_roof_features_ex(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only,
+                                    int flags, float *out, nf_err *err)
+{
+    int dim = nf_space_roof_dim(flags);
+    if (dim < 0) return nf_seterr(err, NF_EINVAL, "unknown roof feature flags 0x%x", (unsigned)flags);
+    return layer_sums(s, codes, B, dataset, live_only, dim, roof_add, flags, 0, out, err);
 }
 
 nf_status nf_space_roof_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
                                  nf_err *err)
 {
-    return layer_sums(s, codes, B, dataset, live_only, NF_ROOF_DIM, roof_add, 0, out, err);
+    return nf_space_roof_features_ex(s, codes, B, dataset, live_only, 0, out, err);
 }
 
 void nf_layer_init(nf_layer *l, nf_layer_kind kind, int cin, int cout, int hin, int hout, int block, int live)

@@ -193,6 +193,23 @@ extern const double NF_ROOF_BALANCE[NF_ROOF_N_BALANCES];
 nf_status nf_space_roof_features(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only, float *out,
                                  nf_err *err);
 
+/* Variants of the roofline-time features (nf_space_roof_features is flags 0), same layers, raw sums:
+ *   NF_ROOF_WEIGHTS  a layer's MB moved also counts its fp32 weights (4 bytes per parameter), not only the
+ *                    activations it reads and writes: a small-batch layer streams its weights once per call;
+ *   NF_ROOF_FLOORS   after the 1 + NF_ROOF_N_BALANCES columns above, for each floor f of NF_ROOF_FLOOR_MB and
+ *                    each balance b, the sum over layers of max(MFLOPs, b × MB, b × f): every kernel costs at
+ *                    least the time to move f MB (launch and synchronisation latency, which on a GPU at batch 32
+ *                    or a lookup-table accelerator dominates the many small layers). Column order: floor-major.
+ * nf_space_roof_dim(flags) is the row width. */
+#define NF_ROOF_WEIGHTS 1
+#define NF_ROOF_FLOORS 2
+#define NF_ROOF_N_FLOORS 6
+extern const double NF_ROOF_FLOOR_MB[NF_ROOF_N_FLOORS];
+#define NF_ROOF_MAX_DIM (1 + NF_ROOF_N_BALANCES * (1 + NF_ROOF_N_FLOORS))
+int nf_space_roof_dim(int flags);    /* -1 for unknown flag bits */
+nf_status nf_space_roof_features_ex(nf_space_id s, const uint8_t *codes, int64_t B, int dataset, int live_only,
+                                    int flags, float *out, nf_err *err);
+
 /* ------------------------------------------------ per-space implementations (internal) */
 const char *nf_nb201_op_name(int op);      /* NULL if out of range */
 const char *nf_fbnet_block_name(int b);    /* NULL if out of range */

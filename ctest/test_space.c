@@ -357,12 +357,63 @@ static void test_roof_features(void)
     CHECK(nf_space_roof_features(NB, code, 1, 9, 0, eager, &e) != NF_OK);
 }
 
+/* Roofline variants: "weights" adds 4 bytes per parameter to each layer's traffic, "floors" appends
+ * max(t, b × f) sums, which equal the plain columns when f is 0 and grow with f; unknown flags are refused. */
+static void test_roof_variants(void)
+{
+    uint8_t code[NF_SPACE_MAX_CODE];
+    CHECK(nf_space_parse(FB, "k3_e1-k3_e3-skip-k5_e6-k3_e1_g2-k5_e1_g2-k3_e6-k5_e3-skip-k3_e3-k3_e6-k5_e1-k5_e6-"
+                         "k3_e1-k3_e3-k5_e3-k3_e6-skip-k5_e6-k3_e1_g2-k5_e1_g2-k3_e3", code, NULL) == NF_OK);
+    CHECK(nf_space_roof_dim(0) == NF_ROOF_DIM);
+    CHECK(nf_space_roof_dim(NF_ROOF_WEIGHTS) == NF_ROOF_DIM);
+    CHECK(nf_space_roof_dim(NF_ROOF_FLOORS) == NF_ROOF_MAX_DIM);
+    CHECK(nf_space_roof_dim(NF_ROOF_FLOORS | NF_ROOF_WEIGHTS) == NF_ROOF_MAX_DIM);
+    CHECK(nf_space_roof_dim(4) == -1);
+    float plain[NF_ROOF_DIM], w[NF_ROOF_DIM], fl[NF_ROOF_MAX_DIM];
+    CHECK(nf_space_roof_features(FB, code, 1, 0, 0, plain, NULL) == NF_OK);
+    CHECK(nf_space_roof_features_ex(FB, code, 1, 0, 0, NF_ROOF_WEIGHTS, w, NULL) == NF_OK);
+    CHECK(nf_space_roof_features_ex(FB, code, 1, 0, 0, NF_ROOF_FLOORS, fl, NULL) == NF_OK);
+    nf_layer layers[NF_SPACE_MAX_LAYERS];
+    int n = 0;
+    CHECK(nf_space_layers(FB, code, 0, layers, NF_SPACE_MAX_LAYERS, &n, NULL) == NF_OK);
+    double want_w[NF_ROOF_DIM] = {0}, want_f[NF_ROOF_MAX_DIM] = {0};
+    for (int i = 0; i < n; i++) {
+        const nf_layer *l = &layers[i];
+        double mf = l->flops / 1e6, mb = (l->in_bytes + l->out_bytes) / 1e6, mbw = mb + 4.0 * l->params / 1e6;
+        want_w[0] += 1;
+        want_f[0] += 1;
+        for (int j = 0; j < NF_ROOF_N_BALANCES; j++) {
+            double b = NF_ROOF_BALANCE[j], t = fmax(mf, b * mb);
+            want_w[1 + j] += fmax(mf, b * mbw);
+            want_f[1 + j] += t;
+            for (int f = 0; f < NF_ROOF_N_FLOORS; f++)
+                want_f[1 + NF_ROOF_N_BALANCES * (1 + f) + j] += fmax(t, b * NF_ROOF_FLOOR_MB[f]);
+        }
+    }
+    for (int j = 0; j < NF_ROOF_DIM; j++) {
+        CHECK_NEAR(w[j], want_w[j], 1e-5 * want_w[j]);
+        CHECK_NEAR(fl[j], plain[j], 1e-6 * plain[j]);   /* the floors variant starts with the plain columns */
+        if (j > 0) CHECK(w[j] > plain[j]);              /* the convolutions have weights */
+    }
+    for (int j = 0; j < NF_ROOF_MAX_DIM; j++) CHECK_NEAR(fl[j], want_f[j], 1e-5 * want_f[j]);
+    for (int f = 0; f < NF_ROOF_N_FLOORS; f++)   /* a higher floor never lowers a sum */
+        for (int j = 0; j < NF_ROOF_N_BALANCES; j++) {
+            int c = 1 + NF_ROOF_N_BALANCES * (1 + f) + j;
+            CHECK(fl[c] >= fl[c - NF_ROOF_N_BALANCES]);
+        }
+    CHECK(fl[NF_ROOF_MAX_DIM - 1] > plain[NF_ROOF_DIM - 1]);   /* the 1 MB floor binds on some small layer */
+    nf_err e;
+    CHECK(nf_space_roof_features_ex(FB, code, 1, 0, 0, 8, fl, &e) == NF_EINVAL);
+    CHECK(strstr(e.msg, "unknown roof feature flags 0x8") != NULL);
+}
+
 int main(void)
 {
     RUN(test_nb201_graphs_by_hand);
     RUN(test_nb201_parse_errors);
     RUN(test_nb201_format_index);
     RUN(test_fbnet);
+    RUN(test_roof_variants);
     RUN(test_nb201_cost_and_layers);
     RUN(test_sample);
     RUN(test_graphs_batched);

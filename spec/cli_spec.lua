@@ -184,7 +184,7 @@ describe("nasflat usage errors", function()
       {{"run", "--predictor", "gnn"}, "--predictor must be nasflat, ridge, hybrid, a comma list of them, " ..
         "both or all (got 'gnn')"},
       {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat, ridge, phys, phys_live, " ..
-        "ridge_ms, phys_ms, phys_live_ms, roof, roof_ms, roof1, source)"},
+        "ridge_ms, phys_ms, phys_live_ms, roof, roof_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)"},
       {{"run", "--hybrid", ","}, "--hybrid: empty list"},
       {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv, subsets or equal (got 'best')"},
       {{"run", "--hybrid-bagging", "all"}, "--hybrid-bagging must be refit or oof (got 'all')"},

@@ -234,7 +234,8 @@ describe("encodings.get: names and errors", function()
     "4-2-1-2-1-1"}
 
   it("lists the base names", function()
-    assert.same({"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live", "roof"}, enc.names())
+    assert.same({"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live", "roof", "roofw", "floor"},
+      enc.names())
     local n = enc.names()
     n[1] = "x"
     assert.equal("zcp", enc.names()[1])
@@ -243,7 +244,7 @@ describe("encodings.get: names and errors", function()
 
   it("raises on unknown, repeated or empty names, listing the known ones", function()
     support.raises("encodings.get: unknown encoding 'cate' in 'zcp+cate' (known: zcp, arch2vec, path, onehot, "
-      .. "params, struct, phys, phys_live, roof; combine with '+')", enc.get,
+      .. "params, struct, phys, phys_live, roof, roofw, floor; combine with '+')", enc.get,
       {space = "nb201", name = "zcp+cate", arch_strings = list})
     support.raises("encodings.get: encoding 'path' appears twice in 'path+onehot+path'", enc.get,
       {space = "nb201", name = "path+onehot+path", arch_strings = list})
@@ -337,6 +338,30 @@ describe("encodings.get: path, onehot, params, struct", function()
       assert.is_true(lo >= 0 and hi <= 1)
       -- fbnet: a chain's single path written per position equals the one-hot
       if j <= 198 then for i = 1, 300 do assert.equal(F:get(i, j), F:get(i, j + 198)) end end
+    end
+  end)
+end)
+
+describe("encodings: the roofline families", function()
+  it("roof, roofw and floor: ln(1+x) of space:roof_features variants, min-max scaled, named per column", function()
+    local archs = FB:sample(nf.Rng(6), 200)
+    local X, info = enc.get{space = "fbnet", name = "roof+roofw+floor", arch_strings = archs}
+    assert.equal(7 + 7 + 43, X:size(2))
+    assert.equal("roof:launches", info.columns[1])
+    assert.equal("roofw:roofw_0.25", info.columns[9])
+    assert.equal("floor:roof_256_floor_1", info.columns[57])
+    -- each column is a monotone map of the raw sums: same order as ln(1 + raw)
+    local raw = FB:roof_features(archs, nil, false, "floors"):totable()
+    local Xt = X:totable()
+    for _, j in ipairs{16, 30, 57} do
+      local r = j - 14
+      for i = 2, #archs do
+        if raw[i][r] > raw[1][r] * (1 + 1e-6) then assert.is_true(Xt[i][j] >= Xt[1][j]) end
+      end
+    end
+    for j = 2, X:size(2) do
+      local lo, hi = column_range(X, j)
+      assert.is_true(lo == 0 and hi == 1, "column " .. j)
     end
   end)
 end)

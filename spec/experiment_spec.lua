@@ -86,6 +86,32 @@ describe("experiment.run hybrid", function()
     src._ms.power_law, src._measured.power_law = nil, nil
   end)
 
+  it("floor components fit a device whose every kernel has a minimum time; the plain roofline cannot", function()
+    -- fbnet latency = 0.2 ms + 0.01 ms per unit of sum(max(MFLOPs, 16 MB, 16 x 0.1 MB)): column 29 of "floors"
+    local src = assert(experiment.open_source{data = "synthetic", space = "fbnet"})
+    local F = src:roof("floors")
+    assert.same({src.n, 43}, F:shape())   -- fbnet: every layer is live, the eager columns only
+    local R = F:totable()
+    local ms, rows = {}, {}
+    for i = 1, src.n do ms[i] = 0.2 + 0.01 * R[i][29]; rows[i] = i end
+    src._ms.floor_law, src._measured.floor_law = nf.Tensor.from(ms), rows
+    local task = {name = "zf", space = "fbnet", train = {src.devices[1]}, test = {"floor_law"}}
+    local function run(comps)
+      local rec = assert(experiment.run{source = src, task = task, predictors = {"hybrid"}, hybrid = comps,
+        budgets = {20}, trials = 1, hybrid_bags = 1})
+      return rec.targets[1].budgets[1].trials[1].hybrid
+    end
+    local floor, roof = run{"floor_ms"}, run{"roof_ms"}
+    assert.is_true(floor.spearman > 0.999, tostring(floor.spearman))
+    assert.is_true(roof.spearman < floor.spearman - 0.005, floor.spearman .. " vs " .. roof.spearman)
+    local both = run{"floor_ms", "roof_ms"}
+    assert.is_true(both.weights.floor_ms >= 0.6, tostring(both.weights.floor_ms))
+    -- roofw: the weights variant, a different matrix of the same width as roof
+    local W, P = src:roof("weights"), src:roof()
+    assert.same(P:shape(), W:shape())
+    assert.is_true(W:sum() > P:sum())
+  end)
+
   it("averages the CV error over repeated K-fold splits; one repeat is the plain K-fold", function()
     local base = tiny{predictors = {"hybrid"}, hybrid = {"ridge", "roof", "roof_ms"}, budgets = {12}}
     local one = assert(experiment.run(base))
@@ -132,7 +158,7 @@ describe("experiment.run hybrid", function()
 
   it("rejects bad hybrid options", function()
     support.raises("unknown hybrid component 'gnn' (known: nasflat, ridge, phys, phys_live, ridge_ms, phys_ms, " ..
-      "phys_live_ms, roof, roof_ms, roof1, source)", function()
+      "phys_live_ms, roof, roof_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"gnn"}}) end)
     support.raises("option 'hybrid' must be a non-empty list", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {}}) end)

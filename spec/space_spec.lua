@@ -273,6 +273,45 @@ describe("nb201 cost, layers and features", function()
     support.raises("unknown nb201 dataset 'x'", function() NB:roof_features({s}, "x") end)
   end)
 
+  it("gives the roofline variants: weight traffic, and per-layer floors", function()
+    local arch = "0-1-2-3-4-5-6-7-8-0-1-2-3-4-5-6-7-8-0-1-2-3"
+    local bal, floors = FB.roof_balances(), FB.roof_floors()
+    assert.same({0.003, 0.01, 0.03, 0.1, 0.3, 1}, floors)
+    local names = FB.roof_feature_names("floors")
+    assert.equal(43, #names)
+    assert.equal("roof_256", names[7])
+    assert.equal("roof_0.25_floor_0.003", names[8])
+    assert.equal("roof_256_floor_1", names[43])
+    assert.same({"launches", "roofw_0.25", "roofw_1", "roofw_4", "roofw_16", "roofw_64", "roofw_256"},
+      FB.roof_feature_names("weights"))
+    local w = FB:roof_features({arch}, nil, false, "weights")
+    local fl = FB:roof_features({arch}, nil, false, "floors")
+    assert.same({1, 7}, w:shape())
+    assert.same({1, 43}, fl:shape())
+    local want_w, want_f = {}, {}
+    for j = 1, 43 do want_w[j], want_f[j] = 0, 0 end
+    for _, l in ipairs(FB:layers(arch)) do
+      local mf, mb = l.flops / 1e6, (l.in_bytes + l.out_bytes) / 1e6
+      local mbw = mb + 4 * l.params / 1e6
+      want_w[1], want_f[1] = want_w[1] + 1, want_f[1] + 1
+      for j, b in ipairs(bal) do
+        local t = math.max(mf, b * mb)
+        want_w[1 + j] = want_w[1 + j] + math.max(mf, b * mbw)
+        want_f[1 + j] = want_f[1 + j] + t
+        for k, f in ipairs(floors) do
+          local c = 1 + 6 * k + j
+          want_f[c] = want_f[c] + math.max(t, b * f)
+        end
+      end
+    end
+    for j = 1, 7 do assert.near(want_w[j], w:get(1, j), 1e-5 * want_w[j]) end
+    for j = 1, 43 do assert.near(want_f[j], fl:get(1, j), 1e-5 * want_f[j]) end
+    -- the plain variant is the default and the first 7 columns of "floors"
+    local plain = FB:roof_features({arch})
+    for j = 1, 7 do assert.near(plain:get(1, j), fl:get(1, j), 1e-6 * plain:get(1, j)) end
+    support.raises("invalid option 'ceilings'", function() FB:roof_features({arch}, nil, false, "ceilings") end)
+  end)
+
   it("gives the structural features of METHOD §10", function()
     local f = NB:struct_features({s, "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"})
     assert.same({2, 8}, f:shape())

@@ -36,6 +36,11 @@
 --   phys_live the same over the layers a graph compiler keeps (live, no zero ops).
 --   roof      roofline-time features (space:roof_features: kernel launches and, for six machine balances,
 --             the sum over every executed layer of max(MFLOPs, balance × MB)): ln(1+x), min-max to [0, 1].
+--   roofw     the same with each layer's fp32 weights counted in its MB moved (space:roof_features
+--             variant "weights"; 7 columns).
+--   floor     roof, then for each per-layer floor f of 0.003, 0.01, 0.03, 0.1, 0.3, 1 MB the sums of
+--             max(MFLOPs, balance × MB, balance × f): every kernel costs at least the time to move f MB
+--             (variant "floors"; 43 columns).
 -- A constant column (e.g. a one-hot cell no listed architecture uses) scales to 0.
 --
 -- Missing proxies (nb201). zcp/nb201_zcp_partial.csv holds exactly the 9,445 canonical cells: those in
@@ -72,7 +77,7 @@ local util = require "nasflat.util"
 local V = core.vae
 local M = {}
 
-M.NAMES = {"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live", "roof"}
+M.NAMES = {"zcp", "arch2vec", "path", "onehot", "params", "struct", "phys", "phys_live", "roof", "roofw", "floor"}
 local KNOWN = {}
 for _, n in ipairs(M.NAMES) do KNOWN[n] = true end
 
@@ -598,19 +603,22 @@ local function phys_builder(live_only, prefix)
 end
 local build_phys, build_phys_live = phys_builder(false, "phys:"), phys_builder(true, "phys_live:")
 
--- roof: log of the roofline-time sums (they span orders of magnitude), then min-max
-local function build_roof(ctx)
-  local X = ctx.space:roof_features(ctx.pop, nil, false):affine(1, 1):log()
-  local names = ctx.space.roof_feature_names()
-  V.scale(X, minmax_modes(#names))
-  local cols = {}
-  for j, n in ipairs(names) do cols[j] = "roof:" .. n end
-  return X:index(ctx.pop_rows), cols
+-- roof, roofw, floor: log of the roofline-time sums (they span orders of magnitude), then min-max
+local function roof_builder(variant, prefix)
+  return function(ctx)
+    local X = ctx.space:roof_features(ctx.pop, nil, false, variant):affine(1, 1):log()
+    local names = ctx.space.roof_feature_names(variant)
+    V.scale(X, minmax_modes(#names))
+    local cols = {}
+    for j, n in ipairs(names) do cols[j] = prefix .. n end
+    return X:index(ctx.pop_rows), cols
+  end
 end
 
 local BUILD = {zcp = build_zcp, arch2vec = build_arch2vec, path = build_path, onehot = build_onehot,
   params = build_params, struct = build_struct, phys = build_phys,
-  phys_live = build_phys_live, roof = build_roof}
+  phys_live = build_phys_live, roof = roof_builder(nil, "roof:"), roofw = roof_builder("weights", "roofw:"),
+  floor = roof_builder("floors", "floor:")}
 
 ------------------------------------------------------------------------------------------------ API
 local function parse_name(name)

@@ -92,19 +92,21 @@ function Source:phys(live_only)
   return self[key]
 end
 
---- Roofline-time features of every architecture (space:roof_features), built once: over the layers an eager
--- framework runs and those a compiler keeps, side by side (fbnet: every layer is live, so the eager ones only).
-function Source:roof()
-  if not self._roof then
-    local eager = self.space:roof_features(self.arch_strings, nil, false)
+--- Roofline-time features of every architecture (space:roof_features, `variant` nil / "weights" / "floors"),
+-- built once: over the layers an eager framework runs and those a compiler keeps, side by side (fbnet: every
+-- layer is live, so the eager ones only).
+function Source:roof(variant)
+  local key = "_roof_" .. (variant or "plain")
+  if not self[key] then
+    local eager = self.space:roof_features(self.arch_strings, nil, false, variant)
     if self.space_name == "fbnet" then
-      self._roof = eager
+      self[key] = eager
     else
-      self._roof = core.hcat{eager, self.space:roof_features(self.arch_strings, nil, true)}
+      self[key] = core.hcat{eager, self.space:roof_features(self.arch_strings, nil, true, variant)}
       eager:free()
     end
   end
-  return self._roof
+  return self[key]
 end
 
 --- The columns of ln(1 + roof features), each a Tensor(n × 1), built once (the "roof1" component's fits).
@@ -251,7 +253,8 @@ local function gnn_scores(ctx, rows, ms_k, out_rows, seed)
   return s, a, b, init_from
 end
 
---- A ridge component ("ridge", "phys", "phys_live", "roof", each optionally "_ms"; or "roof1") fitted on `rows`:
+--- A ridge component ("ridge", "phys", "phys_live", "roof", "roofw", "floor", each optionally "_ms"; or "roof1")
+-- fitted on `rows`:
 -- the fit and its predictions in ms for `out_rows`.
 local function ridge_component(c, ctx, rows, ms_k, out_rows)
   local X
@@ -269,6 +272,8 @@ local function ridge_component(c, ctx, rows, ms_k, out_rows)
     return best_fit, best_fit:predict(cols[best]:index(out_rows))
   end
   if c:match("^ridge") then X = ctx.src:features()
+  elseif c:match("^floor") then X = ctx.src:roof("floors")
+  elseif c:match("^roofw") then X = ctx.src:roof("weights")
   elseif c:match("^roof") then X = ctx.src:roof()
   else X = ctx.src:phys(c:match("^phys_live") ~= nil) end
   local fit = ridge_mod().fit{features = X:index(rows), targets_ms = ms_k,
@@ -530,13 +535,15 @@ M.DEFAULTS = {
   predictors = {"nasflat", "ridge"}, -- which predictors to evaluate: nasflat (GNN), ridge (§10), hybrid
   -- the hybrid's components (M.HYBRID_COMPONENT_NAMES): the fine-tuned GNN ("nasflat"), the §10 ridge ("ridge"),
   -- ridges on physical features ("phys": every layer an eager framework runs; "phys_live": the layers a graph
-  -- compiler keeps) and on roofline-time features ("roof"; "roof1": a power law of the one roofline column that
+  -- compiler keeps) and on roofline-time features ("roof"; "roofw": with each layer's weights in its bytes moved;
+  -- "floor": roof plus sums with a minimum time per kernel; "roof1": a power law of the one roofline column that
   -- fits best, 2 parameters for noisy devices); "_ms": the same ridge fitted to milliseconds
   -- (additive costs) instead of log milliseconds; "source": a ridge on the predictions of per-source-device
   -- models fitted on the pre-training architectures. The hybrid predicts the weighted mean of the components'
   -- log latencies. The default has no GNN: with it the 12 tasks score the same (docs/study.md §1), without it
   -- no pre-training is needed.
-  hybrid = {"ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms", "roof", "roof_ms", "roof1", "source"},
+  hybrid = {"ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms", "floor", "floor_ms", "roofw", "roofw_ms",
+    "roof1", "source"},
   hybrid_weights = "cv",         -- by K-fold CV on the k samples: "cv" (a point of the simplex grid) or "subsets"
                                  -- (the mean of a subset of the components); or "equal"
   hybrid_step = 0.2,             -- grid step of "cv"
@@ -567,7 +574,7 @@ M.DEFAULTS = {
 }
 
 M.HYBRID_COMPONENT_NAMES = {"nasflat", "ridge", "phys", "phys_live", "ridge_ms", "phys_ms", "phys_live_ms",
-  "roof", "roof_ms", "roof1", "source"}
+  "roof", "roof_ms", "roofw", "roofw_ms", "floor", "floor_ms", "roof1", "source"}
 M.HYBRID_COMPONENTS = {}
 for _, c in ipairs(M.HYBRID_COMPONENT_NAMES) do M.HYBRID_COMPONENTS[c] = true end
 M.HYBRID_WEIGHTS = {cv = true, subsets = true, equal = true}

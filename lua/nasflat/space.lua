@@ -169,17 +169,29 @@ end
 -- kernel launches, then for each machine balance b of Space.roof_balances() (FLOPs per byte: 0.25 .. 256)
 -- the sum over layers of max(MFLOPs, b × MB moved), the layers' time on such a machine in units of its peak.
 -- Latency is close to linear in a few of these (each layer compute- or memory-bound on its own).
-function Space:roof_features(list, dataset, live_only)
-  return C.roof_features(self.name, list, dataset, live_only and true or false)
+-- `variant` (default "plain"): "weights" counts each layer's fp32 weights in its MB moved (Tensor(B, 7));
+-- "floors" appends, for each floor f of Space.roof_floors() (MB) and each balance b, the sum over layers of
+-- max(MFLOPs, b × MB, b × f): every kernel costs at least the time to move f MB (Tensor(B, 43)).
+function Space:roof_features(list, dataset, live_only, variant)
+  return C.roof_features(self.name, list, dataset, live_only and true or false, variant)
 end
+
+--- The per-layer floors (MB) of the "floors" roof variant, in column order.
+function Space.roof_floors() return C.roof_floors() end
 
 --- The machine balances of the roof feature columns 2..7, in order.
 function Space.roof_balances() return C.roof_balances() end
 
---- Names of the roof features, in column order.
-function Space.roof_feature_names()
+--- Names of the roof features of `variant` (see Space:roof_features), in column order.
+function Space.roof_feature_names(variant)
   local out = {"launches"}
-  for _, b in ipairs(C.roof_balances()) do out[#out + 1] = string.format("roof_%g", b) end
+  local tag = variant == "weights" and "roofw_" or "roof_"
+  for _, b in ipairs(C.roof_balances()) do out[#out + 1] = string.format("%s%g", tag, b) end
+  if variant == "floors" then
+    for _, f in ipairs(C.roof_floors()) do
+      for _, b in ipairs(C.roof_balances()) do out[#out + 1] = string.format("roof_%g_floor_%g", b, f) end
+    end
+  end
   return out
 end
 
