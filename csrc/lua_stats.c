@@ -1,6 +1,7 @@
 /* lua_stats.c — nasflat.core.stats: k-means, cosine similarities, bucket selection, row gathering
  * and ridge regression kernels (nf_stats.c) for the Lua samplers and the ridge baseline.
  * Buffers handed to the core are Lua userdata, so an error raised here leaks nothing. */
+#include <string.h>
 #include "lua_nf.h"
 #include "nf_stats.h"
 
@@ -225,12 +226,57 @@ static int l_ridge_loo(lua_State *L)
     return 1;
 }
 
+/* simplex_search(P, y, idx, steps) -> weights (table of C numbers), sse. P: a list of C lists of n numbers (one
+ * per predictor), y: n numbers, idx: m 1-based positions into 1..n, steps: grid points per unit (see nf_stats.h). */
+static int l_simplex_search(lua_State *L)
+{
+    const char *fname = "stats.simplex_search";
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer C = luaL_len(L, 1);
+    int64_t n, m;
+    double *y = check_doubles(L, 2, fname, "y", &n);          /* buffers stay on the stack */
+    double *pos = check_doubles(L, 3, fname, "idx", &m);
+    lua_Integer steps = luaL_checkinteger(L, 4);
+    if (C < 1 || C > 64) luaL_error(L, "%s: needs 1..64 prediction lists (got %I)", fname, C);
+    if (m < 1) luaL_error(L, "%s: idx is empty", fname);
+    if (steps < 1 || steps > 1000) luaL_error(L, "%s: steps must be in 1..1000 (got %I)", fname, steps);
+    double *P = lua_newuserdatauv(L, (size_t)C * (size_t)(n ? n : 1) * sizeof *P, 0);
+    for (lua_Integer c = 1; c <= C; c++) {
+        lua_geti(L, 1, c);
+        int64_t nc;
+        double *row = check_doubles(L, lua_gettop(L), fname, "a prediction list", &nc);
+        if (nc != n) luaL_error(L, "%s: prediction list %I has %I values, y has %I", fname, c, (lua_Integer)nc,
+                                (lua_Integer)n);
+        memcpy(P + (c - 1) * n, row, (size_t)n * sizeof *P);
+        lua_pop(L, 2);
+    }
+    int64_t *idx = lua_newuserdatauv(L, (size_t)m * sizeof *idx, 0);
+    for (int64_t k = 0; k < m; k++) {
+        double v = pos[k];
+        if (!(v >= 1 && v <= (double)n) || v != (double)(int64_t)v)
+            luaL_error(L, "%s: idx entry %I (%f) is not a position in 1..%I", fname, (lua_Integer)k + 1, v,
+                       (lua_Integer)n);
+        idx[k] = (int64_t)v - 1;
+    }
+    double *w = lua_newuserdatauv(L, (size_t)C * sizeof *w, 0), sse;
+    nf_err err;
+    if (nf_simplex_search(P, y, C, n, idx, m, (int)steps, w, &sse, &err)) return nf_lua_raise(L, &err);
+    lua_createtable(L, (int)C, 0);
+    for (lua_Integer c = 0; c < C; c++) {
+        lua_pushnumber(L, w[c]);
+        lua_rawseti(L, -2, c + 1);
+    }
+    lua_pushnumber(L, sse);
+    return 2;
+}
+
 void nf_lua_stats_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"kmeans", l_kmeans}, {"cosine_matrix", l_cosine_matrix}, {"mean_cosine", l_mean_cosine},
         {"bucket_select", l_bucket_select}, {"gather_rows", l_gather_rows},
-        {"ridge_fit", l_ridge_fit}, {"ridge_loo", l_ridge_loo}, {NULL, NULL},
+        {"ridge_fit", l_ridge_fit}, {"ridge_loo", l_ridge_loo},
+        {"simplex_search", l_simplex_search}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     lua_setfield(L, -2, "stats");

@@ -413,3 +413,66 @@ nf_status nf_ridge_loo(const float *X, const double *y, int64_t n, int64_t p, co
     ridge_ws_free(&w);
     return st;
 }
+
+/* ------------------------------------------------------------------ simplex grid search */
+typedef struct {
+    const double *P, *y;
+    const int64_t *idx;
+    int64_t C, n, m;
+    int steps;
+    double *w, *best_w, best_sse;
+    int have_best;
+} simplex_ctx;
+
+static void simplex_try(simplex_ctx *s)
+{
+    double sse = 0;
+    for (int64_t k = 0; k < s->m; k++) {
+        int64_t i = s->idx[k];
+        double p = 0;
+        for (int64_t c = 0; c < s->C; c++) p = p + s->w[c] * s->P[c * s->n + i];
+        double d = p - s->y[i];
+        sse = sse + d * d;
+    }
+    if (!s->have_best || sse < s->best_sse - 1e-12) {
+        memcpy(s->best_w, s->w, (size_t)s->C * sizeof *s->w);
+        s->best_sse = sse;
+        s->have_best = 1;
+    }
+}
+
+/* w[c] for c < C-1 takes t/steps, t = 0..left, in order; the last weight takes what is left */
+static void simplex_rec(simplex_ctx *s, int64_t c, int left)
+{
+    if (c == s->C - 1) {
+        s->w[c] = (double)left / s->steps;
+        simplex_try(s);
+        return;
+    }
+    for (int t = 0; t <= left; t++) {
+        s->w[c] = (double)t / s->steps;
+        simplex_rec(s, c + 1, left - t);
+    }
+}
+
+nf_status nf_simplex_search(const double *P, const double *y, int64_t C, int64_t n, const int64_t *idx, int64_t m,
+                            int steps, double *best_w, double *best_sse, nf_err *err)
+{
+    if (C < 1 || n < 1 || m < 1)
+        return nf_seterr(err, NF_EINVAL, "simplex search: needs C >= 1 predictors, n >= 1 values and m >= 1 indices "
+                         "(got C=%lld n=%lld m=%lld)", (long long)C, (long long)n, (long long)m);
+    if (steps < 1) return nf_seterr(err, NF_EINVAL, "simplex search: steps must be >= 1 (got %d)", steps);
+    for (int64_t k = 0; k < m; k++)
+        if (idx[k] < 0 || idx[k] >= n)
+            return nf_seterr(err, NF_EINVAL, "simplex search: index %lld is %lld, outside 0..%lld", (long long)k,
+                             (long long)idx[k], (long long)(n - 1));
+    double *w = malloc((size_t)C * sizeof *w);
+    if (!w) return oom("simplex search", err);
+    simplex_ctx s = {P, y, idx, C, n, m, steps, w, best_w, 0, 0};
+    for (int64_t c = 0; c < C; c++) w[c] = 1.0 / (double)C;
+    simplex_try(&s);
+    simplex_rec(&s, 0, steps);
+    *best_sse = s.best_sse;
+    free(w);
+    return NF_OK;
+}

@@ -54,4 +54,15 @@ nf_status nf_ridge_fit(const float *X, const double *y, int64_t n, int64_t p, do
 nf_status nf_ridge_loo(const float *X, const double *y, int64_t n, int64_t p, const double *lambdas, int64_t nl,
                        int standardize, double *loo_mse, nf_err *err);
 
+/* -------------------------------------------------------------------- simplex grid search
+ * The weights w (C entries, each a multiple of 1/steps, summing to 1) that minimise the squared error
+ *   sse(w) = sum over i in idx[0..m) of (sum_c w_c P[c*n + i] - y[i])^2
+ * of a weighted mean of C prediction vectors P (C×n, row c = predictor c). Tried first: equal weights
+ * 1/C; then every grid point, (w_1, ..., w_C) in ascending lexicographic order; a point replaces the best
+ * only when its error is smaller by more than 1e-12 (so ties keep the earlier point). Writes best_w (C)
+ * and *best_sse (the sum, not the mean). Each error sums in double, in the order of idx, each prediction
+ * over c in order: the same numbers as the plain loops in Lua. C >= 1, steps >= 1, m >= 1, idx in 0..n-1. */
+nf_status nf_simplex_search(const double *P, const double *y, int64_t C, int64_t n, const int64_t *idx, int64_t m,
+                            int steps, double *best_w, double *best_sse, nf_err *err);
+
 #endif

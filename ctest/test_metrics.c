@@ -266,6 +266,61 @@ static void test_ridge(void)
     CHECK(strstr(err.msg, "needs at least 2 samples (got 1)") != NULL);
 }
 
+/* Simplex grid search: the exact minimiser on a grid where one mix is perfect; equal weights win ties; the error
+ * of the answer equals a direct recomputation; bad arguments are status codes. */
+static void test_simplex_search(void)
+{
+    /* y = 0.6 a + 0.4 b exactly; c is noise */
+    enum { C = 3, N = 6 };
+    double P[C * N], y[N];
+    for (int i = 0; i < N; i++) {
+        double a = i, b = (i * 7) % 5, c = (i * 3) % 4 - 1.5;
+        P[0 * N + i] = a;
+        P[1 * N + i] = b;
+        P[2 * N + i] = c;
+        y[i] = 0.6 * a + 0.4 * b;
+    }
+    int64_t idx[N] = {0, 1, 2, 3, 4, 5};
+    double w[C], sse;
+    CHECK(nf_simplex_search(P, y, C, N, idx, N, 5, w, &sse, NULL) == NF_OK);
+    CHECK_NEAR(w[0], 0.6, 1e-12);
+    CHECK_NEAR(w[1], 0.4, 1e-12);
+    CHECK_NEAR(w[2], 0.0, 1e-12);
+    CHECK_NEAR(sse, 0.0, 1e-18);
+    /* a coarser grid cannot hit 0.6: the answer is the grid point with the least error, found by brute force */
+    CHECK(nf_simplex_search(P, y, C, N, idx, 4, 2, w, &sse, NULL) == NF_OK);
+    double best = 1e300, bw[C] = {0};
+    for (int t0 = 0; t0 <= 2; t0++)
+        for (int t1 = 0; t0 + t1 <= 2; t1++) {
+            double v[C] = {t0 / 2.0, t1 / 2.0, (2 - t0 - t1) / 2.0}, e = 0;
+            for (int k = 0; k < 4; k++) {
+                double p = v[0] * P[k] + v[1] * P[N + k] + v[2] * P[2 * N + k];
+                e += (p - y[k]) * (p - y[k]);
+            }
+            if (e < best - 1e-12) { best = e; memcpy(bw, v, sizeof bw); }
+        }
+    double eq = 0;   /* equal weights are tried first; they are off the step-2 grid */
+    for (int k = 0; k < 4; k++) {
+        double p = (P[k] + P[N + k] + P[2 * N + k]) / 3.0;
+        eq += (p - y[k]) * (p - y[k]);
+    }
+    if (eq < best - 1e-12) { best = eq; bw[0] = bw[1] = bw[2] = 1.0 / 3.0; }
+    CHECK_NEAR(sse, best, 1e-9 * (1 + best));
+    for (int c = 0; c < C; c++) CHECK_NEAR(w[c], bw[c], 1e-15);
+    /* identical predictors: every point ties, equal weights (tried first) stay */
+    double Q[2 * N];
+    for (int i = 0; i < N; i++) Q[i] = Q[N + i] = y[i];
+    CHECK(nf_simplex_search(Q, y, 2, N, idx, N, 10, w, &sse, NULL) == NF_OK);
+    CHECK(w[0] == 0.5 && w[1] == 0.5 && sse == 0.0);
+    nf_err e;
+    int64_t bad[1] = {N};
+    CHECK(nf_simplex_search(P, y, C, N, bad, 1, 5, w, &sse, &e) == NF_EINVAL);
+    CHECK(strstr(e.msg, "index 0 is 6, outside 0..5") != NULL);
+    CHECK(nf_simplex_search(P, y, C, N, idx, N, 0, w, &sse, &e) == NF_EINVAL);
+    CHECK(strstr(e.msg, "steps must be >= 1") != NULL);
+    CHECK(nf_simplex_search(P, y, 0, N, idx, N, 5, w, &sse, &e) == NF_EINVAL);
+}
+
 int main(void)
 {
     RUN(test_correlations_hand);
@@ -277,5 +332,6 @@ int main(void)
     RUN(test_cosine);
     RUN(test_bucket_select);
     RUN(test_ridge);
+    RUN(test_simplex_search);
     return CT_DONE();
 }

@@ -216,3 +216,34 @@ describe("structural ridge on the real data (METHOD §10)", function()
     assert.is_true(mean < 0.97, string.format("mean Spearman %.3f is implausibly high", mean))
   end)
 end)
+
+describe("stats.simplex_search (the hybrid's weight grid)", function()
+  local S = stats
+
+  it("finds the mix on the grid that reproduces the target, after trying equal weights", function()
+    local a, b, c, y = {}, {}, {}, {}
+    for i = 1, 8 do
+      a[i], b[i], c[i] = i, (i * 7) % 5, (i * 3) % 4 - 1.5
+      y[i] = 0.2 * a[i] + 0.8 * c[i]
+    end
+    local w, sse = S.simplex_search({a, b, c}, y, {1, 2, 3, 4, 5, 6, 7, 8}, 5)
+    assert.near(0.2, w[1], 1e-12)
+    assert.near(0, w[2], 1e-12)
+    assert.near(0.8, w[3], 1e-12)
+    assert.near(0, sse, 1e-18)
+    -- identical predictors tie everywhere: the equal weights tried first are kept
+    local same = S.simplex_search({y, y}, y, {2, 4}, 10)
+    assert.same({0.5, 0.5}, same)
+  end)
+
+  it("raises on arguments that do not fit together", function()
+    local y = {1, 2, 3}
+    support.raises("idx entry 1 (4.0) is not a position in 1..3", function()
+      S.simplex_search({y}, y, {4}, 5) end)
+    support.raises("prediction list 2 has 2 values, y has 3", function()
+      S.simplex_search({y, {1, 2}}, y, {1}, 5) end)
+    support.raises("steps must be in 1..1000 (got 0)", function() S.simplex_search({y}, y, {1}, 0) end)
+    support.raises("idx is empty", function() S.simplex_search({y}, y, {}, 5) end)
+    support.raises("needs 1..64 prediction lists (got 0)", function() S.simplex_search({}, y, {1}, 5) end)
+  end)
+end)

@@ -424,6 +424,11 @@ function hybrid_weights_once(comps, ctx, rows, ms_k, seed)
   for j = 1, n_oof do yy[j] = y[(j - 1) % k + 1] end
   -- the weights with the smallest squared error over the out-of-fold predictions `idx`
   local function search(idx)
+    if ctx.opts.hybrid_weights ~= "subsets" then
+      -- every w with w_c in {0, step, 2 step, ..., 1}, sum 1, after equal weights (C: the same sums as in Lua)
+      local w, sse = core.stats.simplex_search(oof, yy, idx, math.floor(1 / ctx.opts.hybrid_step + 0.5))
+      return w, sse / #idx
+    end
     local best, best_err
     local function try(w)
       local err = 0
@@ -437,22 +442,12 @@ function hybrid_weights_once(comps, ctx, rows, ms_k, seed)
     local eq = {}
     for i = 1, C do eq[i] = 1 / C end
     try(eq)
-    if ctx.opts.hybrid_weights == "subsets" then
-      -- the plain mean of every non-empty subset of the components
-      for mask = 1, (1 << C) - 1 do
-        local w, m = {}, 0
-        for ci = 1, C do w[ci] = (mask >> (ci - 1)) & 1; m = m + w[ci] end
-        for ci = 1, C do w[ci] = w[ci] / m end
-        try(w)
-      end
-    else
-      -- every w with w_c in {0, step, 2 step, ..., 1}, sum 1
-      local steps = math.floor(1 / ctx.opts.hybrid_step + 0.5)
-      local function rec(ci, left, w)
-        if ci == C then w[C] = left / steps; try(w) return end
-        for t = 0, left do w[ci] = t / steps; rec(ci + 1, left - t, w) end
-      end
-      rec(1, steps, {})
+    -- the plain mean of every non-empty subset of the components
+    for mask = 1, (1 << C) - 1 do
+      local w, m = {}, 0
+      for ci = 1, C do w[ci] = (mask >> (ci - 1)) & 1; m = m + w[ci] end
+      for ci = 1, C do w[ci] = w[ci] / m end
+      try(w)
     end
     return best, best_err / #idx
   end
