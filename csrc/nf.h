@@ -117,6 +117,9 @@ nf_status nf_gemm_batched(nf_trans ta, nf_trans tb, int64_t M, int64_t N, int64_
 /* Tensor-level product: C(M×N) = op(A) op(B) for 2-D tensors, shapes checked. */
 nf_status nf_matmul(const nf_tensor *A, nf_trans ta, const nf_tensor *B, nf_trans tb,
                     nf_tensor *C, float beta, nf_err *err);
+/* Solve L X = B in place for X (double): L lower-triangular p×p (row-major, non-unit diagonal; the upper triangle
+ * is not read), B p×n row-major. p, n >= 0. */
+void nf_dtrsm_lower(int64_t p, int64_t n, const double *L, double *B);
 void nf_blas_set_threads(int n);   /* OpenBLAS's own setting; n>=1 */
 int nf_blas_get_threads(void);
 

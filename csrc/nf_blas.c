@@ -69,5 +69,12 @@ nf_status nf_matmul(const nf_tensor *A, nf_trans ta, const nf_tensor *B, nf_tran
     return nf_gemm(ta, tb, M, N, K, 1.0f, A->data, A->shape[1], B->data, B->shape[1], beta, C->data, N, err);
 }
 
+void nf_dtrsm_lower(int64_t p, int64_t n, const double *L, double *B)
+{
+    if (p <= 0 || n <= 0) return;
+    cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, (blasint)p, (blasint)n, 1.0, L,
+                (blasint)p, B, (blasint)n);
+}
+
 void nf_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 int nf_blas_get_threads(void) { return openblas_get_num_threads(); }

@@ -386,6 +386,108 @@ nf_status nf_ridge_fit(const float *X, const double *y, int64_t n, int64_t p, do
     return st;
 }
 
+/* Cholesky of K + lambda I (n×n) into L (lower triangle); K symmetric. Same singularity rule as ridge_factor. */
+static nf_status dual_factor(const char *name, const double *K, int64_t n, double lambda, double *L, nf_err *err)
+{
+    if (!(lambda >= 0) || !isfinite(lambda))
+        return nf_seterr(err, NF_EINVAL, "%s: lambda must be a finite number >= 0 (got %g)", name, lambda);
+    double dmax = 0;
+    for (int64_t j = 0; j < n; j++) if (K[j * n + j] + lambda > dmax) dmax = K[j * n + j] + lambda;
+    for (int64_t j = 0; j < n; j++) {
+        for (int64_t i = j; i < n; i++) {
+            double s = K[i * n + j] + (i == j ? lambda : 0.0);
+            for (int64_t t = 0; t < j; t++) s -= L[i * n + t] * L[j * n + t];
+            if (i == j) {
+                if (!(s > 1e-12 * dmax))
+                    return nf_seterr(err, NF_EINVAL, "%s: the system is singular at lambda=%g (collinear or constant features?)",
+                                     name, lambda);
+                L[j * n + j] = sqrt(s);
+            } else {
+                L[i * n + j] = s / L[j * n + j];
+            }
+        }
+    }
+    return NF_OK;
+}
+
+/* Leave-one-out errors with more features than samples, from the n×n side: with K = Z Z' and
+ * M = (K + lambda I)^-1, the hat matrix of the centred fit is Z (Z'Z + lambda I)^-1 Z' = I - lambda M, so the
+ * residual is lambda (M yc)_i and 1 - h_ii = lambda M_ii - 1/n: an n×n factorisation per lambda instead of p×p
+ * plus n solves. */
+static nf_status ridge_loo_dual(const ridge_ws *w, const double *lambdas, int64_t nl, double *loo_mse, nf_err *err)
+{
+    int64_t n = w->n, p = w->p;
+    double *K = malloc((size_t)(3 * n * n + 2 * n) * sizeof *K);
+    if (!K) return oom("ridge_loo", err);
+    double *L = K + n * n, *Li = L + n * n, *u = Li + n * n, *col = u + n;
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t b = 0; b <= a; b++) {
+            double s = 0;
+            for (int64_t j = 0; j < p; j++) s += w->Z[a * p + j] * w->Z[b * p + j];
+            K[a * n + b] = K[b * n + a] = s;
+        }
+    nf_status st = NF_OK;
+    for (int64_t l = 0; l < nl; l++) {
+        double lambda = lambdas[l];
+        st = dual_factor("ridge_loo", K, n, lambda, L, err);
+        if (st) break;
+        memcpy(u, w->yc, (size_t)n * sizeof *u);
+        chol_solve(L, n, u);
+        /* M_ii = || L^-1 e_i ||^2: the columns of L^-1 by forward substitution */
+        for (int64_t i = 0; i < n; i++) {
+            for (int64_t r = 0; r < n; r++) col[r] = 0;
+            col[i] = 1.0 / L[i * n + i];
+            for (int64_t r = i + 1; r < n; r++) {
+                double s = 0;
+                for (int64_t t = i; t < r; t++) s -= L[r * n + t] * col[t];
+                col[r] = s / L[r * n + r];
+            }
+            double m = 0;
+            for (int64_t r = i; r < n; r++) m += col[r] * col[r];
+            Li[i] = m;
+        }
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double e = lambda * u[i] / (lambda * Li[i] - 1.0 / (double)n);
+            s += e * e;
+        }
+        loo_mse[l] = s / (double)n;
+    }
+    free(K);
+    return st;
+}
+
+/* Leave-one-out errors of a large design (n rows, p <= n features): with A = G + lambda I = L L', the leverage is
+ * h_ii = 1/n + |L^-1 z_i|^2, so one triangular solve of all n rows at once (BLAS) replaces 2n scalar solves. */
+static nf_status ridge_loo_blas(ridge_ws *w, const double *lambdas, int64_t nl, double *loo_mse, nf_err *err)
+{
+    int64_t n = w->n, p = w->p;
+    double *W = malloc((size_t)(p * n) * sizeof *W);
+    if (!W) return oom("ridge_loo", err);
+    nf_status st = NF_OK;
+    for (int64_t l = 0; l < nl; l++) {
+        st = ridge_factor("ridge_loo", w, lambdas[l], err);
+        if (st) break;
+        memcpy(w->beta, w->r, (size_t)p * sizeof *w->beta);
+        chol_solve(w->A, p, w->beta);
+        for (int64_t j = 0; j < p; j++)
+            for (int64_t i = 0; i < n; i++) W[j * n + i] = w->Z[i * p + j];
+        nf_dtrsm_lower(p, n, w->A, W);
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double *z = w->Z + i * p;
+            double fit = 0, h = 1.0 / (double)n;
+            for (int64_t j = 0; j < p; j++) fit += z[j] * w->beta[j];
+            for (int64_t j = 0; j < p; j++) h += W[j * n + i] * W[j * n + i];
+            double e = (w->yc[i] - fit) / (1.0 - h);
+            s += e * e;
+        }
+        loo_mse[l] = s / (double)n;
+    }
+    free(W);
+    return st;
+}
+
 nf_status nf_ridge_loo(const float *X, const double *y, int64_t n, int64_t p, const double *lambdas, int64_t nl,
                        int standardize, double *loo_mse, nf_err *err)
 {
@@ -393,6 +495,16 @@ nf_status nf_ridge_loo(const float *X, const double *y, int64_t n, int64_t p, co
     ridge_ws w;
     nf_status st = ridge_setup("ridge_loo", X, y, n, p, standardize, &w, err);
     if (st) return st;
+    if (p > n) {
+        st = ridge_loo_dual(&w, lambdas, nl, loo_mse, err);
+        ridge_ws_free(&w);
+        return st;
+    }
+    if (n >= 64 && p >= 8) {   /* large designs (the source-device models): all rows in one BLAS solve */
+        st = ridge_loo_blas(&w, lambdas, nl, loo_mse, err);
+        ridge_ws_free(&w);
+        return st;
+    }
     for (int64_t l = 0; l < nl && !st; l++) {
         st = ridge_factor("ridge_loo", &w, lambdas[l], err);
         if (st) break;

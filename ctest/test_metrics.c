@@ -257,6 +257,64 @@ static void test_ridge(void)
         brute += e * e;
     }
     CHECK_NEAR(loo[0], brute / N, 1e-9);
+    /* more features than samples (the n×n route): still equal to refitting without each row */
+    {
+        enum { NW = 7, PW = 19 };
+        float Xw[NW * PW];
+        double yw[NW], low[3], lw[3] = {1e-3, 0.5, 20};
+        for (int i = 0; i < NW; i++) {
+            for (int j = 0; j < PW; j++) Xw[i * PW + j] = (float)(((i + 3) * (j + 5) * 7919) % 13) / 4.0f;
+            yw[i] = 0.5 + 0.1 * Xw[i * PW] - 0.2 * Xw[i * PW + 3] + ((i * 5) % 3) * 0.05;
+        }
+        CHECK(nf_ridge_loo(Xw, yw, NW, PW, lw, 3, 0, low, &err) == NF_OK);
+        for (int l = 0; l < 3; l++) {
+            double bw = 0, cw[PW];
+            for (int h = 0; h < NW; h++) {
+                float Xs[(NW - 1) * PW];
+                double ys[NW - 1];
+                int k = 0;
+                for (int i = 0; i < NW; i++) {
+                    if (i == h) continue;
+                    memcpy(Xs + k * PW, Xw + i * PW, PW * sizeof *Xs);
+                    ys[k++] = yw[i];
+                }
+                double bb;
+                CHECK(nf_ridge_fit(Xs, ys, NW - 1, PW, lw[l], 0, cw, &bb, &err) == NF_OK);
+                double pred = bb;
+                for (int j = 0; j < PW; j++) pred += cw[j] * Xw[h * PW + j];
+                bw += (yw[h] - pred) * (yw[h] - pred);
+            }
+            CHECK_NEAR(low[l], bw / NW, 1e-9 * (1 + bw));
+        }
+        double zero = 0;
+        CHECK(nf_ridge_loo(Xw, yw, NW, PW, &zero, 1, 0, low, &err) == NF_EINVAL);   /* rank <= n-1 < p */
+        CHECK(strstr(err.msg, "singular at lambda=0") != NULL);
+    }
+    /* a large design (n >= 64: one BLAS triangular solve for all rows): equal to refitting without each row */
+    {
+        enum { NB_ = 70, PB = 9 };
+        static float Xb[NB_ * PB], Xs[(NB_ - 1) * PB];
+        double yb[NB_], ys[NB_ - 1], lb = 0.3, lo, cb[PB], bb;
+        for (int i = 0; i < NB_; i++) {
+            for (int j = 0; j < PB; j++) Xb[i * PB + j] = (float)(((i + 1) * (j + 2) * 104729) % 17) / 3.0f;
+            yb[i] = 1.0 + 0.2 * Xb[i * PB + 1] - 0.1 * Xb[i * PB + 4] + ((i * 11) % 7) * 0.03;
+        }
+        CHECK(nf_ridge_loo(Xb, yb, NB_, PB, &lb, 1, 0, &lo, &err) == NF_OK);
+        double bw = 0;
+        for (int h = 0; h < NB_; h++) {
+            int k = 0;
+            for (int i = 0; i < NB_; i++) {
+                if (i == h) continue;
+                memcpy(Xs + k * PB, Xb + i * PB, PB * sizeof *Xs);
+                ys[k++] = yb[i];
+            }
+            CHECK(nf_ridge_fit(Xs, ys, NB_ - 1, PB, lb, 0, cb, &bb, &err) == NF_OK);
+            double pred = bb;
+            for (int j = 0; j < PB; j++) pred += cb[j] * Xb[h * PB + j];
+            bw += (yb[h] - pred) * (yb[h] - pred);
+        }
+        CHECK_NEAR(lo, bw / NB_, 1e-9 * (1 + bw));
+    }
     /* collinear columns without a penalty are singular */
     float Xc[N * P];
     for (int i = 0; i < N; i++) { Xc[i * P] = (float)i; Xc[i * P + 1] = (float)(2 * i); }
