@@ -264,27 +264,22 @@ static int l_roof_features(lua_State *L)
     return 1;
 }
 
-/* space.roof_floors() -> the per-layer floors (MB) of the "floors" variant's columns */
-static int l_roof_floors(lua_State *L)
+static int push_numbers(lua_State *L, const double *v, int n)
 {
-    lua_createtable(L, NF_ROOF_N_FLOORS, 0);
-    for (int j = 0; j < NF_ROOF_N_FLOORS; j++) {
-        lua_pushnumber(L, NF_ROOF_FLOOR_MB[j]);
+    lua_createtable(L, n, 0);
+    for (int j = 0; j < n; j++) {
+        lua_pushnumber(L, v[j]);
         lua_rawseti(L, -2, j + 1);
     }
     return 1;
 }
 
 /* space.roof_balances() -> the machine balances (FLOPs per byte) of the roof feature columns 2.. */
-static int l_roof_balances(lua_State *L)
-{
-    lua_createtable(L, NF_ROOF_N_BALANCES, 0);
-    for (int j = 0; j < NF_ROOF_N_BALANCES; j++) {
-        lua_pushnumber(L, NF_ROOF_BALANCE[j]);
-        lua_rawseti(L, -2, j + 1);
-    }
-    return 1;
-}
+static int l_roof_balances(lua_State *L) { return push_numbers(L, NF_ROOF_BALANCE, NF_ROOF_N_BALANCES); }
+
+/* space.roof_floors() -> the per-layer floors (MB) of the "floors" variant's columns */
+static int l_roof_floors(lua_State *L) { return push_numbers(L, NF_ROOF_FLOOR_MB, NF_ROOF_N_FLOORS); }
+
 
 /* space.layers(name, code, dataset) -> list of {kind=, cin=, ...} */
 static int l_layers(lua_State *L)

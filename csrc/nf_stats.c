@@ -323,18 +323,17 @@ static nf_status ridge_setup(const char *name, const float *X, const double *y, 
     return NF_OK;
 }
 
-/* Cholesky of G + lambda I into w->A (lower triangle). */
-static nf_status ridge_factor(const char *name, ridge_ws *w, double lambda, nf_err *err)
+/* Cholesky of M + lambda I (M symmetric p×p) into L (lower triangle); a pivot below 1e-12 of the largest
+ * diagonal entry is a singular system. */
+static nf_status chol_factor(const char *name, const double *M, int64_t p, double lambda, double *L, nf_err *err)
 {
-    int64_t p = w->p;
     if (!(lambda >= 0) || !isfinite(lambda))
         return nf_seterr(err, NF_EINVAL, "%s: lambda must be a finite number >= 0 (got %g)", name, lambda);
     double dmax = 0;
-    for (int64_t j = 0; j < p; j++) if (w->G[j * p + j] + lambda > dmax) dmax = w->G[j * p + j] + lambda;
-    double *L = w->A;
+    for (int64_t j = 0; j < p; j++) if (M[j * p + j] + lambda > dmax) dmax = M[j * p + j] + lambda;
     for (int64_t j = 0; j < p; j++) {
         for (int64_t i = j; i < p; i++) {
-            double s = w->G[i * p + j] + (i == j ? lambda : 0.0);
+            double s = M[i * p + j] + (i == j ? lambda : 0.0);
             for (int64_t t = 0; t < j; t++) s -= L[i * p + t] * L[j * p + t];
             if (i == j) {
                 if (!(s > 1e-12 * dmax))
@@ -347,6 +346,12 @@ static nf_status ridge_factor(const char *name, ridge_ws *w, double lambda, nf_e
         }
     }
     return NF_OK;
+}
+
+/* Cholesky of G + lambda I into w->A (lower triangle). */
+static nf_status ridge_factor(const char *name, ridge_ws *w, double lambda, nf_err *err)
+{
+    return chol_factor(name, w->G, w->p, lambda, w->A, err);
 }
 
 /* x = (L L')^-1 b, in place on x (x holds b on entry). */
@@ -386,30 +391,6 @@ nf_status nf_ridge_fit(const float *X, const double *y, int64_t n, int64_t p, do
     return st;
 }
 
-/* Cholesky of K + lambda I (n×n) into L (lower triangle); K symmetric. Same singularity rule as ridge_factor. */
-static nf_status dual_factor(const char *name, const double *K, int64_t n, double lambda, double *L, nf_err *err)
-{
-    if (!(lambda >= 0) || !isfinite(lambda))
-        return nf_seterr(err, NF_EINVAL, "%s: lambda must be a finite number >= 0 (got %g)", name, lambda);
-    double dmax = 0;
-    for (int64_t j = 0; j < n; j++) if (K[j * n + j] + lambda > dmax) dmax = K[j * n + j] + lambda;
-    for (int64_t j = 0; j < n; j++) {
-        for (int64_t i = j; i < n; i++) {
-            double s = K[i * n + j] + (i == j ? lambda : 0.0);
-            for (int64_t t = 0; t < j; t++) s -= L[i * n + t] * L[j * n + t];
-            if (i == j) {
-                if (!(s > 1e-12 * dmax))
-                    return nf_seterr(err, NF_EINVAL, "%s: the system is singular at lambda=%g (collinear or constant features?)",
-                                     name, lambda);
-                L[j * n + j] = sqrt(s);
-            } else {
-                L[i * n + j] = s / L[j * n + j];
-            }
-        }
-    }
-    return NF_OK;
-}
-
 /* Leave-one-out errors with more features than samples, from the n×n side: with K = Z Z' and
  * M = (K + lambda I)^-1, the hat matrix of the centred fit is Z (Z'Z + lambda I)^-1 Z' = I - lambda M, so the
  * residual is lambda (M yc)_i and 1 - h_ii = lambda M_ii - 1/n: an n×n factorisation per lambda instead of p×p
@@ -429,7 +410,7 @@ static nf_status ridge_loo_dual(const ridge_ws *w, const double *lambdas, int64_
     nf_status st = NF_OK;
     for (int64_t l = 0; l < nl; l++) {
         double lambda = lambdas[l];
-        st = dual_factor("ridge_loo", K, n, lambda, L, err);
+        st = chol_factor("ridge_loo", K, n, lambda, L, err);
         if (st) break;
         memcpy(u, w->yc, (size_t)n * sizeof *u);
         chol_solve(L, n, u);
