@@ -222,27 +222,34 @@ static int l_features(lua_State *L)
     return 1;
 }
 
-/* A per-architecture feature function of the core: (space, codes, B, dataset, live_only, out B×dim, err). */
-typedef nf_status (*layer_features_fn)(nf_space_id, const uint8_t *, int64_t, int, int, float *, nf_err *);
-
-static int push_layer_features(lua_State *L, const char *fname, int64_t dim, layer_features_fn fn)
-{
-    nf_space_id s = check_space(L, 1);
+/* The arguments of the per-layer feature functions: (name, list, dataset, live_only). */
+typedef struct {
+    nf_space_id s;
     int64_t B;
-    const uint8_t *codes = read_codes(L, 2, s, &B, fname);
-    int d = check_dataset(L, s, 3, fname);
-    int live_only = lua_toboolean(L, 4);
-    int64_t shape[2] = {B, dim};
-    nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
-    nf_err e;
-    if (fn(s, codes, B, d, live_only, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
-    return 1;
+    const uint8_t *codes;
+    int dataset, live_only;
+} layer_args;
+
+static layer_args read_layer_args(lua_State *L, const char *fname)
+{
+    layer_args a;
+    a.s = check_space(L, 1);
+    a.codes = read_codes(L, 2, a.s, &a.B, fname);
+    a.dataset = check_dataset(L, a.s, 3, fname);
+    a.live_only = lua_toboolean(L, 4);
+    return a;
 }
 
 /* space.phys_features(name, list, dataset, live_only) -> Tensor(B, NF_PHYS_DIM) */
 static int l_phys_features(lua_State *L)
 {
-    return push_layer_features(L, "phys_features", NF_PHYS_DIM, nf_space_phys_features);
+    layer_args a = read_layer_args(L, "phys_features");
+    int64_t shape[2] = {a.B, NF_PHYS_DIM};
+    nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
+    nf_err e;
+    if (nf_space_phys_features(a.s, a.codes, a.B, a.dataset, a.live_only, out->t.data, &e) != NF_OK)
+        return nf_lua_raise(L, &e);
+    return 1;
 }
 
 /* space.roof_features(name, list, dataset, live_only[, variant]) -> Tensor(B, nf_space_roof_dim(flags));
@@ -252,15 +259,12 @@ static int l_roof_features(lua_State *L)
     static const char *const variants[] = {"plain", "weights", "floors", NULL};
     static const int flag_of[] = {0, NF_ROOF_WEIGHTS, NF_ROOF_FLOORS};
     int flags = flag_of[luaL_checkoption(L, 5, "plain", variants)];
-    nf_space_id s = check_space(L, 1);
-    int64_t B;
-    const uint8_t *codes = read_codes(L, 2, s, &B, "roof_features");
-    int d = check_dataset(L, s, 3, "roof_features");
-    int live_only = lua_toboolean(L, 4);
-    int64_t shape[2] = {B, nf_space_roof_dim(flags)};
+    layer_args a = read_layer_args(L, "roof_features");
+    int64_t shape[2] = {a.B, nf_space_roof_dim(flags)};
     nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
     nf_err e;
-    if (nf_space_roof_features_ex(s, codes, B, d, live_only, flags, out->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
+    if (nf_space_roof_features_ex(a.s, a.codes, a.B, a.dataset, a.live_only, flags, out->t.data, &e) != NF_OK)
+        return nf_lua_raise(L, &e);
     return 1;
 }
 
@@ -279,7 +283,6 @@ static int l_roof_balances(lua_State *L) { return push_numbers(L, NF_ROOF_BALANC
 
 /* space.roof_floors() -> the per-layer floors (MB) of the "floors" variant's columns */
 static int l_roof_floors(lua_State *L) { return push_numbers(L, NF_ROOF_FLOOR_MB, NF_ROOF_N_FLOORS); }
-
 
 /* space.layers(name, code, dataset) -> list of {kind=, cin=, ...} */
 static int l_layers(lua_State *L)

@@ -270,8 +270,9 @@ static void ridge_ws_free(ridge_ws *w)
     memset(w, 0, sizeof *w);
 }
 
+/* Centre and scale X into w->Z, centre y into w->yc; with `gram`, also G = Z'Z and r = Z'yc (the p×p route). */
 static nf_status ridge_setup(const char *name, const float *X, const double *y, int64_t n, int64_t p,
-                             int standardize, ridge_ws *w, nf_err *err)
+                             int standardize, int gram, ridge_ws *w, nf_err *err)
 {
     memset(w, 0, sizeof *w);
     if (!X || !y) return nf_seterr(err, NF_EINVAL, "%s: NULL argument", name);
@@ -310,7 +311,7 @@ static nf_status ridge_setup(const char *name, const float *X, const double *y, 
     yb /= (double)n;
     w->ybar = yb;
     for (int64_t i = 0; i < n; i++) w->yc[i] = y[i] - yb;
-    for (int64_t a = 0; a < p; a++) {
+    for (int64_t a = 0; gram && a < p; a++) {
         for (int64_t b = 0; b <= a; b++) {
             double s = 0;
             for (int64_t i = 0; i < n; i++) s += w->Z[i * p + a] * w->Z[i * p + b];
@@ -374,7 +375,7 @@ nf_status nf_ridge_fit(const float *X, const double *y, int64_t n, int64_t p, do
 {
     if ((p > 0 && !coef) || !intercept) return nf_seterr(err, NF_EINVAL, "ridge_fit: NULL output");
     ridge_ws w;
-    nf_status st = ridge_setup("ridge_fit", X, y, n, p, standardize, &w, err);
+    nf_status st = ridge_setup("ridge_fit", X, y, n, p, standardize, 1, &w, err);
     if (st) return st;
     st = ridge_factor("ridge_fit", &w, lambda, err);
     if (!st) {
@@ -474,7 +475,7 @@ nf_status nf_ridge_loo(const float *X, const double *y, int64_t n, int64_t p, co
 {
     if (nl < 1 || !lambdas || !loo_mse) return nf_seterr(err, NF_EINVAL, "ridge_loo: needs at least one lambda");
     ridge_ws w;
-    nf_status st = ridge_setup("ridge_loo", X, y, n, p, standardize, &w, err);
+    nf_status st = ridge_setup("ridge_loo", X, y, n, p, standardize, p <= n, &w, err);   /* p > n: the n×n route */
     if (st) return st;
     if (p > n) {
         st = ridge_loo_dual(&w, lambdas, nl, loo_mse, err);
