@@ -765,65 +765,9 @@ function M.csv(result)
   return table.concat(lines, "\n") .. "\n"
 end
 
--- JSON with exact numbers (lua-cjson stops at 14 significant digits, which rounds the 53-bit trial seeds): integers
--- as integers, other numbers in the fewest digits that read back equal, NaN and infinities as null; object keys
--- sorted, so the same result gives the same text.
-local ESC = {['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r",
-  ["\t"] = "\\t"}
-local function json_encode(v, out)
-  local ty = type(v)
-  if ty == "table" then
-    local n = #v
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    if n > 0 and #keys == n then
-      out[#out + 1] = "["
-      for i = 1, n do
-        if i > 1 then out[#out + 1] = "," end
-        json_encode(v[i], out)
-      end
-      out[#out + 1] = "]"
-      return
-    end
-    for i, k in ipairs(keys) do keys[i] = tostring(k) end
-    table.sort(keys)
-    out[#out + 1] = "{"
-    for i, k in ipairs(keys) do
-      if i > 1 then out[#out + 1] = "," end
-      json_encode(k, out)
-      out[#out + 1] = ":"
-      local val = v[k]
-      if val == nil then val = v[tonumber(k)] end
-      json_encode(val, out)
-    end
-    out[#out + 1] = "}"
-  elseif ty == "string" then
-    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c) return ESC[c] or string.format("\\u%04x", c:byte()) end) .. '"'
-  elseif ty == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then out[#out + 1] = "null"
-    elseif math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
-    else
-      local txt
-      for digits = 14, 17 do
-        txt = string.format("%." .. digits .. "g", v)
-        if tonumber(txt) == v then break end
-      end
-      out[#out + 1] = txt
-    end
-  elseif ty == "boolean" then
-    out[#out + 1] = tostring(v)
-  elseif v == nil then
-    out[#out + 1] = "null"
-  else
-    error("study.json: cannot encode a " .. ty, 3)
-  end
-end
-
 --- The JSON text of a study result.
 function M.json(result)
-  local out = {}
-  json_encode(result, out)
-  return table.concat(out) .. "\n"
+  return require("nasflat.json").encode(result) .. "\n"
 end
 
 --- Write <dir>/study-<UTC time>.json and .csv atomically, both or neither. `stamp` defaults to the UTC time
