@@ -82,5 +82,6 @@ int luaopen_nasflat_core(lua_State *L)
     nf_lua_stats_open(L);
     nf_lua_nn_open(L);
     nf_lua_vae_open(L);
+    nf_lua_taskgen_open(L);
     return 1;
 }

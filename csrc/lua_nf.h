@@ -61,5 +61,6 @@ void nf_lua_metrics_open(lua_State *L);
 void nf_lua_stats_open(lua_State *L);
 void nf_lua_nn_open(lua_State *L);
 void nf_lua_vae_open(lua_State *L);
+void nf_lua_taskgen_open(lua_State *L);
 
 #endif
