@@ -1,9 +1,10 @@
 --- The `nasflat` command: run, predict, data. Results on stdout (a table, or JSON with --json),
 -- progress on stderr only when it is a terminal, non-zero exit status on failure.
-local cjson = require "cjson"
 local util = require "nasflat.util"
 local core = require "nasflat.core"
 local experiment = require "nasflat.experiment"
+local model = require "nasflat.model"
+local json = require "nasflat.json"
 
 local M = {}
 
@@ -13,8 +14,9 @@ usage: nasflat <command> [options]
 Few-shot latency prediction for neural architecture search.
 
 commands:
-  run       pre-train on source devices, transfer to target devices with a few samples, score them
-  predict   score architectures with a saved model
+  fit       fit a latency model on your device's measurements (CSV arch,ms) and save it
+  predict   predict the latency of any architectures with a saved model (CSV or JSON)
+  run       the transfer experiment: fit on k samples of each target device of a task, score every measured one
   data      describe a latency dataset (devices, counts, missing values, correlations)
   help      show this text, or `nasflat help <command>`
 
@@ -110,11 +112,15 @@ end
 --------------------------------------------------------------------------------------------------- commands
 local commands = {}
 
+local D = experiment.DEFAULTS
+local function list_text(t) return table.concat(t, ",") end
+
 commands.run = {
   name = "run",
   synopsis = "[options]",
-  summary = "Pre-train the predictor on the task's source devices, transfer it to each target device with k\n" ..
-    "measured samples, and score every measured architecture of the target (Spearman, Kendall, MAE, MAPE).",
+  summary = "For each target device of a task: choose k of its measured architectures, fit the model on them\n" ..
+    "(exactly as `nasflat fit` does), predict every measured architecture and score the predictions (Spearman,\n" ..
+    "Kendall, MAE, MAPE, interval coverage). --task all prints the paper's table.",
   options = {
     {name = "data", arg = "DIR", help = "data directory, or 'synthetic' for the built-in device zoo " ..
       "(default: $NASFLAT_DATA, else ../shared/data, else synthetic)"},
@@ -122,53 +128,88 @@ commands.run = {
       "or a synthetic zoo task (ZD, Z1..)"},
     {name = "train", arg = "DEV,..", help = "ad-hoc task: source devices"},
     {name = "test", arg = "DEV,..", help = "ad-hoc task: target devices"},
-    {name = "task-file", arg = "FILE", help = "JSON task file ({space, train, test} or the suite file)"},
+    {name = "task-file", arg = "FILE", help = "JSON task file ({space, train, test} or a suite file; without " ..
+      "--task, every task of a suite file)"},
     {name = "space", arg = "NAME", help = "nb201 or fbnet, for ad-hoc tasks", default = "nb201"},
-    {name = "predictor", arg = "NAME,..", help = "hybrid (the shipped default: ridges on structural, physical " ..
-      "and roofline features and on source-device models, weighted by cross-validation on the k samples), " ..
-      "nasflat (the GNN alone), ridge (METHOD §10); a comma list, 'both' (nasflat,ridge) or 'all' " ..
-      "(hybrid,nasflat,ridge)", default = "all"},
+    {name = "predictor", arg = "KIND,..", help = "model kinds side by side: " .. list_text(model.KIND_NAMES) ..
+      ", or 'all'", default = list_text(D.predictors)},
     {name = "hybrid", arg = "C,..", help = "the hybrid's components: " ..
-      table.concat(experiment.HYBRID_COMPONENT_NAMES, ", "), default = table.concat(experiment.DEFAULTS.hybrid, ",")},
-    {name = "hybrid-weights", arg = "HOW", help = "cv (simplex grid, step 0.2, by 5-fold CV), subsets, or equal",
-      default = "cv"},
-    {name = "hybrid-bags", arg = "N", number = true, int = 1, help = "average the weights over N random 80% " ..
-      "subsets of the samples (1: no bagging)", default = experiment.DEFAULTS.hybrid_bags},
+      list_text(require("nasflat.model_hybrid").COMPONENT_NAMES), default = list_text(D.hybrid)},
+    {name = "hybrid-weights", arg = "HOW", help = "cv (simplex grid by K-fold CV) or equal",
+      default = D.hybrid_weights},
+    {name = "hybrid-bags", arg = "N", number = true, int = 1, help = "average the weights over N random " ..
+      "subsets of the samples (1: no bagging)", default = D.hybrid_bags},
     {name = "hybrid-bagging", arg = "HOW", help = "refit (the components refitted in each subset) or oof (only the " ..
-      "weight search bagged: cheap with the GNN)", default = experiment.DEFAULTS.hybrid_bagging},
-    {name = "budget", arg = "K,..", help = "transfer samples per target", default = "20"},
-    {name = "trials", arg = "N", number = true, int = 1, help = "trials per target and budget", default = 3},
-    {name = "seed", arg = "N", number = true, int = 0, help = "master seed", default = 1},
-    {name = "samples", arg = "N", number = true, int = 1, help = "pre-training architectures per source device " ..
+      "weight search bagged: cheap with the GNN)", default = D.hybrid_bagging},
+    {name = "budget", arg = "K,..", help = "transfer samples per target", default = list_text(D.budgets)},
+    {name = "trials", arg = "N", number = true, int = 1, help = "trials per target and budget", default = D.trials},
+    {name = "seed", arg = "N", number = true, int = 0, help = "master seed", default = D.seed},
+    {name = "interval", arg = "P", number = true, positive = true, help = "nominal coverage of the prediction " ..
+      "intervals scored", default = D.interval},
+    {name = "samples", arg = "N", number = true, int = 2, help = "pre-training architectures per source device " ..
       "(default: 512, the paper's; 256 on the synthetic zoo)"},
-    {name = "epochs", arg = "N", number = true, int = 1, help = "pre-training epochs " ..
-      "(default: 150, the paper's; 50 on the synthetic zoo, so the demo finishes in about a minute)"},
-    {name = "transfer-epochs", arg = "N", number = true, int = 1, help = "fine-tuning epochs", default = 30},
-    {name = "lr", arg = "X", number = true, positive = true, help = "pre-training learning rate", default = 1e-3},
-    {name = "transfer-lr", arg = "X", number = true, positive = true, help = "fine-tuning learning rate", default = 1e-3},
-    {name = "sampler", arg = "NAME", help = "transfer-sample sampler", default = "kmeans"},
-    {name = "encoding", arg = "NAME", help = "encoding the sampler uses", default = "struct+phys"},
-    {name = "threads", arg = "N", number = true, int = 1, help = "BLAS threads", default = nil},
-    {name = "out", arg = "DIR", help = "write results JSON and CSV here (atomically)", default = nil},
-    {name = "save-model", arg = "FILE", help = "save the pre-trained model (single task)"},
-    {name = "pretrained", arg = "FILE", help = "reuse a saved pre-trained model instead of training"},
+    {name = "epochs", arg = "N", number = true, int = 1, help = "GNN pre-training epochs " ..
+      "(default: 150, the paper's; 50 on the synthetic zoo)"},
+    {name = "transfer-epochs", arg = "N", number = true, int = 1, help = "GNN fine-tuning epochs",
+      default = D.transfer_epochs},
+    {name = "lr", arg = "X", number = true, positive = true, help = "GNN pre-training learning rate", default = D.lr},
+    {name = "transfer-lr", arg = "X", number = true, positive = true, help = "GNN fine-tuning learning rate",
+      default = D.transfer_lr},
+    {name = "sampler", arg = "NAME", help = "transfer-sample sampler", default = D.sampler},
+    {name = "encoding", arg = "NAME", help = "encoding the sampler uses", default = D.encoding},
+    {name = "threads", arg = "N", number = true, int = 1, help = "BLAS threads (1..256)"},
+    {name = "out", arg = "DIR", help = "write results JSON and CSV here (the JSON names and checks its CSV)"},
+    {name = "save-model", arg = "FILE", help = "save the pre-trained graph network (single task)"},
+    {name = "pretrained", arg = "FILE", help = "reuse a saved pre-trained graph network instead of training"},
     {name = "json", help = "print one JSON object instead of the table"},
     {name = "quiet", help = "no progress on stderr"},
   },
-  epilog = "examples:\n  nasflat run --data synthetic\n  nasflat run --task ND --trials 3\n" ..
+  epilog = "examples:\n  nasflat run --data synthetic\n  nasflat run --task ND --predictor all\n" ..
+    "  nasflat run --task all --predictor hybrid,ridge --budget 20,10\n" ..
     "  nasflat run --train 1080ti_1,pixel3 --test raspi4 --budget 10,20 --json",
+}
+
+commands.fit = {
+  name = "fit",
+  synopsis = "--space S --samples FILE --out MODEL [options]",
+  summary = "Fit a latency model on your own device's measurements and save it. FILE is a CSV with the columns\n" ..
+    "arch (an arch string of the space, or the dataset's arch_index) and ms (the measured latency); the source\n" ..
+    "devices (for the hybrid's source models and the graph network) come from the space's dataset.",
+  options = {
+    {name = "space", arg = "NAME", help = "nb201 or fbnet"},
+    {name = "samples", arg = "FILE", help = "CSV of measurements: columns arch, ms"},
+    {name = "out", arg = "MODEL", help = "where to save the model (written atomically)"},
+    {name = "predictor", arg = "KIND", help = list_text(model.KIND_NAMES), default = model.DEFAULT_KIND},
+    {name = "data", arg = "DIR", help = "data directory of the source devices (default: $NASFLAT_DATA, else " ..
+      "../shared/data)"},
+    {name = "sources", arg = "DEV,..", help = "source devices (default: every device of the data)"},
+    {name = "task", arg = "NAME", help = "take the source devices of a paper task (e.g. ND)"},
+    {name = "target", arg = "NAME", help = "a name for your device", default = "target"},
+    {name = "seed", arg = "N", number = true, int = 0, help = "seed of every random draw of the fit", default = 1},
+    {name = "pretrained", arg = "FILE", help = "graph network: a pre-trained network to start from"},
+    {name = "json", help = "print JSON instead of the description"},
+    {name = "quiet", help = "no notes on stderr"},
+  },
+  epilog = "example:\n  nasflat fit --space nb201 --samples board.csv --out board.nfm\n" ..
+    "  nasflat predict --model board.nfm --all --interval 0.9 > board-all.csv",
 }
 
 commands.predict = {
   name = "predict",
-  synopsis = "--model FILE --device NAME [ARCH ...]",
-  summary = "Score architectures with a saved model on one of its devices. Architectures come from the\n" ..
-    "arguments, or --file (one arch string per line; '-' reads stdin). Lower score = faster.",
+  synopsis = "--model FILE (ARCH ... | --archs FILE | --all | --random N) [options]",
+  summary = "Predict latencies with a saved model: one CSV line per architecture (arch,ms[,lo,hi], the arch in\n" ..
+    "the space's canonical form), or JSON. A graph-network file saved by `nasflat run --save-model` (no\n" ..
+    "calibration) prints arch,score on one of its devices (--device).",
   options = {
-    {name = "model", arg = "FILE", help = "a model saved by `nasflat run --save-model` or Predictor:save"},
-    {name = "device", arg = "NAME", help = "device to score on (one the model knows)"},
-    {name = "file", arg = "FILE", help = "architectures, one per line ('-' = stdin)"},
-    {name = "json", help = "print JSON"},
+    {name = "model", arg = "FILE", help = "a model saved by `nasflat fit` (or a network file)"},
+    {name = "archs", arg = "FILE", help = "architectures, one per line ('-' = stdin; '#' comments)"},
+    {name = "all", help = "every architecture of the space (nb201: 15,625)"},
+    {name = "random", arg = "N", number = true, int = 1, help = "N random architectures of the space"},
+    {name = "seed", arg = "N", number = true, int = 0, help = "seed of --random", default = 1},
+    {name = "interval", arg = "P", number = true, positive = true, help = "add lo,hi: an interval of nominal " ..
+      "coverage P (e.g. 0.9)"},
+    {name = "device", arg = "NAME", help = "network files: the device to score on"},
+    {name = "json", help = "print one JSON object"},
   },
 }
 
@@ -200,7 +241,7 @@ local function open_source(data, space, quiet)
       if not quiet then io.stderr:write("nasflat: no data directory found; using the synthetic device zoo\n") end
     end
   end
-  return experiment.open_source{data = src_data, space = space}
+  return require("nasflat.source").open{data = src_data, space = space}
 end
 
 local function progress_for(o)
@@ -209,13 +250,35 @@ local function progress_for(o)
   return report, finish
 end
 
-local function print_run_table(records)
-  local out = {}
-  local function line(s) out[#out + 1] = s end
+--- stdout, with every write checked: out(...) returns false once a write failed (full disk, closed pipe).
+local function stdout_writer()
+  local failed
+  local function out(...)
+    if failed then return false end
+    local ok, err = io.stdout:write(...)
+    if not ok then failed = err or "write error" end
+    return not failed
+  end
+  local function close()
+    if not failed then
+      local ok, err = io.stdout:flush()
+      if not ok then failed = err or "flush failed" end
+    end
+    if failed then return nil, "cannot write the results to standard output (" .. tostring(failed) .. ")" end
+    return true
+  end
+  return out, close
+end
+
+local function print_run_table(records, out)
+  local lines = {}
+  local function line(s) lines[#lines + 1] = s end
   for _, rec in ipairs(records) do
     line(string.format("task %s (%s): sources %s", rec.task, rec.space, table.concat(rec.train, ", ")))
-    line(string.format("  %-44s %4s  %-15s %-15s %-15s %-7s", "target", "k", "hybrid rho", "nasflat rho", "ridge rho",
-      "kendall"))
+    local head = {string.format("  %-44s %4s", "target", "k")}
+    for _, p in ipairs(rec.predictors) do head[#head + 1] = string.format("%-15s", p .. " rho") end
+    head[#head + 1] = "kendall  coverage"
+    line(table.concat(head, " "))
     local function cell(m)
       if not m then return "-" end
       if m.spearman_std and m.spearman_std > 0 then return fmt(m.spearman) .. " ± " .. fmt(m.spearman_std) end
@@ -223,12 +286,19 @@ local function print_run_table(records)
     end
     for _, t in ipairs(rec.targets) do
       for _, b in ipairs(t.budgets) do
-        local g, h, r = b.nasflat, b.hybrid, b.ridge
-        line(string.format("  %-44s %4d  %-15s %-15s %-15s %-7s", t.device, b.budget, cell(h), cell(g), cell(r),
-          fmt((h or g or r).kendall)))
+        local cells = {string.format("  %-44s %4d", t.device, b.budget)}
+        for _, p in ipairs(rec.predictors) do cells[#cells + 1] = string.format("%-15s", cell(b[p])) end
+        local main = b[rec.predictors[1]]
+        local cov = {}
+        for _, r in ipairs(b.trials) do
+          local iv = r[rec.predictors[1]].interval
+          if iv then cov[#cov + 1] = iv.coverage end
+        end
+        cells[#cells + 1] = string.format("%-8s %s", fmt(main.kendall), #cov > 0 and fmt((util.mean_std(cov))) or "-")
+        line(table.concat(cells, " "))
       end
     end
-    for _, p in ipairs({"hybrid", "nasflat", "ridge"}) do
+    for _, p in ipairs(rec.predictors) do
       for _, k in ipairs(rec.config.budgets) do
         local v = rec.mean[p] and rec.mean[p][tostring(k)]
         if v then line(string.format("  mean Spearman, %s, k=%d: %s", p, k, fmt(v))) end
@@ -237,114 +307,147 @@ local function print_run_table(records)
     line(string.format("  time: %.1f s (pre-training %.1f s), peak memory %s MiB", rec.timings.total_s,
       rec.timings.pretrain_s or 0, fmt(rec.peak_rss_mib, 0)))
   end
-  io.stdout:write(table.concat(out, "\n"), "\n")
+  return out(table.concat(lines, "\n"), "\n")
 end
 
-local function csv_rows(records)
-  local rows = {"task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed"}
-  for _, rec in ipairs(records) do
-    for _, cells in ipairs(require("nasflat.experiment").csv_cells(rec, "-")) do
-      rows[#rows + 1] = rec.task .. "," .. rec.space .. "," .. cells
+--- The paper tables of a multi-task run, one per budget, with the win counts and the hybrid's mean weights.
+local function print_paper_tables(records, budgets, out)
+  local report = require "nasflat.report"
+  for _, b in ipairs(budgets) do
+    out(string.format("\nmean Spearman on the target devices, %d transfer samples, beside the published numbers " ..
+      "(20 samples)\n", b))
+    out(report.paper_table(records, b))
+    for _, p in ipairs(records[1].predictors) do
+      local w = report.wins(records, b, p)
+      if w.tasks > 0 then
+        out(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, %s ridge) on %d, " ..
+          "by %+.3f on average\n", p, w.at_least_nasflat, w.tasks, w.ridge_source, w.above_both, w.margin))
+      end
+      if p == "hybrid" then out("hybrid weights, mean over targets and trials:\n", report.hybrid_weights(records, b)) end
     end
   end
-  return table.concat(rows, "\n") .. "\n"
+end
+
+--- The tasks a run names: paper names, 'all', an ad-hoc task, a task file (one or every task).
+local function run_task_specs(o)
+  local tasks = require "nasflat.tasks"
+  if o.task == "all" then
+    local out = {}
+    for i, n in ipairs(tasks.PAPER) do out[i] = {name = n, space = tasks.NAMES[n][1]} end
+    return out
+  end
+  if o.train or o.test then return {{adhoc = true, space = o.space}} end
+  if o.task then
+    local out = {}
+    for i, n in ipairs(util.split(o.task)) do
+      out[i] = {name = n, space = tasks.NAMES[n] and tasks.NAMES[n][1] or o.space}
+    end
+    if #out == 0 then return nil, "--task: empty list" end
+    return out
+  end
+  if o["task-file"] and tasks.load_all then return {{file_all = true, space = o.space}} end
+  return {{space = o.space}}
 end
 
 function commands.run.main(o)
   local tasks = require "nasflat.tasks"
   local budgets, berr = int_list(o.budget, "--budget")
   if not budgets then return fail(berr, 2) end
-  local predictors
-  if o.predictor == "both" then predictors = {"nasflat", "ridge"}
-  elseif o.predictor == "all" then predictors = {"hybrid", "nasflat", "ridge"}
-  else
-    predictors = util.split(o.predictor)
-    for _, p in ipairs(predictors) do
-      if p ~= "nasflat" and p ~= "ridge" and p ~= "hybrid" then
-        return fail("--predictor must be nasflat, ridge, hybrid, a comma list of them, both or all (got '" ..
-          o.predictor .. "')", 2)
-      end
+  local predictors = o.predictor == "all" and model.KIND_NAMES or util.split(o.predictor)
+  if #predictors == 0 then return fail("--predictor: empty list", 2) end
+  for _, p in ipairs(predictors) do
+    if not model.KINDS[p] then
+      return fail(string.format("--predictor: unknown kind '%s' (known: %s, or all)", p, list_text(model.KIND_NAMES)), 2)
     end
-    if #predictors == 0 then return fail("--predictor: empty list", 2) end
   end
   local comps = util.split(o.hybrid)
   if #comps == 0 then return fail("--hybrid: empty list", 2) end
+  local H = require "nasflat.model_hybrid"
   for _, c in ipairs(comps) do
-    if not experiment.HYBRID_COMPONENTS[c] then
-      return fail("--hybrid: unknown component '" .. c .. "' (known: " ..
-        table.concat(experiment.HYBRID_COMPONENT_NAMES, ", ") .. ")", 2)
+    if not H.COMPONENTS[c] then
+      return fail("--hybrid: unknown component '" .. c .. "' (known: " .. list_text(H.COMPONENT_NAMES) .. ")", 2)
     end
   end
-  if not experiment.HYBRID_WEIGHTS[o["hybrid-weights"]] then
-    return fail("--hybrid-weights must be cv, subsets or equal (got '" .. o["hybrid-weights"] .. "')", 2)
+  if not H.WEIGHTS[o["hybrid-weights"]] then
+    return fail("--hybrid-weights must be cv or equal (got '" .. o["hybrid-weights"] .. "')", 2)
   end
-  if not experiment.HYBRID_BAGGING[o["hybrid-bagging"]] then
+  if not H.BAGGING[o["hybrid-bagging"]] then
     return fail("--hybrid-bagging must be refit or oof (got '" .. o["hybrid-bagging"] .. "')", 2)
   end
-  if o.threads then core.set_threads(o.threads) end
-  local names
-  if o.task == "all" then names = tasks.PAPER
-  elseif o.train or o.test then names = {false}
-  else names = {o.task or false} end
-  if #names > 1 and o["save-model"] then return fail("--save-model needs a single task (not --task all)", 2) end
+  if o.interval >= 1 then return fail("--interval must be a probability in (0, 1)", 2) end
+  if o.threads then
+    if o.threads > 256 then return fail("--threads must be between 1 and 256 (got " .. o.threads .. ")", 2) end
+    core.set_threads(o.threads)
+  end
+  local specs, terr0 = run_task_specs(o)
+  if not specs then return fail(terr0, 2) end
+  if #specs > 1 and o["save-model"] then return fail("--save-model needs a single task (not --task all)", 2) end
   local report, finish = progress_for(o)
   local records, sources = {}, {}
-  for _, name in ipairs(names) do
-    local space = o.space
-    if name and tasks.NAMES[name] then space = tasks.NAMES[name][1] end
-    local zoo_task = name and name:match("^Z")
-    local src = sources[space]
-    if not src then
-      local err
-      src, err = open_source(o.data, space, o.quiet)
-      if not src then finish() return fail(err) end
+  local function source_for(space)
+    if not sources[space] then
+      local src, err = open_source(o.data, space, o.quiet)
+      if not src then return nil, err end
       sources[space] = src
     end
-    if zoo_task and not src.synthetic and require("nasflat.zoo").task(space, name) then
+    return sources[space]
+  end
+  local jobs = {}
+  for _, spec in ipairs(specs) do
+    local src, err = source_for(spec.space)
+    if not src then finish() return fail(err) end
+    local name = spec.name
+    local zoo = require "nasflat.zoo"
+    if name and name:match("^Z") and not src.synthetic and zoo.task(spec.space, name) then
       finish()
-      return fail("task " .. name .. " is a synthetic zoo task: add --data synthetic")
+      return fail("task " .. name .. " is a synthetic zoo task: add --data synthetic", 2)
     end
-    if src.synthetic and name and not zoo_task and tasks.NAMES[name] then
+    if src.synthetic and name and tasks.NAMES[name] then
       finish()
       return fail("task " .. name .. " needs the real data; the synthetic zoo has tasks " ..
-        table.concat(require("nasflat.zoo").task_names(space), ", "))
+        table.concat(zoo.task_names(spec.space), ", "), 2)
     end
-    local task, terr
-    if src.synthetic and not (o.train or o.test or o["task-file"]) then
-      task, terr = require("nasflat.zoo").task(space, name or nil)
+    if spec.file_all then
+      local list, lerr = tasks.load_all{file = o["task-file"], devices = src.devices}
+      if not list then finish() return fail(lerr) end
+      for _, t in ipairs(list) do
+        local tsrc, serr = source_for(t.space or spec.space)
+        if not tsrc then finish() return fail(serr) end
+        jobs[#jobs + 1] = {src = tsrc, task = t}
+      end
     else
-      task, terr = tasks.resolve{name = name or nil, space = space, devices = src.devices,
-        train = o.train and util.split(o.train) or nil, test = o.test and util.split(o.test) or nil,
-        file = o["task-file"], tasks_file = src.tasks_file}
+      local task, terr
+      if src.synthetic and not (o.train or o.test or o["task-file"]) then
+        task, terr = zoo.task(spec.space, name)
+      else
+        task, terr = tasks.resolve{name = name, space = spec.space, devices = src.devices,
+          train = o.train and util.split(o.train) or nil, test = o.test and util.split(o.test) or nil,
+          file = o["task-file"], tasks_file = src.tasks_file}
+      end
+      if not task then finish() return fail(terr, 2) end
+      jobs[#jobs + 1] = {src = src, task = task}
     end
-    if not task then finish() return fail(terr) end
-    local pretrained
-    if o.pretrained then
-      local perr
-      pretrained, perr = require("nasflat.predictor").load(o.pretrained)
-      if not pretrained then finish() return fail(perr) end
-    end
-    local rec, rerr = experiment.run{source = src, task = task, predictors = predictors, budgets = budgets,
-      trials = math.tointeger(o.trials), seed = math.tointeger(o.seed),
-      pretrain_samples = math.tointeger(o.samples) or (src.synthetic and 256 or 512),
-      epochs = math.tointeger(o.epochs) or (src.synthetic and 50 or 150),
-      transfer_epochs = math.tointeger(o["transfer-epochs"]), lr = o.lr,
-      transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, pretrained = pretrained,
-      hybrid = comps, hybrid_weights = o["hybrid-weights"], hybrid_bags = math.tointeger(o["hybrid-bags"]),
-      hybrid_bagging = o["hybrid-bagging"],
-      save_pretrained = o["save-model"], progress = report}
+  end
+  local pretrained
+  if o.pretrained then
+    local perr
+    pretrained, perr = require("nasflat.predictor").load(o.pretrained)
+    if not pretrained then finish() return fail(perr) end
+  end
+  for _, job in ipairs(jobs) do
+    local rec, rerr = experiment.run{source = job.src, task = job.task, predictors = predictors, budgets = budgets,
+      trials = o.trials, seed = o.seed, interval = o.interval, pretrain_samples = o.samples, epochs = o.epochs,
+      transfer_epochs = o["transfer-epochs"], lr = o.lr, transfer_lr = o["transfer-lr"], sampler = o.sampler,
+      encoding = o.encoding, pretrained = pretrained, hybrid = comps, hybrid_weights = o["hybrid-weights"],
+      hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"], save_pretrained = o["save-model"],
+      progress = report}
     if not rec then finish() return fail(rerr) end
-    rec.data = src.info
-    rec.seed = math.tointeger(o.seed)
+    local main = rec.predictors[1]
+    rec.mean_spearman = rec.mean[main][tostring(budgets[1])]
+    rec.main_predictor = main
     records[#records + 1] = rec
   end
   finish()
-  -- the main predictor's overall mean Spearman at the first budget
-  for _, rec in ipairs(records) do
-    local main = rec.mean.hybrid and "hybrid" or rec.mean.nasflat and "nasflat" or "ridge"
-    rec.mean_spearman = rec.mean[main][tostring(budgets[1])]
-    rec.main_predictor = main
-  end
   local result = #records == 1 and records[1] or {tasks = records}
   if #records > 1 then
     local xs = {}
@@ -352,87 +455,238 @@ function commands.run.main(o)
     result.mean_spearman = util.mean_std(xs)
   end
   if o.out then
-    -- mkdir's own complaint is dropped: atomic_write names the path that cannot be written
-    os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "' 2>/dev/null")
-    local stem = o.out .. "/" .. (#records == 1 and records[1].task or "all") .. "-seed" .. o.seed
-    local ok, err = util.atomic_write(stem .. ".json", cjson.encode(result) .. "\n")
-    if not ok then return fail(err) end
-    ok, err = util.atomic_write(stem .. ".csv", csv_rows(records))
-    if not ok then
-      os.remove(stem .. ".json") -- both files or neither
-      return fail(err)
-    end
-    if not o.quiet and core.isatty(2) then io.stderr:write("results: ", stem, ".json, ", stem, ".csv\n") end
+    local stem = (#records == 1 and records[1].task or "all") .. "-seed" .. o.seed
+    local jp, werr = require("nasflat.results").write{dir = o.out, stem = stem, value = result,
+      csv = require("nasflat.results").csv(records)}
+    if not jp then return fail(werr) end
+    if not o.quiet and core.isatty(2) then io.stderr:write("results: ", jp, ", ", werr, "\n") end
   end
+  local out, close = stdout_writer()
   if o.json then
-    io.stdout:write(cjson.encode(result), "\n")
+    out(json.encode(result), "\n")
   else
-    print_run_table(records)
-    local tables = require "nasflat.report"
+    print_run_table(records, out)
     local published = 0
     for _, rec in ipairs(records) do
-      if require("nasflat.tasks").PUBLISHED.NASFLAT[rec.task] then published = published + 1 end
+      if tasks.PUBLISHED.NASFLAT[rec.task] then published = published + 1 end
     end
-    if published > 0 then
-      io.stdout:write("\nmean Spearman on the target devices, k = ", budgets[1], ", beside the published numbers\n")
-      io.stdout:write(tables.paper_table(records, budgets[1]))
-    end
+    if published > 0 then print_paper_tables(records, budgets, out) end
   end
+  local ok, cerr = close()
+  if not ok then return fail(cerr) end
   return 0
 end
 
-local function read_archs(o, pos)
-  local archs = {}
-  for _, a in ipairs(pos) do archs[#archs + 1] = a end
-  if o.file then
+--- The user's samples CSV (columns arch and ms): canonical arch strings and ms, or nil and "FILE:LINE:COL: ...".
+local function read_samples_file(path, space, src)
+  local tab, err = require("nasflat.data").load_table(path, {strings = {"arch"}, key = false})
+  if not tab then return nil, err end
+  local header = tab:header()
+  local col = {}
+  for i, h in ipairs(header) do col[h] = i end
+  for _, need in ipairs({"arch", "ms"}) do
+    if not col[need] then
+      return nil, string.format("%s:1: no column '%s' (the header has: %s; expected arch,ms)", path, need,
+        table.concat(header, ","))
+    end
+  end
+  local archs, ms = {}, {}
+  for r = 1, tab:n_rows() do
+    local line = r + 1
+    local a, v = tab:get(r, "arch"), tab:get(r, "ms")
+    if a == nil or a == "" then return nil, string.format("%s:%d:%d: empty arch", path, line, col.arch) end
+    local idx = tostring(a):match("^%d+$")
+    if idx then
+      if not src then
+        return nil, string.format("%s:%d:%d: '%s' is a dataset index, but there is no data directory to look it up " ..
+          "(--data DIR)", path, line, col.arch, a)
+      end
+      local row = src.latency:row_of(math.tointeger(tonumber(idx)))
+      if not row then
+        return nil, string.format("%s:%d:%d: no architecture with arch_index %s in the %s data", path, line, col.arch,
+          idx, space.name)
+      end
+      a = src.arch_strings[row]
+    else
+      local code, perr = space:parse(tostring(a))
+      if not code then return nil, string.format("%s:%d:%d: %s", path, line, col.arch, perr) end
+      a = space:format(code)
+    end
+    if type(v) ~= "number" or not (v > 0 and v < math.huge) then
+      return nil, string.format("%s:%d:%d: ms must be a positive number (got %s)", path, line, col.ms,
+        v == nil and "an empty cell" or tostring(v))
+    end
+    archs[#archs + 1], ms[#ms + 1] = a, v
+  end
+  tab:free()
+  if #archs == 0 then return nil, path .. ": no measurements" end
+  return archs, ms
+end
+
+function commands.fit.main(o)
+  for _, need in ipairs({"space", "samples", "out"}) do
+    if not o[need] then return fail("fit: --" .. need .. " is required (see `nasflat fit --help`)", 2) end
+  end
+  if o.space ~= "nb201" and o.space ~= "fbnet" then
+    return fail("fit: --space must be nb201 or fbnet (got '" .. o.space .. "')", 2)
+  end
+  if not model.KINDS[o.predictor] then
+    return fail(string.format("fit: --predictor must be one of %s (got '%s')", list_text(model.KIND_NAMES),
+      o.predictor), 2)
+  end
+  if o.sources and o.task then return fail("fit: give --sources or --task, not both", 2) end
+  local space = require("nasflat.space").get(o.space)
+  local needs_data = o.predictor ~= "ridge"
+  local src
+  local dir = require("nasflat.data").dir{dir = o.data}
+  if dir then
+    local err
+    src, err = require("nasflat.source").open{data = dir, space = o.space}
+    if not src then return fail(err) end
+  elseif needs_data then
+    return fail("fit: the " .. o.predictor .. " model needs the source devices' data: no data directory found " ..
+      "(--data DIR, $NASFLAT_DATA, or ../shared/data); --predictor ridge needs none", 1)
+  end
+  local archs, ms = read_samples_file(o.samples, space, src)
+  if not archs then return fail(archs == nil and ms or "unreadable samples") end
+  local sources
+  if o.sources then
+    sources = util.split(o.sources)
+    if #sources == 0 then return fail("fit: --sources: empty list", 2) end
+  elseif o.task then
+    local task, terr = require("nasflat.tasks").resolve{name = o.task, space = o.space, devices = src and src.devices
+      or {}, tasks_file = src and src.tasks_file}
+    if not task then return fail(terr, 2) end
+    sources = task.train
+  end
+  if sources and src then
+    local ok, derr = require("nasflat.tasks").check_devices(sources, src.devices, "source")
+    if not ok then return fail(derr, 2) end
+  end
+  local fopts = {kind = o.predictor, space = o.space, samples = {archs = archs, ms = ms}, target = o.target,
+    seed = o.seed, data = src, sources = sources}
+  if o.pretrained then fopts.pretrained = o.pretrained end
+  local P, err = model.fit(fopts)
+  if not P then return fail(err) end
+  local ok, serr = P:save(o.out)
+  if not ok then return fail(serr) end
+  if P.duplicates_merged > 0 and not o.quiet then
+    io.stderr:write(string.format("nasflat: %d repeated measurements of the same architecture were merged " ..
+      "(geometric mean per architecture)\n", P.duplicates_merged))
+  end
+  local out, close = stdout_writer()
+  if o.json then
+    local desc = {model = o.out, kind = P.kind, space = P.space, target = P.target, samples = P.n_samples,
+      duplicates_merged = P.duplicates_merged, interval90_factor = math.exp(P:interval_halfwidth(0.9))}
+    if P.weights then
+      desc.weights = {}
+      for ci, c in ipairs(P.components) do desc.weights[c] = P.weights[ci] end
+    end
+    if P.sm then desc.sources = P.sm.devices end
+    out(json.encode(desc), "\n")
+  else
+    out(tostring(P), "\nsaved: ", o.out, "\n")
+  end
+  local cok, cerr = close()
+  if not cok then return fail(cerr) end
+  return 0
+end
+
+--- The architectures of a predict call, canonical, or nil, message, exit code.
+local function predict_archs(o, pos, space)
+  local modes = (#pos > 0 and 1 or 0) + (o.archs and 1 or 0) + (o.all and 1 or 0) + (o.random and 1 or 0)
+  if modes ~= 1 then
+    return nil, "predict: give the architectures one way: arguments, --archs FILE, --all or --random N", 2
+  end
+  if o.all then
+    if space.name ~= "nb201" then
+      return nil, "predict: --all needs an enumerable space; fbnet has 9^22 architectures (use --random N)", 2
+    end
+    return space:enumerate()
+  end
+  if o.random then return space:sample(core.Rng(o.seed), o.random) end
+  local list, where = {}, {}
+  if #pos > 0 then
+    for i, a in ipairs(pos) do list[i], where[i] = a, "argument " .. i end
+  else
     local f, err
-    if o.file == "-" then f = io.stdin else f, err = io.open(o.file, "r") end
-    if not f then return nil, string.format("--file: cannot open %s", err), 1 end
+    if o.archs == "-" then f = io.stdin else f, err = io.open(o.archs, "r") end
+    if not f then return nil, string.format("predict: --archs: cannot open %s", err), 1 end
+    local n = 0
     for line in f:lines() do
-      line = line:match("^%s*(.-)%s*$")
-      if line ~= "" and line:sub(1, 1) ~= "#" then archs[#archs + 1] = line end
+      n = n + 1
+      local a = line:match("^%s*(.-)%s*$")
+      if a ~= "" and a:sub(1, 1) ~= "#" then
+        list[#list + 1], where[#list + 1] = a, (o.archs == "-" and "stdin" or o.archs) .. ":" .. n
+      end
     end
     if f ~= io.stdin then f:close() end
+    if #list == 0 then return nil, "predict: " .. o.archs .. ": no architectures", 1 end
   end
-  if #archs == 0 then return nil, "no architectures given (arguments or --file)", 2 end
-  return archs
+  for i, a in ipairs(list) do
+    local code, perr = space:parse(a)
+    if not code then return nil, where[i] .. ": " .. perr, #pos > 0 and 2 or 1 end
+    list[i] = space:format(code)
+  end
+  return list
 end
 
 function commands.predict.main(o, pos)
   if not o.model then return fail("predict: --model FILE is required", 2) end
-  local predictor = require "nasflat.predictor"
-  local model, err = predictor.load(o.model)
-  if not model then return fail(err) end
-  local device = o.device
-  local devs = model:devices()
-  if not device then
-    if #devs == 1 then device = devs[1]
-    else return fail("predict: --device is required; the model knows: " .. table.concat(devs, ", "), 2) end
-  end
-  local known = false
-  for _, d in ipairs(devs) do if d == device then known = true end end
-  if not known then
-    return fail("predict: unknown device '" .. device .. "'; the model knows: " .. table.concat(devs, ", "))
-  end
-  local archs, aerr, acode = read_archs(o, pos)
-  if not archs then return fail(aerr, acode) end
-  local graphs, gerr = require("nasflat.experiment").model_graphs(model, archs)
-  if not graphs then return fail(gerr) end
-  local scores = model:predict{graphs = graphs, device = device}
-  local out = {}
-  for i, a in ipairs(archs) do out[i] = {arch = a, score = scores:get(i)} end
-  local order = {}
-  for i = 1, #out do order[i] = i end
-  table.sort(order, function(x, y) return out[x].score < out[y].score end)
-  for r, i in ipairs(order) do out[i].rank = r end
-  if o.json then
-    io.stdout:write(cjson.encode({device = device, model = o.model, predictions = out}), "\n")
-  else
-    io.stdout:write(string.format("%-6s %-10s %s\n", "rank", "score", "architecture"))
-    for _, i in ipairs(order) do
-      io.stdout:write(string.format("%-6d %-10.4f %s\n", out[i].rank, out[i].score, out[i].arch))
+  if o.interval and o.interval >= 1 then return fail("predict: --interval must be a probability in (0, 1)", 2) end
+  local P, err = model.load(o.model)
+  if not P then return fail(err) end
+  local space = require("nasflat.space").get(P.space)
+  local list, aerr, acode = predict_archs(o, pos, space)
+  if not list then return fail(aerr, acode) end
+  local out, close = stdout_writer()
+  if P.network_file then
+    -- a pre-trained network: scores on one of its devices
+    local net = P.tuned.net
+    local devs = net:devices()
+    local device = o.device or (#devs == 1 and devs[1])
+    if not device then return fail("predict: --device is required; the network knows: " .. list_text(devs), 2) end
+    local known = false
+    for _, d in ipairs(devs) do known = known or d == device end
+    if not known then return fail("predict: unknown device '" .. device .. "'; the network knows: " .. list_text(devs)) end
+    local g, gerr = require("nasflat.model_gnn").graphs(net, space, list)
+    if not g then return fail(gerr) end
+    local s = net:predict{graphs = g, device = device}:totable()
+    if o.json then
+      local preds = {}
+      for i, a in ipairs(list) do preds[i] = {arch = a, score = s[i]} end
+      out(json.encode({model = o.model, device = device, predictions = preds}), "\n")
+    else
+      out("arch,score\n")
+      for i, a in ipairs(list) do out(a, ",", json.number(s[i]), "\n") end
     end
+  else
+    if o.device then return fail("predict: --device is for network files; this model predicts " .. P.target, 2) end
+    local CHUNK = 65536
+    if o.json then out('{"model":', json.encode(o.model), ',"kind":', json.encode(P.kind), ',"space":',
+      json.encode(P.space), ',"target":', json.encode(P.target), ',"predictions":[') end
+    if not o.json then out(o.interval and "arch,ms,lo,hi\n" or "arch,ms\n") end
+    for c0 = 1, #list, CHUNK do
+      local part = table.move(list, c0, math.min(c0 + CHUNK - 1, #list), 1, {})
+      local ms, info = P:predict(part, {interval = o.interval})
+      local m, lo, hi = ms:totable(), info.lo and info.lo:totable(), info.hi and info.hi:totable()
+      local buf = {}
+      for i, a in ipairs(part) do
+        if o.json then
+          buf[#buf + 1] = (c0 + i > 2 and "," or "") .. json.encode({arch = a, ms = m[i], lo = lo and lo[i],
+            hi = hi and hi[i]})
+        elseif lo then
+          buf[#buf + 1] = string.format("%s,%.9g,%.9g,%.9g\n", a, m[i], lo[i], hi[i])
+        else
+          buf[#buf + 1] = string.format("%s,%.9g\n", a, m[i])
+        end
+      end
+      if not out(table.concat(buf)) then break end
+    end
+    if o.json then out("]}\n") end
   end
+  local ok, cerr = close()
+  if not ok then return fail(cerr) end
   return 0
 end
 
@@ -475,7 +729,7 @@ function commands.data.main(o)
   if o.matrix or o.json then info.spearman = rho end
   if o.json then
     info.device_names = devs
-    io.stdout:write(cjson.encode(info), "\n")
+    io.stdout:write(json.encode(info), "\n")
     return 0
   end
   print(string.format("%s: %d architectures, %d devices, data: %s%s", info.space, info.architectures, n,
@@ -508,7 +762,7 @@ function M.main(argv)
   end
   if name == "--version" then io.stdout:write("nasflat ", core.version, "\n") return 0 end
   local cmd = commands[name]
-  if not cmd then return fail("unknown command '" .. tostring(name) .. "' (commands: run, predict, data, help)", 2) end
+  if not cmd then return fail("unknown command '" .. tostring(name) .. "' (commands: fit, predict, run, data, help)", 2) end
   local rest = {}
   for i = 2, #argv do rest[#rest + 1] = argv[i] end
   local o, pos = parse(cmd, rest)

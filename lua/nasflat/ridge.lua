@@ -105,28 +105,50 @@ function M.fit(opts)
   }, Model)
 end
 
---- model:predict(Tensor(m×F)) -> Tensor(m) of milliseconds: exp(intercept + x . coef) (link "log") or
--- intercept + x . coef (link "identity").
-function Model:predict(X)
+--- model:linear(Tensor(m×F)) -> Tensor(m): intercept + x . coef, the prediction before the link (log ms for
+-- link "log", ms for "identity").
+function Model:linear(X)
   if not is_tensor(X) or #X:shape() ~= 2 then
-    error("ridge:predict: expected a 2-D Tensor of features (got " .. tostring(X) .. ")", 2)
+    error("ridge:predict: expected a 2-D Tensor of features (got " .. tostring(X) .. ")", 3)
   end
   if X:size(2) ~= self.n_features then
     error(string.format("ridge:predict: the model has %d features, the input %d columns", self.n_features,
-      X:size(2)), 2)
+      X:size(2)), 3)
   end
   local m = X:size(1)
   if m == 0 then return core.Tensor.new(0) end
-  local out
-  if self.n_features > 0 then
-    local w = {}
-    for j = 1, self.n_features do w[j] = {self.coef[j]} end
-    out = core.matmul(X, core.Tensor.from(w)):reshape{m}:affine(1, self.intercept)
-  else
-    out = core.Tensor.new(m):fill(self.intercept)
-  end
+  if self.n_features == 0 then return core.Tensor.new(m):fill(self.intercept) end
+  local w = {}
+  for j = 1, self.n_features do w[j] = {self.coef[j]} end
+  return core.matmul(X, core.Tensor.from(w)):reshape{m}:affine(1, self.intercept)
+end
+
+--- model:predict(Tensor(m×F)) -> Tensor(m) of milliseconds: exp(intercept + x . coef) (link "log") or
+-- intercept + x . coef (link "identity").
+function Model:predict(X)
+  local out = self:linear(X)
   if self.link == "log" then out:exp() end
   return out
+end
+
+--- What a saved model keeps (plain numbers and strings; M.from_state reads it back).
+function Model:state()
+  return {coef = {table.unpack(self.coef)}, intercept = self.intercept, link = self.link, lambda = self.lambda,
+    n = self.n, n_features = self.n_features, standardize = self.standardize}
+end
+
+--- A model from Model:state(); nil and a message when the state is malformed.
+function M.from_state(t)
+  local nf = type(t) == "table" and math.tointeger(t.n_features)
+  if type(t) ~= "table" or type(t.coef) ~= "table" or type(t.intercept) ~= "number" or
+    (t.link ~= "log" and t.link ~= "identity") or not nf or #t.coef ~= nf then
+    return nil, "malformed ridge state"
+  end
+  for _, c in ipairs(t.coef) do
+    if type(c) ~= "number" then return nil, "malformed ridge state (a coefficient is not a number)" end
+  end
+  return setmetatable({coef = t.coef, intercept = t.intercept, link = t.link, lambda = t.lambda,
+    n = math.tointeger(t.n) or t.n, n_features = nf, standardize = t.standardize}, Model)
 end
 
 function Model:__tostring()

@@ -40,6 +40,7 @@ end
 --- Write `content` to `path` atomically: a temporary file beside it, then rename.
 -- Returns true, or nil and a message; on failure nothing is left at `path` or beside it.
 function M.atomic_write(path, content)
+  if type(path) ~= "string" or path == "" then return nil, "cannot write to an empty file name" end
   local tmp = string.format("%s.tmp-%d-%06d", path, math.floor(core.now() * 1000) % 1000000000,
     math.random(0, 999999))
   local f, err = io.open(tmp, "wb")
@@ -56,6 +57,12 @@ function M.atomic_write(path, content)
     return nil, string.format("%s: cannot rename into place (%s)", path, rerr)
   end
   return true
+end
+
+--- Create a directory and its parents (like mkdir -p). Returns true or nil, message.
+function M.mkdirs(path)
+  if type(path) ~= "string" or path == "" then return nil, "cannot create a directory with an empty name" end
+  return core.vae.mkdirs(path)
 end
 
 --- Wall-clock seconds (monotonic).

@@ -1,0 +1,329 @@
+--- The NASFLAT graph network as a latency model (kind "nasflat"; the interface is nasflat.model's), and what the
+-- experiments share of it: pre-training on source devices, fine-tuning on a target's samples (METHOD §4), the
+-- graph batch of any list of architectures.
+--
+-- A fit starts from a copy of a pre-trained network (option `pretrained`: a nasflat.predictor, or a path; without
+-- it, one is pre-trained here on the source devices of the data), adds the target device, its embedding copied from
+-- the source device whose latencies on the samples correlate best (METHOD §4), fine-tunes every weight on the
+-- samples (min-max normalised over themselves), then fits log ms = a + b × score on the samples: predictions are in
+-- ms. Residuals for intervals: none (the network has no cross-validation; predict with an interval gives an
+-- infinite one) — the hybrid is the model with intervals.
+local core = require "nasflat.core"
+local util = require "nasflat.util"
+
+local M = {}
+M.MIN_SAMPLES = 2
+
+M.DEFAULTS = {
+  pretrained = util.NIL,          -- a pre-trained nasflat.predictor (or a path to one); nil: pre-train here
+  pretrain_samples = 512,         -- architectures per source device (pre-training here)
+  epochs = 150,                   -- pre-training epochs
+  batch = 128,
+  lr = 1e-3,
+  weight_decay = 1e-5,
+  transfer_epochs = 30,
+  transfer_batch = 16,
+  transfer_lr = 1e-3,
+  init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
+  supplementary = "struct",       -- input z of the network: "struct" (METHOD §10 features, z-scored) or "none"
+  network = {},                   -- extra options for nasflat.predictor.new
+  progress = util.NIL,            -- function(fmt, ...) for progress lines of the pre-training
+}
+
+local function predictor_mod() return require "nasflat.predictor" end
+
+--- The space a network was built for: its space_fbnet metadata, else told by its node count.
+function M.network_space(net)
+  local fb = net:meta().space_fbnet
+  if fb == nil then fb = net:config().nodes == require("nasflat.space").get("fbnet").info.nodes and 1 or 0 end
+  return fb == 1 and "fbnet" or "nb201"
+end
+
+--- Whether a network fits a space and a supplementary width: true, or nil and what differs.
+function M.check_network(net, space_name, z_dim)
+  local have = M.network_space(net)
+  if have ~= space_name then return nil, string.format("it is for %s, the data is %s", have, space_name) end
+  local want = require("nasflat.space").get(space_name):predictor_options{}
+  local cfg = net:config()
+  if cfg.nodes ~= want.nodes or cfg.n_ops ~= want.n_ops then
+    return nil, string.format("it has %d nodes and %d ops, %s graphs have %d and %d", cfg.nodes, cfg.n_ops,
+      space_name, want.nodes, want.n_ops)
+  end
+  if cfg.z_dim ~= z_dim then
+    return nil, string.format("its supplementary input has width %d, this run's has %d", cfg.z_dim, z_dim)
+  end
+  return true
+end
+
+--- The graph batch of canonical arch strings for a network: with the supplementary input rebuilt from the
+-- statistics the network records. Returns graphs or nil, message.
+function M.graphs(net, space, list)
+  local g = space:graphs(list)
+  local z_dim = net:config().z_dim
+  if z_dim == 0 then return g end
+  local meta = net:meta()
+  if meta.z_struct ~= 1 then
+    return nil, string.format("the network takes a supplementary input of width %d but does not record how it " ..
+      "was built (only struct inputs saved by nasflat can be rebuilt)", z_dim)
+  end
+  local means, sds = {}, {}
+  for j = 1, z_dim do means[j], sds[j] = meta["z_mean_" .. j], meta["z_sd_" .. j] end
+  local f = space:struct_features(list)
+  if f:size(2) ~= z_dim or #means ~= z_dim or #sds ~= z_dim then
+    return nil, string.format("the network's supplementary input has width %d, %s struct features %d", z_dim,
+      space.name, f:size(2))
+  end
+  return {ops = g.ops, adj = g.adj, z = require("nasflat.source").standardize(f, means, sds)}
+end
+
+--- Pre-train a network on the source devices of a Source (o: the DEFAULTS' pre-training fields, seed, devices).
+-- Returns the network or nil, message.
+function M.pretrain(src, devices, o)
+  local zenc
+  if o.supplementary ~= "none" then
+    local err
+    zenc, err = src:encoding(o.supplementary)
+    if not zenc then return nil, err end
+  end
+  local pick = require("nasflat.source_models").pretrain_rows(src, devices, o.pretrain_samples, o.seed)
+  local n = #pick
+  local rows, devs, targets = {}, {}, core.Tensor.new(n * #devices)
+  local k = 0
+  for di, d in ipairs(devices) do
+    local norm = src.latency:norm(d)
+    for _, r in ipairs(pick) do
+      k = k + 1
+      rows[k] = r
+      devs[k] = di
+      targets:set(k, norm:get(r))
+    end
+  end
+  local model_opts = {}
+  for kk, v in pairs(o.network or {}) do model_opts[kk] = v end
+  model_opts.devices = devices
+  model_opts.seed = model_opts.seed or o.seed
+  model_opts.z_dim = zenc and zenc:size(2) or 0
+  local net = predictor_mod().new(src.space:predictor_options(model_opts))
+  net:set_meta("space_fbnet", src.space_name == "fbnet" and 1 or 0)
+  if zenc and o.supplementary == "struct" then
+    net:set_meta("z_struct", 1)
+    for j, m in ipairs(src.struct_stats.means) do
+      net:set_meta("z_mean_" .. j, m)
+      net:set_meta("z_sd_" .. j, src.struct_stats.sds[j])
+    end
+  end
+  local report = o.progress or function() end
+  net:fit{graphs = src:graphs(zenc), rows = rows, devices = devs, targets = targets, epochs = o.epochs,
+    batch = o.batch, lr = o.lr, weight_decay = o.weight_decay, seed = core.derive_seed(o.seed, 1001),
+    on_epoch = function(info) report("pre-training: epoch %d/%d loss %.4f", info.epoch, o.epochs, info.loss) end}
+  return net
+end
+
+--- Min-max normalise a list of values over themselves (the samples: no knowledge of the whole column).
+local function minmax(t)
+  local lo, hi = t:min(), t:max()
+  local out = t:clone()
+  if hi > lo then
+    out:add(core.Tensor.new(t:size()):fill(-lo)):scale(1 / (hi - lo))
+  else
+    out:fill(0.5)
+  end
+  return out
+end
+
+--- Least-squares fit of log(ms) = a + b*score on the samples.
+local function calibrate(scores, ms)
+  local n, sx, sy, sxx, sxy = scores:size(), 0, 0, 0, 0
+  for i = 1, n do
+    local x, y = scores:get(i), math.log(ms:get(i))
+    sx, sy, sxx, sxy = sx + x, sy + y, sxx + x * x, sxy + x * y
+  end
+  local den = n * sxx - sx * sx
+  local b = den > 0 and (n * sxy - sx * sy) / den or 0
+  local a = (sy - b * sx) / n
+  return a, b
+end
+M._calibrate, M._minmax = calibrate, minmax
+
+--- What a fit needs beyond the samples: the pre-trained network, its graphs of the samples, the source devices'
+-- latencies on the samples (for the device initialisation). o: fit options (with o.gnn for the hybrid).
+function M.component_context(o, space, archs)
+  local g = o.gnn or o
+  local pre = g.pretrained
+  if type(pre) == "string" then
+    local err
+    pre, err = predictor_mod().load(pre)
+    if not pre then return nil, err end
+  end
+  local src = o.data
+  local init = g.init_device or M.DEFAULTS.init_device
+  if not pre or (init == "correlation" and type(src) ~= "table") then
+    if type(src) ~= "table" then
+      local err
+      src, err = require("nasflat.source").open{data = src, space = space.name}
+      if not src then return nil, "source devices: " .. err end
+    end
+  end
+  if not pre then
+    local devices = o.sources
+    if type(devices) ~= "table" or #devices == 0 then
+      devices = {}
+      for _, d in ipairs(src.devices) do if d ~= o.target then devices[#devices + 1] = d end end
+    end
+    local po = {}
+    for k, v in pairs(M.DEFAULTS) do po[k] = g[k] == nil and v or g[k] end
+    po.seed = o.seed
+    local err
+    pre, err = M.pretrain(src, devices, po)
+    if not pre then return nil, err end
+  end
+  local z_dim = pre:config().z_dim
+  local ok, cerr = M.check_network(pre, space.name, z_dim)
+  if not ok then return nil, "pre-trained network: " .. cerr end
+  local graphs, gerr = M.graphs(pre, space, archs)
+  if not graphs then return nil, gerr end
+  local source_ms = {}
+  if init == "correlation" then
+    for _, d in ipairs(pre:devices()) do
+      local t = core.Tensor.new(#archs):fill(0 / 0)
+      if src:has_device(d) then
+        local col = src:ms(d)
+        for i, a in ipairs(archs) do
+          local r = src:row(a)
+          if r then t:set(i, col:get(r)) end
+        end
+      end
+      source_ms[#source_ms + 1] = {device = d, ms = t}
+    end
+  end
+  local function get(key) if g[key] == nil then return M.DEFAULTS[key] end return g[key] end
+  return {pre = pre, graphs = graphs, source_ms = source_ms, target = o.target, init_device = init,
+    transfer_epochs = get("transfer_epochs"), transfer_batch = get("transfer_batch"), transfer_lr = get("transfer_lr"),
+    weight_decay = get("weight_decay"), space = space}
+end
+
+local Tuned = {}
+Tuned.__index = Tuned
+
+--- Log-ms predictions of the tuned network for the rows idx (nil: all) of a nasflat.features cache.
+function Tuned:apply(cache, idx)
+  cache._graphs = cache._graphs or setmetatable({}, {__mode = "k"})
+  local g = cache._graphs[self.pre]
+  if not g then
+    g = assert(M.graphs(self.net, cache.space, cache.list))
+    cache._graphs[self.pre] = g
+  end
+  local s = self.net:predict{graphs = g, device = self.target, rows = idx}
+  return s:affine(self.b, self.a)
+end
+
+--- Fine-tune a copy of the pre-trained network on the sample rows idx (latencies ms) of a component context
+-- (ctx.gnn), seeded by `seed`; calibrated on those rows.
+function M.fit_component(ctx, idx, ms, seed)
+  local g = ctx.gnn
+  local net = g.pre:clone()
+  local init_from
+  if g.init_device == "correlation" then
+    local best, best_rho = nil, -math.huge
+    for _, s in ipairs(g.source_ms) do
+      local rho = require("nasflat.metrics").spearman(s.ms:index(idx), ms)
+      if rho == rho and rho > best_rho then best, best_rho = s.device, rho end
+    end
+    init_from = best or g.pre:devices()[1]
+  end
+  net:add_device(g.target, {copy_from = init_from})
+  net:fit{graphs = g.graphs, rows = idx, devices = g.target, targets = minmax(ms), epochs = g.transfer_epochs,
+    batch = g.transfer_batch, lr = g.transfer_lr, weight_decay = g.weight_decay, seed = seed}
+  local a, b = calibrate(net:predict{graphs = g.graphs, device = g.target, rows = idx}, ms)
+  return setmetatable({net = net, pre = g.pre, target = g.target, a = a, b = b, init_from = init_from}, Tuned)
+end
+
+--------------------------------------------------------------------------------------------------- the kind
+function M.fit(o, space, archs, ms)
+  local ctx = {}
+  local g, err = M.component_context(o, space, archs)
+  if not g then return nil, err end
+  ctx.gnn = g
+  local all = {}
+  for i = 1, #archs do all[i] = i end
+  local t = M.fit_component(ctx, all, ms, o.seed)
+  local opts = {}
+  for k in pairs(M.DEFAULTS) do if k ~= "pretrained" and k ~= "progress" then opts[k] = o[k] end end
+  return {tuned = t, init_device_from = t.init_from, options = opts, pretrained = g.pre}
+end
+
+function M.logms(m, cache)
+  if not m.tuned.a then
+    error("model:predict: this graph network was loaded from a pre-trained file: it has no target calibration " ..
+      "(fit it on samples first, or score with nasflat.predictor)", 3)
+  end
+  return m.tuned:apply(cache, nil)
+end
+
+function M.refit_options(m)
+  local o = {}
+  for k, v in pairs(m.options) do o[k] = v end
+  o.pretrained = m.pretrained
+  return o
+end
+
+local function net_bytes(net)
+  local tmp = os.tmpname()
+  local ok, err = net:save(tmp)
+  if not ok then os.remove(tmp) error("model:save: " .. tostring(err), 4) end
+  local f = assert(io.open(tmp, "rb"))
+  local bytes = f:read("a")
+  f:close()
+  os.remove(tmp)
+  return bytes
+end
+
+local function net_of(bytes)
+  local tmp = os.tmpname()
+  local f = assert(io.open(tmp, "wb"))
+  f:write(bytes)
+  f:close()
+  local net, err = predictor_mod().load(tmp)
+  os.remove(tmp)
+  return net, err
+end
+
+function M.state(m)
+  local t = m.tuned
+  return {target_device = t.target, a = t.a, b = t.b, init_from = t.init_from, options = m.options}, net_bytes(t.net)
+end
+
+function M.from_state(t, payload)
+  local net, err = net_of(payload)
+  if not net then return nil, "graph network: " .. tostring(err) end
+  return {tuned = setmetatable({net = net, pre = net, target = t.target_device, a = t.a, b = t.b,
+    init_from = t.init_from}, Tuned), options = t.options or {}}
+end
+
+--- A network file saved by nasflat.predictor (pre-trained: no calibration) as a "nasflat" model.
+function M.load_network(path)
+  local net, err = predictor_mod().load(path)
+  if not net then return nil, err end
+  local space = M.network_space(net)
+  local m = {kind = "nasflat", space = space, target = nil, n_samples = 0, options = {}, network_file = true,
+    tuned = setmetatable({net = net, pre = net}, Tuned)}
+  return setmetatable(m, require("nasflat.model").Model)
+end
+
+function M.describe(m)
+  local t = m.tuned
+  local lines = {"devices: " .. table.concat(t.net:devices(), ", ")}
+  if t.a then
+    lines[#lines + 1] = string.format("calibration: log ms = %.4g + %.4g × score; embedding initialised from %s",
+      t.a, t.b, tostring(t.init_from))
+  else
+    lines[#lines + 1] = "pre-trained network (no target calibration)"
+  end
+  return lines
+end
+
+function M.free(m)
+  if m.tuned and m.tuned.net then m.tuned.net:free() end
+end
+
+return M
