@@ -18,6 +18,7 @@ commands:
   predict   predict the latency of any architectures with a saved model (CSV or JSON)
   run       the transfer experiment: fit on k samples of each target device of a task, score every measured one
   data      describe a latency dataset (devices, counts, missing values, correlations)
+  tasks     generate, list, show and compare transfer tasks (sources and targets)
   help      show this text, or `nasflat help <command>`
 
 `nasflat <command> --help` shows the options of a command. Version ]] .. core.version .. "\n"
@@ -222,9 +223,13 @@ commands.data = {
     {name = "data", arg = "DIR", help = "data directory or 'synthetic' (default as for run)"},
     {name = "space", arg = "NAME", help = "nb201 or fbnet", default = "nb201"},
     {name = "matrix", help = "print the full device × device Spearman matrix"},
+    {name = "svg", arg = "FILE", help = "write the Spearman matrix as an SVG heatmap (devices ordered by a " ..
+      "Kernighan–Lin bisection)"},
     {name = "json", help = "print JSON"},
   },
 }
+
+commands.tasks = require("nasflat.cli_tasks").command
 
 local function fail(msg, code)
   io.stderr:write("nasflat: ", msg, "\n")
@@ -727,6 +732,10 @@ function commands.data.main(o)
       least_spearman = worst_dev and worst or nil}
   end
   if o.matrix or o.json then info.spearman = rho end
+  if o.svg then
+    local ok, serr = require("nasflat.cli_tasks").write_matrix_svg(src, o.svg)
+    if not ok then return fail(serr) end
+  end
   if o.json then
     info.device_names = devs
     io.stdout:write(json.encode(info), "\n")
@@ -762,9 +771,12 @@ function M.main(argv)
   end
   if name == "--version" then io.stdout:write("nasflat ", core.version, "\n") return 0 end
   local cmd = commands[name]
-  if not cmd then return fail("unknown command '" .. tostring(name) .. "' (commands: fit, predict, run, data, help)", 2) end
+  if not cmd then
+    return fail("unknown command '" .. tostring(name) .. "' (commands: fit, predict, run, data, tasks, help)", 2)
+  end
   local rest = {}
   for i = 2, #argv do rest[#rest + 1] = argv[i] end
+  if cmd.dispatch then return cmd.dispatch(rest) end   -- a command with subcommands parses its own
   local o, pos = parse(cmd, rest)
   if not o then return fail(pos, 2) end
   if o.help then io.stdout:write(usage_of(cmd)) return 0 end
@@ -777,5 +789,6 @@ function M.main(argv)
 end
 
 M._parse = parse
+M._usage_of = usage_of
 M._commands = commands
 return M

@@ -324,7 +324,7 @@ end
 --------------------------------------------------------------------------------------------------- generation
 local function open_source(data, space)
   if type(data) == "table" and data.latency then return data end
-  return require("nasflat.experiment").open_source{data = data, space = space}
+  return require("nasflat.source").open{data = data, space = space}
 end
 
 local function device_pool(src, devices, exclude)
@@ -365,7 +365,7 @@ local function check_list(fname, what, v)
 end
 
 --- The device × device Spearman matrix. opts: data (a directory, "synthetic", or an open source from
--- nasflat.experiment.open_source; default: the data directory), space ("nb201"), devices (default all),
+-- nasflat.source.open; default: the data directory), space ("nb201"), devices (default all),
 -- exclude (none). Returns {devices =, rho = d × d (NaN where undefined), count = d × d common architectures,
 -- seconds =} or nil, msg.
 function M.matrix(opts)
@@ -404,10 +404,22 @@ local function cross_stats(rho, idx, train, test)
   return mean_of(xs), #xs > 0 and lo or 0 / 0, #xs > 0 and hi or 0 / 0
 end
 
+local STRUCT = setmetatable({}, {__mode = "k"})
+
+--- METHOD §10's structural features of every architecture of a source, built once per source.
+local function struct_features(src)
+  local X = STRUCT[src]
+  if not X then
+    X = src.space:struct_features(src.arch_strings)
+    STRUCT[src] = X
+  end
+  return X
+end
+
 M.DIFFICULTY_DEFAULTS = {source = util.REQUIRED, train = util.REQUIRED, test = util.REQUIRED, samples = 20,
   draws = 3, seed = 1, rho = util.NIL, ridge = true}
 
---- How hard a task is, on the data of `source` (an open source: nasflat.experiment.open_source). opts:
+--- How hard a task is, on the data of `source` (an open source: nasflat.source.open). opts:
 --   source, train, test (device names)   required
 --   samples = 20   target samples per draw (the few-shot budget)
 --   draws = 3      random draws of those samples per target (core.Rng seeded from `seed`)
@@ -441,7 +453,7 @@ function M.difficulty(opts)
   for i, d in ipairs(mat.devices) do idx[d] = i end
   local out = {samples = opts.samples, draws = opts.draws, seed = opts.seed, per_target = {}}
   out.mean_cross_rho, out.min_cross_rho, out.max_cross_rho = cross_stats(mat.rho, idx, opts.train, opts.test)
-  local X = opts.ridge and src:features() or nil
+  local X = opts.ridge and struct_features(src) or nil
   local copy_all, oracle_all, ridge_all = {}, {}, {}
   for ti, t in ipairs(opts.test) do
     local rng = core.Rng(core.derive_seed(opts.seed, ti))
@@ -607,7 +619,7 @@ end
 --                     find fewer: the suite's generated.found says how many)
 --   devices           the candidate devices (default: every device of the data)
 --   exclude           devices left out (e.g. the metric device 1080ti_32 / gold_6240)
---   data              a directory, "synthetic", or an open source (experiment.open_source); default: the
+--   data              a directory, "synthetic", or an open source (source.open); default: the
 --                     data directory
 --   restarts = 32     Kernighan–Lin runs from random balanced partitions
 --   weight = "rho"    what the minimum cut minimises: "rho" (the correlation across the sides: sources and
@@ -697,7 +709,7 @@ function M.generate(opts)
     local name = prefix .. i
     local entry = {name = name, train = c.train, test = c.test,
       bisection = {cut = c.bisection.cut, restart = c.bisection.restart, found_by = c.bisection.hits,
-        side_sizes = c.side_sizes, sources_from_side = c.orient, removed = c.removed,
+        side_sizes = c.side_sizes, sources_from_side = c.orient, removed = require("nasflat.json").array(c.removed),
         left_out = c.left_out}}
     if opts.difficulty then
       entry.difficulty = M.difficulty{source = src, train = c.train, test = c.test, samples = opts.samples,
@@ -718,7 +730,7 @@ function M.generate(opts)
       by = "nasflat " .. core.version, space = opts.space, sources = m, targets = k, seed = opts.seed,
       count = opts.count, found = #picked, restarts = opts.method == "kl" and opts.restarts or nil,
       distinct_bisections = n_distinct, pools = n_pools, method = opts.method, weight = opts.weight, side_sizes = {n0, d - n0},
-      devices = devs, exclude = opts.exclude or {}, samples = opts.samples, draws = opts.draws,
+      devices = devs, exclude = require("nasflat.json").array(opts.exclude or {}), samples = opts.samples, draws = opts.draws,
       order = order, data = info.data, synthetic = src.synthetic or false, files = info.files,
       zoo_seed = info.zoo_seed, zoo_version = info.zoo_version,
       seconds = {matrix = mat.seconds, bisection_and_trimming = t_done - t_bisect,
@@ -727,13 +739,76 @@ function M.generate(opts)
   }
 end
 
+--- The best Kernighan–Lin bisection of a device set, for ordering a heatmap. opts: data, space, devices,
+-- exclude (as for matrix), seed (1), restarts (32), weight ("rho"). Returns {devices =, rho =, count =,
+-- sides = {names of side A, names of side B}, cut =}, each side ordered by its mean rho to the other side
+-- (side A ascending, side B descending: the devices most like the other side meet at the boundary), or
+-- nil, msg.
+function M.partition(opts)
+  opts = util.options("tasks.partition", opts, {data = util.NIL, space = "nb201", devices = util.NIL,
+    exclude = util.NIL, seed = 1, restarts = 32, weight = "rho"})
+  local mat, err = M.matrix{data = opts.data, space = opts.space, devices = opts.devices, exclude = opts.exclude}
+  if not mat then return nil, err end
+  local devs, rho = mat.devices, mat.rho
+  local d = #devs
+  if d < 2 then return nil, "a partition needs at least 2 devices" end
+  local w = {}
+  for i = 1, d do
+    w[i] = {}
+    for j = 1, d do
+      local r = rho[i][j]
+      if r ~= r then r = 0 end
+      w[i][j] = opts.weight == "rho" and r or -r
+    end
+  end
+  local runs = core.taskgen.kl_restarts(w, {n0 = d // 2, restarts = opts.restarts, rng = core.Rng(opts.seed)})
+  local best = runs[1]
+  for _, r in ipairs(runs) do if r.cut < best.cut then best = r end end
+  local sides, mean = {{}, {}}, {}
+  for i = 1, d do
+    local s, n = 0, 0
+    for j = 1, d do
+      if best.side[j] ~= best.side[i] and rho[i][j] == rho[i][j] then s, n = s + rho[i][j], n + 1 end
+    end
+    mean[devs[i]] = n > 0 and s / n or 0
+    table.insert(sides[best.side[i] + 1], devs[i])
+  end
+  table.sort(sides[1], function(a, b) if mean[a] ~= mean[b] then return mean[a] < mean[b] end return a < b end)
+  table.sort(sides[2], function(a, b) if mean[a] ~= mean[b] then return mean[a] > mean[b] end return a < b end)
+  mat.sides, mat.cut = sides, best.cut
+  return mat
+end
+
+--- The matrix of `mat` (from matrix or partition) as an SVG heatmap document (nasflat.svg) over the
+-- devices of `groups` in order: a list of {label =, devices = {...}}.
+function M.heatmap(mat, groups, title, note)
+  local idx = {}
+  for i, dev in ipairs(mat.devices) do idx[dev] = i end
+  local labels, spans, values, tips = {}, {}, {}, {}
+  for _, g in ipairs(groups) do
+    if #g.devices > 0 then
+      spans[#spans + 1] = {label = g.label, from = #labels + 1, to = #labels + #g.devices}
+      for _, dev in ipairs(g.devices) do labels[#labels + 1] = dev end
+    end
+  end
+  for a, da in ipairs(labels) do
+    values[a], tips[a] = {}, {}
+    for b, db in ipairs(labels) do
+      local r, c = mat.rho[idx[da]][idx[db]], mat.count[idx[da]][idx[db]]
+      values[a][b] = r
+      tips[a][b] = string.format("%s / %s: rho %s over %d common architectures", da, db,
+        r == r and string.format("%.3f", r) or "n/a", c)
+    end
+  end
+  return require("nasflat.svg").heatmap{labels = labels, values = values, groups = spans, title = title,
+    note = note, tips = tips}
+end
+
 --- Write a suite (from generate) to path atomically, with exact numbers (nasflat.json when present).
 function M.write(suite, path)
   if type(suite) ~= "table" then error("tasks.write: suite must be a table", 2) end
   if type(path) ~= "string" then error("tasks.write: path must be a string", 2) end
-  local ok, json = pcall(require, "nasflat.json")
-  local text = ok and json.encode(suite) or require("cjson").encode(suite)
-  return util.atomic_write(path, text .. "\n")
+  return util.atomic_write(path, require("nasflat.json").encode(suite) .. "\n")
 end
 
 return M
