@@ -188,13 +188,19 @@ local function generate_main(o)
     local used = {}
     for _, d in ipairs(first.train) do used[d] = true end
     for _, d in ipairs(first.test) do used[d] = true end
-    local rest = {}
-    for _, d in ipairs(g.devices) do if not used[d] then rest[#rest + 1] = d end end
-    local doc = tasks.heatmap(mat, {{label = "sources", devices = first.train}, {label = "targets", devices = first.test},
-      {label = "others", devices = rest}}, string.format("%s: device Spearman matrix, ordered by task %s",
-      g.space, g.order[1]), string.format("%s, %d devices; sources and targets of %s (cross rho %s), then the others",
-      src.synthetic and "synthetic zoo" or tostring(src.info and src.info.data), #g.devices, g.order[1],
-      fmt(first.difficulty.mean_cross_rho)))
+    local function rest(list)
+      local out = {}
+      for _, d in ipairs(list) do if not used[d] then out[#out + 1] = d end end
+      return out
+    end
+    local b = first.bisection
+    local doc = tasks.heatmap(mat, {{label = "source side", devices = rest(b.source_side)},
+      {label = "sources", devices = first.train}, {label = "targets", devices = first.test},
+      {label = "target side", devices = rest(b.target_side)}},
+      string.format("%s: device Spearman matrix, ordered by task %s", g.space, g.order[1]),
+      string.format("%s, %d devices; the bisection's source side (trimmed away, then %s's sources) and target " ..
+      "side (%s's targets, then trimmed away); cross rho %s", src.synthetic and "synthetic zoo" or
+      tostring(src.info and src.info.data), #g.devices, g.order[1], g.order[1], fmt(first.difficulty.mean_cross_rho)))
     local ok, serr = doc:write(o.svg)
     if not ok then return fail(serr) end
   end

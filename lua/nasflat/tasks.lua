@@ -303,6 +303,12 @@ function M.load_all(opts)
     return {t}
   end
   if type(obj.tasks) ~= "table" then return nil, opts.file .. ": 'tasks' must be an object" end
+  for sp, group in pairs(obj.tasks) do
+    if not SPACES[sp] then
+      return nil, string.format("%s: 'tasks' has an unknown space '%s' (nb201 or fbnet)", opts.file, tostring(sp))
+    end
+    if type(group) ~= "table" then return nil, string.format("%s: 'tasks.%s' must be an object", opts.file, sp) end
+  end
   local out = {}
   for _, e in ipairs(suite_entries(obj)) do
     if opts.space == nil or e.space == opts.space then
@@ -583,8 +589,12 @@ function candidates(rho, devs, pool, m, k, opts, pool_no)
           end
           orc[#orc + 1] = best > -math.huge and best or 0 / 0
         end
+        local src_side, tgt_side = {}, {}
+        for a = 1, d do
+          if side[a] == 0 then src_side[#src_side + 1] = devs[pool[a]] else tgt_side[#tgt_side + 1] = devs[pool[a]] end
+        end
         both[#both + 1] = {train = train, test = test, mean = mean, oracle = mean_of(orc), orient = orient,
-          removed = rem, bisection = b, side_sizes = {n0, d - n0}}
+          removed = rem, bisection = b, side_sizes = {n0, d - n0}, source_side = src_side, target_side = tgt_side}
       end
     end
     -- harder first: lower mean cross rho, then (m = k trims the same devices both ways) lower copy oracle
@@ -710,7 +720,7 @@ function M.generate(opts)
     local entry = {name = name, train = c.train, test = c.test,
       bisection = {cut = c.bisection.cut, restart = c.bisection.restart, found_by = c.bisection.hits,
         side_sizes = c.side_sizes, sources_from_side = c.orient, removed = require("nasflat.json").array(c.removed),
-        left_out = c.left_out}}
+        source_side = c.source_side, target_side = c.target_side, left_out = c.left_out}}
     if opts.difficulty then
       entry.difficulty = M.difficulty{source = src, train = c.train, test = c.test, samples = opts.samples,
         draws = opts.draws, seed = opts.seed, rho = mat}
