@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "nf_data.h"
 
 /* ------------------------------------------------------------- file input */
@@ -29,47 +31,79 @@ static nf_status start(nf_csv *r, const char *path, char *buf, size_t n)
     return NF_OK;
 }
 
+/* What kind of non-regular file st_mode is, for the refusal message. */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISFIFO(m)) return "a pipe (FIFO)";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
 nf_status nf_csv_open(nf_csv *r, const char *path, nf_err *err)
 {
     if (!r || !path) return nf_seterr(err, NF_EINVAL, "nf_csv_open: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f) return nf_seterr(err, NF_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below); no effect on regular files */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return nf_seterr(err, NF_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(f), &sb) == 0) {
-        if (S_ISDIR(sb.st_mode)) { fclose(f); return nf_seterr(err, NF_EIO, "%s: cannot read: %s", path, strerror(EISDIR)); }
-        if (S_ISREG(sb.st_mode) && sb.st_size > 0 && (uintmax_t)sb.st_size < (uintmax_t)SIZE_MAX / 2)
-            cap = (size_t)sb.st_size + 1;   /* +1: the final fread sees end-of-file without growing */
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return nf_seterr(err, NF_EIO, "%s: cannot read: %s", path, strerror(e));
     }
+    if (S_ISDIR(sb.st_mode)) { close(fd); return nf_seterr(err, NF_EIO, "%s: cannot read: %s", path, strerror(EISDIR)); }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return nf_seterr(err, NF_EIO, "%s: cannot read: %s, not a regular file (CSV files are read only from "
+                         "regular files)", path, file_kind(sb.st_mode));
+    }
+    if (sb.st_size < 0 || (uintmax_t)sb.st_size > NF_CSV_MAX_FILE_BYTES) {
+        close(fd);
+        return nf_seterr(err, NF_EFORMAT, "%s: file too large (%jd bytes; the limit is %lld bytes, "
+                         "NF_CSV_MAX_FILE_BYTES)", path, (intmax_t)sb.st_size, (long long)NF_CSV_MAX_FILE_BYTES);
+    }
+    /* +1: a file that grew since fstat is seen growing (and refused past the limit) instead of cut */
+    size_t cap = (size_t)sb.st_size + 1, n = 0;
     char *buf = malloc(cap + 1);
-    if (!buf) { fclose(f); return nf_seterr(err, NF_ENOMEM, "%s: out of memory reading the file", path); }
+    if (!buf) { close(fd); return nf_seterr(err, NF_ENOMEM, "%s: out of memory reading the file", path); }
     for (;;) {
         if (n == cap) {
-            if (cap > ((size_t)-1) / 4) { free(buf); fclose(f); return nf_seterr(err, NF_ENOMEM, "%s: file too large", path); }
-            char *nb = realloc(buf, 2 * cap + 1);
-            if (!nb) { free(buf); fclose(f); return nf_seterr(err, NF_ENOMEM, "%s: out of memory reading the file", path); }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) {
-            if (ferror(f)) {
-                int e = errno;
+            if (cap > NF_CSV_MAX_FILE_BYTES) {
                 free(buf);
-                fclose(f);
-                return nf_seterr(err, NF_EIO, "%s: cannot read: %s", path, strerror(e));
+                close(fd);
+                return nf_seterr(err, NF_EFORMAT, "%s: file too large (more than %lld bytes, NF_CSV_MAX_FILE_BYTES)",
+                                 path, (long long)NF_CSV_MAX_FILE_BYTES);
             }
-            break;
+            size_t ncap = cap < NF_CSV_MAX_FILE_BYTES / 2 ? 2 * cap : NF_CSV_MAX_FILE_BYTES + 1;
+            char *nb = realloc(buf, ncap + 1);
+            if (!nb) { free(buf); close(fd); return nf_seterr(err, NF_ENOMEM, "%s: out of memory reading the file", path); }
+            buf = nb;
+            cap = ncap;
         }
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            return nf_seterr(err, NF_EIO, "%s: cannot read: %s", path, strerror(e));
+        }
+        if (k == 0) break;
+        n += (size_t)k;
     }
-    fclose(f);
+    close(fd);
     return start(r, path, buf, n);
 }
 
 nf_status nf_csv_open_text(nf_csv *r, const char *path, const char *text, size_t len, nf_err *err)
 {
     if (!r || !path || (!text && len)) return nf_seterr(err, NF_EINVAL, "nf_csv_open_text: NULL argument");
+    if (len > NF_CSV_MAX_FILE_BYTES)
+        return nf_seterr(err, NF_EFORMAT, "%s: text too large (%zu bytes; the limit is %lld bytes, NF_CSV_MAX_FILE_BYTES)",
+                         path, len, (long long)NF_CSV_MAX_FILE_BYTES);
     char *buf = malloc(len + 1);
     if (!buf) return nf_seterr(err, NF_ENOMEM, "%s: out of memory", path);
     if (len) memcpy(buf, text, len);
@@ -119,6 +153,13 @@ static int is_line_end(const char *b, size_t n, size_t i)
     return i >= n || b[i] == '\n' || (b[i] == '\r' && (i + 1 >= n || b[i + 1] == '\n'));
 }
 
+/* A NUL byte at offset off, in field k (0-based) of the current row: C strings would cut the field there. */
+static nf_status nul_error(const nf_csv *r, size_t off, int k, nf_err *err)
+{
+    return nf_csv_error(r, off, err, NF_EFORMAT, "NUL byte in field %d (CSV text must not contain NUL bytes; "
+                        "is the file binary or UTF-16?)", k + 1);
+}
+
 nf_status nf_csv_row(nf_csv *r, nf_csv_field *f, int max, int *nfields, nf_err *err)
 {
     const char *b = r->buf;
@@ -151,6 +192,8 @@ nf_status nf_csv_row(nf_csv *r, nf_csv_field *f, int max, int *nfields, nf_err *
                 j = qi;
                 break;
             }
+            const char *z = memchr(b + i + 1, '\0', j - (i + 1));
+            if (z) { r->pos = i; return nul_error(r, (size_t)(z - b), k, err); }
             for (size_t t = i + 1; t < j; t++) extra_lines += b[t] == '\n';
             fld.quoted = 1;
             fld.p = b + i + 1;
@@ -169,6 +212,7 @@ nf_status nf_csv_row(nf_csv *r, nf_csv_field *f, int max, int *nfields, nf_err *
                 char c = b[j];   /* b[n] == '\0' stops the scan */
                 if (c == ',' || c == '\n' || c == '\r' || c == '\0') {
                     if (j >= n || c == ',' || c == '\n') break;
+                    if (c == '\0') { r->pos = i; return nul_error(r, j, k, err); }
                     if (c == '\r' && is_line_end(b, n, j)) break;
                 }
                 j++;
@@ -179,6 +223,11 @@ nf_status nf_csv_row(nf_csv *r, nf_csv_field *f, int max, int *nfields, nf_err *
             i = j;
         }
         fld.end = i;
+        if (i - r->row_off > NF_CSV_MAX_ROW_BYTES) {
+            r->pos = i;
+            return nf_csv_error(r, r->row_off, err, NF_EFORMAT, "row longer than %d bytes (NF_CSV_MAX_ROW_BYTES)",
+                                NF_CSV_MAX_ROW_BYTES);
+        }
         if (k < max) f[k] = fld;
         if (k == INT_MAX) { r->pos = i; return nf_csv_error(r, fld.off, err, NF_EFORMAT, "too many fields on one row"); }
         k++;

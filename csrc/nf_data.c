@@ -30,6 +30,16 @@ static size_t count_newlines(const char *b, size_t n)
     return k;
 }
 
+/* An upper bound on the data rows left in r when every row has nh fields: the lines left, and no more
+ * than one row per nh bytes (nh - 1 commas and a line end; the last row may lack its line end), so
+ * that row buffers stay proportional to the file however many blank lines it has. */
+static size_t row_cap(const nf_csv *r, int nh)
+{
+    size_t rem = r->n - r->pos, lines = count_newlines(r->buf + r->pos, rem) + 1;
+    size_t by_bytes = (rem + 1) / (size_t)nh + 1;
+    return lines < by_bytes ? lines : by_bytes;
+}
+
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* Bump allocation inside one block. */
@@ -74,8 +84,10 @@ static int64_t first_duplicate(const keyrow *kr, int64_t n, int64_t *first)
     return best;
 }
 
-/* Read the header row (any number of fields). On success *fields is malloc'ed (nh+1 slots). */
-static nf_status read_header(nf_csv *r, nf_csv_field **fields, int *nh, nf_err *err)
+/* Read the header row, keeping at most max_keep + 1 of its fields (a huge header allocates nothing big
+ * before the caller refuses it): on success *fields is malloc'ed and holds min(k, max_keep + 1) fields,
+ * and *nh is the header's true field count k. */
+static nf_status read_header(nf_csv *r, int max_keep, nf_csv_field **fields, int *nh, nf_err *err)
 {
     nf_csv save = *r;
     int k;
@@ -83,13 +95,50 @@ static nf_status read_header(nf_csv *r, nf_csv_field **fields, int *nh, nf_err *
     if (st) return st;
     if (k == 0) return nf_seterr(err, NF_EFORMAT, "%s:1:1: empty file (expected a header line)", r->path);
     *r = save;
-    nf_csv_field *f = malloc(sizeof *f * ((size_t)k + 1));
+    int keep = k < max_keep ? k : max_keep;
+    nf_csv_field *f = malloc(sizeof *f * ((size_t)keep + 1));
     if (!f) return nf_seterr(err, NF_ENOMEM, "%s: out of memory", r->path);
-    st = nf_csv_row(r, f, k + 1, &k, err);
+    st = nf_csv_row(r, f, keep + 1, &k, err);
     if (st) { free(f); return st; }
     *fields = f;
     *nh = k;
     return NF_OK;
+}
+
+/* 1 when field f (unescaped) is the string w. */
+static int field_is(const nf_csv_field *f, const char *w)
+{
+    char tmp[32];
+    size_t n = strlen(w);
+    return n < sizeof tmp && nf_csv_copy(f, NULL, 0) == n && (nf_csv_copy(f, tmp, sizeof tmp), strcmp(tmp, w) == 0);
+}
+
+/* A set of names (strings owned by the caller) for finding duplicates in linear time: open addressing
+ * over FNV-1a hashes, at most half full. */
+typedef struct { const char *const *names; int *slot; size_t mask; } name_set;
+
+static int name_set_init(name_set *h, const char *const *names, int n)
+{
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n) cap *= 2;
+    h->names = names;
+    h->mask = cap - 1;
+    h->slot = malloc(cap * sizeof *h->slot);
+    if (!h->slot) return 0;
+    for (size_t i = 0; i < cap; i++) h->slot[i] = -1;
+    return 1;
+}
+
+/* The index of an earlier name equal to names[c], or -1 after adding c. */
+static int name_set_add(name_set *h, int c)
+{
+    uint64_t x = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)h->names[c]; *p; p++) x = (x ^ *p) * 1099511628211ULL;
+    size_t j = (size_t)(x ^ (x >> 31)) & h->mask;
+    for (; h->slot[j] >= 0; j = (j + 1) & h->mask)
+        if (strcmp(h->names[h->slot[j]], h->names[c]) == 0) return h->slot[j];
+    h->slot[j] = c;
+    return -1;
 }
 
 /* Header names copied into one NUL-separated buffer; names[c] points into it. */
@@ -229,12 +278,21 @@ nf_status nf_latency_from_arrays(int64_t n_archs, int n_devices, const int64_t *
     if (n_archs < 1 || n_devices < 1)
         return nf_seterr(err, NF_EINVAL, "%s: need at least one architecture and one device (got %lld x %d)", fn,
                          (long long)n_archs, n_devices);
+    if (n_devices > NF_LATENCY_MAX_DEVICES)
+        return nf_seterr(err, NF_EINVAL, "%s: %d devices, more than the %d allowed (NF_LATENCY_MAX_DEVICES)", fn,
+                         n_devices, NF_LATENCY_MAX_DEVICES);
+    name_set h;
+    if (!name_set_init(&h, devices, n_devices)) return nf_seterr(err, NF_ENOMEM, "%s: out of memory", fn);
     for (int d = 0; d < n_devices; d++) {
-        if (!devices[d] || !devices[d][0]) return nf_seterr(err, NF_EINVAL, "%s: device %d has no name", fn, d);
-        for (int e = 0; e < d; e++)
-            if (strcmp(devices[e], devices[d]) == 0)
-                return nf_seterr(err, NF_EINVAL, "%s: duplicate device '%s' (devices %d and %d)", fn, devices[d], e, d);
+        int e = -1;
+        if (!devices[d] || !devices[d][0]) nf_seterr(err, NF_EINVAL, "%s: device %d has no name", fn, d);
+        else if ((e = name_set_add(&h, d)) >= 0)
+            nf_seterr(err, NF_EINVAL, "%s: duplicate device '%s' (devices %d and %d)", fn, devices[d], e, d);
+        else continue;
+        free(h.slot);
+        return NF_EINVAL;
     }
+    free(h.slot);
     size_t und = (size_t)n_devices;
     for (int64_t i = 0; i < n_archs; i++) {
         if (arch_index && arch_index[i] < 0)
@@ -293,36 +351,51 @@ static void lat_tmp_free(lat_tmp *t)
     free(t->kr);
 }
 
-static nf_status lat_parse(lat_tmp *t, const char *path, nf_latency *out, nf_err *err)
+/* The file at path, or (text non-NULL) len bytes of text named path. */
+static nf_status open_csv(nf_csv *r, const char *path, const char *text, size_t len, nf_err *err)
+{
+    return text ? nf_csv_open_text(r, path, text, len, err) : nf_csv_open(r, path, err);
+}
+
+static nf_status lat_parse(lat_tmp *t, const char *path, const char *text, size_t text_len, nf_latency *out,
+                           nf_err *err)
 {
     nf_csv *r = &t->r;
-    nf_status st = nf_csv_open(r, path, err);
+    nf_status st = open_csv(r, path, text, text_len, err);
     if (st) return st;
     int nh;
-    if ((st = read_header(r, &t->f, &nh, err))) return st;
-    if ((st = copy_names(r, t->f, nh, &t->names, err))) return st;
+    if ((st = read_header(r, NF_LATENCY_MAX_DEVICES + 2, &t->f, &nh, err))) return st;
     nf_csv_field *f = t->f;
-    if (strcmp(t->names[0], "arch_index") != 0) {
+    if (!field_is(&f[0], "arch_index")) {
         shown s = show(&f[0]);
         return nf_csv_error(r, f[0].off, err, NF_EFORMAT, "header must start with arch_index, found '%s'%s", s.s,
                             looks_numeric(&f[0]) ? " (is the header line missing?)" : "");
     }
-    int dev0 = nh > 1 && strcmp(t->names[1], "arch_string") == 0 ? 2 : 1;
+    int dev0 = nh > 1 && field_is(&f[1], "arch_string") ? 2 : 1;
     int nd = nh - dev0;
     if (nd == 0)
         return nf_csv_error(r, f[nh - 1].end, err, NF_EFORMAT, "header names no device columns after %s",
                             dev0 == 2 ? "arch_index,arch_string" : "arch_index");
-    for (int d = 0; d < nd; d++) {
-        int c = dev0 + d;
+    if (nd > NF_LATENCY_MAX_DEVICES)   /* f holds the first NF_LATENCY_MAX_DEVICES + 3 fields */
+        return nf_csv_error(r, f[dev0 + NF_LATENCY_MAX_DEVICES].off, err, NF_EFORMAT,
+                            "%d device columns, more than the %d allowed (NF_LATENCY_MAX_DEVICES)", nd,
+                            NF_LATENCY_MAX_DEVICES);
+    if ((st = copy_names(r, f, nh, &t->names, err))) return st;
+    name_set h;
+    if (!name_set_init(&h, (const char *const *)t->names, nh)) return nf_seterr(err, NF_ENOMEM, "%s: out of memory", path);
+    for (int c = dev0; c < nh; c++) {
+        int e = -1;
         if (t->names[c][0] == '\0')
-            return nf_csv_error(r, f[c].off, err, NF_EFORMAT, "empty device name (column %d)", c + 1);
-        for (int e = 0; e < d; e++)
-            if (strcmp(t->names[dev0 + e], t->names[c]) == 0)
-                return nf_csv_error(r, f[c].off, err, NF_EFORMAT, "duplicate device '%s' (column %d, first in column %d)",
-                                    t->names[c], c + 1, dev0 + e + 1);
+            st = nf_csv_error(r, f[c].off, err, NF_EFORMAT, "empty device name (column %d)", c + 1);
+        else if ((e = name_set_add(&h, c)) >= 0)
+            st = nf_csv_error(r, f[c].off, err, NF_EFORMAT, "duplicate device '%s' (column %d, first in column %d)",
+                              t->names[c], c + 1, e + 1);
+        if (st) break;
     }
+    free(h.slot);
+    if (st) return st;
 
-    size_t cap = count_newlines(r->buf + r->pos, r->n - r->pos) + 1, cells;
+    size_t cap = row_cap(r, nh), cells;
     if (!mul_ok(cap, (size_t)nd, &cells)) return nf_seterr(err, NF_ENOMEM, "%s: too many cells", path);
     t->ms = malloc(sizeof(float) * cells);
     t->idx = malloc(sizeof(int64_t) * cap);
@@ -408,7 +481,18 @@ nf_status nf_latency_load(const char *path, nf_latency *out, nf_err *err)
     if (!path || !out) return nf_seterr(err, NF_EINVAL, "nf_latency_load: path and out must not be NULL");
     lat_tmp t;
     memset(&t, 0, sizeof t);
-    nf_status st = lat_parse(&t, path, out, err);
+    nf_status st = lat_parse(&t, path, NULL, 0, out, err);
+    lat_tmp_free(&t);
+    return st;
+}
+
+nf_status nf_latency_load_text(const char *name, const char *text, size_t len, nf_latency *out, nf_err *err)
+{
+    if (!name || !out || (!text && len))
+        return nf_seterr(err, NF_EINVAL, "nf_latency_load_text: name, text and out must not be NULL");
+    lat_tmp t;
+    memset(&t, 0, sizeof t);
+    nf_status st = lat_parse(&t, name, text ? text : "", len, out, err);
     lat_tmp_free(&t);
     return st;
 }
@@ -494,23 +578,32 @@ static nf_status force_cols(tab_tmp *t, int nh, const char *const *list, int kin
     return NF_OK;
 }
 
-static nf_status tab_parse(tab_tmp *t, const char *path, const nf_table_opts *opts, nf_table *out, nf_err *err)
+static nf_status tab_parse(tab_tmp *t, const char *path, const char *text, size_t text_len,
+                           const nf_table_opts *opts, nf_table *out, nf_err *err)
 {
     nf_csv *r = &t->r;
-    nf_status st = nf_csv_open(r, path, err);
+    nf_status st = open_csv(r, path, text, text_len, err);
     if (st) return st;
     int nh;
-    if ((st = read_header(r, &t->f, &nh, err))) return st;
-    if ((st = copy_names(r, t->f, nh, &t->names, err))) return st;
+    if ((st = read_header(r, NF_TABLE_MAX_COLUMNS, &t->f, &nh, err))) return st;
     nf_csv_field *f = t->f;
+    if (nh > NF_TABLE_MAX_COLUMNS)   /* f holds the first NF_TABLE_MAX_COLUMNS + 1 fields */
+        return nf_csv_error(r, f[NF_TABLE_MAX_COLUMNS].off, err, NF_EFORMAT,
+                            "%d columns, more than the %d allowed (NF_TABLE_MAX_COLUMNS)", nh, NF_TABLE_MAX_COLUMNS);
+    if ((st = copy_names(r, f, nh, &t->names, err))) return st;
+    name_set h;
+    if (!name_set_init(&h, (const char *const *)t->names, nh)) return nf_seterr(err, NF_ENOMEM, "%s: out of memory", path);
     for (int c = 0; c < nh; c++) {
+        int e = -1;
         if (t->names[c][0] == '\0')
-            return nf_csv_error(r, f[c].off, err, NF_EFORMAT, "empty column name (column %d)", c + 1);
-        int e = find_name(t->names, c, t->names[c]);
-        if (e >= 0)
-            return nf_csv_error(r, f[c].off, err, NF_EFORMAT, "duplicate column '%s' (column %d, first in column %d)",
-                                t->names[c], c + 1, e + 1);
+            st = nf_csv_error(r, f[c].off, err, NF_EFORMAT, "empty column name (column %d)", c + 1);
+        else if ((e = name_set_add(&h, c)) >= 0)
+            st = nf_csv_error(r, f[c].off, err, NF_EFORMAT, "duplicate column '%s' (column %d, first in column %d)",
+                              t->names[c], c + 1, e + 1);
+        if (st) break;
     }
+    free(h.slot);
+    if (st) return st;
     t->force = calloc((size_t)nh, sizeof(int));
     t->isnum = calloc((size_t)nh, sizeof(int));
     t->strbytes = calloc((size_t)nh, sizeof(size_t));
@@ -531,7 +624,7 @@ static nf_status tab_parse(tab_tmp *t, const char *path, const nf_table_opts *op
     }
     for (int c = 0; c < nh; c++) t->isnum[c] = t->force[c] != COL_STRING;
 
-    size_t cap = count_newlines(r->buf + r->pos, r->n - r->pos) + 1, cells;
+    size_t cap = row_cap(r, nh), cells;
     if (!mul_ok(cap, (size_t)nh, &cells)) return nf_seterr(err, NF_ENOMEM, "%s: too many cells", path);
     t->vals = malloc(sizeof(double) * cells);
     t->line = malloc(sizeof(int64_t) * cap);
@@ -667,7 +760,19 @@ nf_status nf_table_load(const char *path, const nf_table_opts *opts, nf_table *o
     if (!path || !out) return nf_seterr(err, NF_EINVAL, "nf_table_load: path and out must not be NULL");
     tab_tmp t;
     memset(&t, 0, sizeof t);
-    nf_status st = tab_parse(&t, path, opts, out, err);
+    nf_status st = tab_parse(&t, path, NULL, 0, opts, out, err);
+    tab_tmp_free(&t);
+    return st;
+}
+
+nf_status nf_table_load_text(const char *name, const char *text, size_t len, const nf_table_opts *opts, nf_table *out,
+                             nf_err *err)
+{
+    if (!name || !out || (!text && len))
+        return nf_seterr(err, NF_EINVAL, "nf_table_load_text: name, text and out must not be NULL");
+    tab_tmp t;
+    memset(&t, 0, sizeof t);
+    nf_status st = tab_parse(&t, name, text ? text : "", len, opts, out, err);
     tab_tmp_free(&t);
     return st;
 }

@@ -14,6 +14,20 @@
  * Numbers: [+-]digits[.digits][(e|E)[+-]digits] (".5" and "5." too), or nan/inf/infinity
  * (any case, optional sign); no surrounding spaces. The result is correctly rounded and does
  * not depend on the C locale.
+ *
+ * Limits (untrusted files must not exhaust memory or time; each is far above the real data,
+ * whose largest file is 9.7 MB with 42 columns and rows under 1 KB). Every one is checked before
+ * the memory it bounds is allocated, and its error names the file and the limit:
+ *  - only regular files are read: a directory, device (/dev/zero), FIFO or socket is refused
+ *    ("<path>: cannot read: a character device, not a regular file ...");
+ *  - NF_CSV_MAX_FILE_BYTES (256 MiB) per file (checked with fstat before reading, and again while
+ *    reading a file that grows);
+ *  - NF_CSV_MAX_ROW_BYTES (1 MiB) per row, header included (a quoted newline does not end a row);
+ *  - NF_LATENCY_MAX_DEVICES (1024) device columns in a latency file (a device × device table,
+ *    as `nasflat data` builds, stays under 1024² cells), NF_TABLE_MAX_COLUMNS (4096) in a table;
+ *  - rows: bounded by the file size; the parse buffers are at most 8 bytes per byte of the file.
+ * A NUL byte anywhere in the CSV text is an error ("<path>:<line>:<col>: NUL byte in field <k>
+ * ..."), never a silently shortened field. Duplicate names are found with a hash (linear time).
  */
 #ifndef NF_DATA_H
 #define NF_DATA_H
@@ -21,6 +35,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "nf.h"
+
+#define NF_CSV_MAX_FILE_BYTES (256LL * 1024 * 1024)
+#define NF_CSV_MAX_ROW_BYTES (1024 * 1024)
+#define NF_LATENCY_MAX_DEVICES 1024
+#define NF_TABLE_MAX_COLUMNS 4096
 
 /* ---------------------------------------------------------------- latency
  * Header: arch_index[,arch_string],<device>,<device>,...  (arch_string is optional; without
@@ -45,6 +64,8 @@ typedef struct {
 } nf_latency;
 
 nf_status nf_latency_load(const char *path, nf_latency *out, nf_err *err);   /* out untouched on failure */
+/* The same from a CSV held in memory (text: len bytes, copied; name stands for the path in messages). */
+nf_status nf_latency_load_text(const char *name, const char *text, size_t len, nf_latency *out, nf_err *err);
 /* Build a latency table from arrays (all copied), e.g. a synthetic or imported data set: ms is
  * n_archs × n_devices row-major, NAN = not measured, else finite >= 0. arch_index NULL means
  * 0..n_archs-1 (else non-negative, unique; rows get sorted by it); arch_strings NULL (or a NULL
@@ -88,6 +109,9 @@ typedef struct {
 
 /* opts may be NULL (all defaults). */
 nf_status nf_table_load(const char *path, const nf_table_opts *opts, nf_table *out, nf_err *err);
+/* The same from a CSV held in memory (text: len bytes, copied; name stands for the path in messages). */
+nf_status nf_table_load_text(const char *name, const char *text, size_t len, const nf_table_opts *opts, nf_table *out,
+                             nf_err *err);
 void nf_table_free(nf_table *t);                                  /* idempotent; zeroes *t */
 int nf_table_column(const nf_table *t, const char *name);         /* -1 if unknown */
 /* Rows whose key is arch_index: returns their count (0 if none or no key) and sets *rows to
@@ -125,14 +149,15 @@ typedef struct {
     int64_t next_line;  /* line at pos */
 } nf_csv;
 
-/* Read the whole file (skips a UTF-8 BOM). */
+/* Read the whole file (skips a UTF-8 BOM); only a regular file of at most NF_CSV_MAX_FILE_BYTES. */
 nf_status nf_csv_open(nf_csv *r, const char *path, nf_err *err);
 /* Read a CSV held in memory (text is copied). path names it in messages. */
 nf_status nf_csv_open_text(nf_csv *r, const char *path, const char *text, size_t len, nf_err *err);
 void nf_csv_close(nf_csv *r);   /* idempotent */
 /* Next row: stores up to max fields in f and the row's field count in *nfields; *nfields = 0
  * at the end of the file (trailing blank lines are skipped). A blank line inside the file is
- * one empty field. Fails on an unterminated quote or a character after a closing quote. */
+ * one empty field. Fails on an unterminated quote, a character after a closing quote, a NUL byte
+ * or a row longer than NF_CSV_MAX_ROW_BYTES. */
 nf_status nf_csv_row(nf_csv *r, nf_csv_field *f, int max, int *nfields, nf_err *err);
 /* Line and column (1-based) of byte offset off, which lies in the current row. */
 void nf_csv_where(const nf_csv *r, size_t off, int64_t *line, int64_t *col);

@@ -40,10 +40,11 @@ nf_status nf_fbnet_parse(const char *s, uint8_t *code, nf_err *err)
                 if (strlen(BLOCKS[i]) == len && memcmp(BLOCKS[i], s + start, len) == 0) b = i;
         }
         if (b < 0) {
-            int show = len > 40 ? 40 : (int)len;
+            char shown[4 * 40 + 4];   /* at most 40 bytes of the string, escaped */
+            nf_space_escape(s + start, len > 40 ? 40 : len, shown, sizeof shown);
             return nf_seterr(err, NF_EFORMAT,
-                             "fbnet arch string: unknown block '%.*s' at column %zu (layer %d; expected 0..8 or a block name)",
-                             show, s + start, start + 1, k + 1);
+                             "fbnet arch string: unknown block '%s' at column %zu (layer %d; expected 0..8 or a block name)",
+                             shown, start + 1, k + 1);
         }
         tmp[k++] = (uint8_t)b;
         if (!s[pos]) break;

@@ -25,11 +25,9 @@ static int lookup_op(const char *s, size_t len)
 
 static nf_status bad(nf_err *err, const char *fmt, const char *part, size_t len, size_t col, int edge)
 {
-    char piece[48];
-    if (len > 40) len = 40;
-    memcpy(piece, part, len);
-    piece[len] = 0;
-    char what[160];
+    char piece[4 * 40 + 4];   /* at most 40 bytes of the string, escaped */
+    nf_space_escape(part, len > 40 ? 40 : len, piece, sizeof piece);
+    char what[320];
     snprintf(what, sizeof what, fmt, piece);
     if (edge >= 0)
         return nf_seterr(err, NF_EFORMAT, "nb201 arch string: %s at column %zu (edge %d, %d->%d)",

@@ -83,11 +83,48 @@ nf_status nf_space_check(nf_space_id s, const uint8_t *code, nf_err *err)
     return NF_OK;
 }
 
+const char *nf_space_escape(const char *s, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    if (!cap) return out;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e[4];
+        size_t n = 0;
+        if (c == '\\') { e[0] = e[1] = '\\'; n = 2; }
+        else if (c >= 0x20 && c < 0x7f) e[n++] = (char)c;
+        else { e[0] = '\\'; e[1] = 'x'; e[2] = hex[c >> 4]; e[3] = hex[c & 15]; n = 4; }
+        if (k + n >= cap) break;
+        memcpy(out + k, e, n);
+        k += n;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+nf_status nf_space_parse_n(nf_space_id s, const char *str, size_t len, uint8_t *code, nf_err *err)
+{
+    if (!valid(s)) return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
+    if (!str) return nf_seterr(err, NF_EINVAL, "%s arch string: NULL pointer", nf_space_name(s));
+    const char *z = memchr(str, '\0', len);
+    if (z)
+        return nf_seterr(err, NF_EFORMAT, "%s arch string: NUL byte at column %zu (an arch string cannot contain NUL bytes)",
+                         nf_space_name(s), (size_t)(z - str) + 1);
+    if (len >= NF_SPACE_MAX_PARSE)
+        return nf_seterr(err, NF_EFORMAT, "%s arch string: too long (%zu bytes; at most %d)", nf_space_name(s), len,
+                         NF_SPACE_MAX_PARSE - 1);
+    char buf[NF_SPACE_MAX_PARSE];
+    memcpy(buf, str, len);
+    buf[len] = '\0';
+    return s == NF_SPACE_NB201 ? nf_nb201_parse(buf, code, err) : nf_fbnet_parse(buf, code, err);
+}
+
 nf_status nf_space_parse(nf_space_id s, const char *str, uint8_t *code, nf_err *err)
 {
-    if (s == NF_SPACE_NB201) return nf_nb201_parse(str, code, err);
-    if (s == NF_SPACE_FBNET) return nf_fbnet_parse(str, code, err);
-    return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
+    if (!valid(s)) return nf_seterr(err, NF_EINVAL, "unknown search space id %d", (int)s);
+    if (!str) return nf_seterr(err, NF_EINVAL, "%s arch string: NULL pointer", nf_space_name(s));
+    return nf_space_parse_n(s, str, strlen(str), code, err);
 }
 
 int nf_space_format(nf_space_id s, const uint8_t *code, char *buf, size_t n)

@@ -92,6 +92,13 @@ nf_status nf_space_check(nf_space_id s, const uint8_t *code, nf_err *err);
  * names the bad part and its 1-based byte column, e.g.
  * "nb201 arch string: unknown op 'conv_3x3' at column 2 (edge 1, 0→1)". */
 nf_status nf_space_parse(nf_space_id s, const char *str, uint8_t *code, nf_err *err);
+/* The same for len bytes of str (a Lua string, a CSV field): a NUL byte among them is an error
+ * ("nb201 arch string: NUL byte at column 5 (an arch string cannot contain NUL bytes)"), never a
+ * shorter string; at most NF_SPACE_MAX_PARSE - 1 bytes. str need not be NUL-terminated. Parts of the
+ * string quoted in an error are escaped: printable ASCII as is, a backslash doubled, any other byte
+ * (control bytes, DEL, non-ASCII) as \xNN, e.g. "unknown op 'a\x1b[2J'". */
+#define NF_SPACE_MAX_PARSE 1024
+nf_status nf_space_parse_n(nf_space_id s, const char *str, size_t len, uint8_t *code, nf_err *err);
 /* Write the canonical arch string into buf (n bytes, NUL-terminated). Returns its length, or -1
  * if code is invalid or buf too small (buf then holds "" if n > 0). */
 int nf_space_format(nf_space_id s, const uint8_t *code, char *buf, size_t n);
@@ -211,6 +218,9 @@ nf_status nf_space_roof_features_ex(nf_space_id s, const uint8_t *codes, int64_t
                                     int flags, float *out, nf_err *err);
 
 /* ------------------------------------------------ per-space implementations (internal) */
+/* len bytes of s escaped for an error message into out (cap bytes, always NUL-terminated): printable
+ * ASCII as is, a backslash as two, every other byte as \xNN; cut at a whole escape. Returns out. */
+const char *nf_space_escape(const char *s, size_t len, char *out, size_t cap);
 const char *nf_nb201_op_name(int op);      /* NULL if out of range */
 const char *nf_fbnet_block_name(int b);    /* NULL if out of range */
 nf_status nf_nb201_parse(const char *str, uint8_t *code, nf_err *err);

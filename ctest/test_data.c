@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "ctest.h"
 #include "nf.h"
@@ -245,6 +246,164 @@ static void test_latency_errors(void)
     CHECK(nf_latency_load(NULL, &L, &e) == NF_EINVAL);
 }
 
+/* Write len bytes to a fresh temporary file; returns its path (valid until the next call). */
+static const char *write_tmp_n(const char *text, size_t len)
+{
+    strcpy(tmppath, "/tmp/nf_test_data_XXXXXX");
+    int fd = mkstemp(tmppath);
+    if (fd < 0) { perror("mkstemp"); exit(2); }
+    if (write(fd, text, len) != (ssize_t)len) { perror("write"); exit(2); }
+    close(fd);
+    return tmppath;
+}
+
+/* The error of loading path as a latency file (table = 0) or a table (1), path replaced by "F". */
+static const char *load_error_at(const char *p, int table, nf_status want)
+{
+    static char msg[600];
+    nf_err e = {0};
+    nf_status st;
+    if (table) {
+        nf_table T;
+        st = nf_table_load(p, NULL, &T, &e);
+        if (st == NF_OK) nf_table_free(&T);
+    } else {
+        nf_latency L;
+        st = nf_latency_load(p, &L, &e);
+        if (st == NF_OK) nf_latency_free(&L);
+    }
+    CHECK(st == want);
+    size_t pl = strlen(p);
+    if (strncmp(e.msg, p, pl) == 0) snprintf(msg, sizeof msg, "F%s", e.msg + pl);
+    else snprintf(msg, sizeof msg, "%s", e.msg);
+    return msg;
+}
+
+/* The same for len bytes of text written to a temporary file. */
+static const char *load_error_n(const char *text, size_t len, int table)
+{
+    const char *p = write_tmp_n(text, len);
+    const char *msg = load_error_at(p, table, NF_EFORMAT);
+    unlink(p);
+    return msg;
+}
+
+/* A header "arch_index,arch_string,d0000,d0001,..." with n devices, then one row of empty cells. */
+static char *wide_latency(int n, int dup_at, int dup_of)
+{
+    char *t = malloc(64 + (size_t)n * 8);
+    if (!t) exit(2);
+    int k = sprintf(t, "arch_index,arch_string");
+    for (int i = 0; i < n; i++) k += sprintf(t + k, ",d%04d", i == dup_at ? dup_of : i);
+    k += sprintf(t + k, "\n0,x");
+    for (int i = 0; i < n; i++) t[k++] = ',';
+    strcpy(t + k, "\n");
+    return t;
+}
+
+/* Issue 15 item 7: limits checked before allocating; non-regular files refused. Item 9: NUL bytes refused. */
+static void test_limits_and_nul(void)
+{
+    /* non-regular files: /dev/zero was read until memory ran out, a FIFO blocked in fopen */
+    CHECK_MSG(load_error_at("/dev/zero", 0, NF_EIO),
+              "F: cannot read: a character device, not a regular file (CSV files are read only from regular files)");
+    CHECK_MSG(load_error_at("/dev/zero", 1, NF_EIO),
+              "F: cannot read: a character device, not a regular file (CSV files are read only from regular files)");
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/fifo", tmpdir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK_MSG(load_error_at(fifo, 0, NF_EIO),
+              "F: cannot read: a pipe (FIFO), not a regular file (CSV files are read only from regular files)");
+    unlink(fifo);
+    /* file size, from fstat before reading (a sparse file: no disk used) */
+    const char *p = write_tmp_n("arch_index,gpu\n0,1\n", 19);
+    CHECK(truncate(p, NF_CSV_MAX_FILE_BYTES + 1) == 0);
+    CHECK_MSG(load_error_at(p, 0, NF_EFORMAT), "F: file too large (268435457 bytes; the limit is 268435456 bytes, "
+              "NF_CSV_MAX_FILE_BYTES)");
+    CHECK_MSG(load_error_at(p, 1, NF_EFORMAT), "F: file too large (268435457 bytes; the limit is 268435456 bytes, "
+              "NF_CSV_MAX_FILE_BYTES)");
+    unlink(p);
+    /* row length (header and data rows) */
+    size_t big = NF_CSV_MAX_ROW_BYTES + 16;
+    char *t = malloc(big + 64);
+    if (!t) exit(2);
+    strcpy(t, "arch_index,");
+    memset(t + 11, 'a', big);
+    strcpy(t + 11 + big, "\n0,1\n");
+    CHECK_MSG(load_error_n(t, strlen(t), 0), "F:1:1: row longer than 1048576 bytes (NF_CSV_MAX_ROW_BYTES)");
+    CHECK_MSG(load_error_n(t, strlen(t), 1), "F:1:1: row longer than 1048576 bytes (NF_CSV_MAX_ROW_BYTES)");
+    strcpy(t, "arch_index,arch_string,gpu\n0,x,1\n1,\"");   /* a quoted newline does not end a row */
+    memset(t + 36, '\n', big);
+    strcpy(t + 36 + big, "\",2\n");
+    CHECK_MSG(load_error_n(t, strlen(t), 0), "F:3:1: row longer than 1048576 bytes (NF_CSV_MAX_ROW_BYTES)");
+    free(t);
+    /* device columns: 1024 load, 1025 are refused at the first one over the limit */
+    nf_latency L;
+    nf_err e;
+    t = wide_latency(NF_LATENCY_MAX_DEVICES, -1, 0);
+    CHECK(nf_latency_load_text("mem", t, strlen(t), &L, &e) == NF_OK && L.n_devices == 1024 && L.n_archs == 1);
+    nf_latency_free(&L);
+    free(t);
+    t = wide_latency(NF_LATENCY_MAX_DEVICES + 1, -1, 0);
+    CHECK_MSG(load_error_n(t, strlen(t), 0), "F:1:6168: 1025 device columns, more than the 1024 allowed "
+              "(NF_LATENCY_MAX_DEVICES)");
+    free(t);
+    t = wide_latency(NF_LATENCY_MAX_DEVICES, 1000, 3);   /* duplicates are still found (by a hash now) */
+    CHECK_MSG(load_error_n(t, strlen(t), 0), "F:1:6024: duplicate device 'd0003' (column 1003, first in column 6)");
+    free(t);
+    /* table columns: 4096 load, 4097 are refused */
+    t = malloc(16 + 8 * (size_t)(NF_TABLE_MAX_COLUMNS + 1));
+    if (!t) exit(2);
+    for (int n = NF_TABLE_MAX_COLUMNS; n <= NF_TABLE_MAX_COLUMNS + 1; n++) {
+        int k = 0;
+        for (int i = 0; i < n; i++) k += sprintf(t + k, "%sc%04d", i ? "," : "", i);
+        k += sprintf(t + k, "\n");
+        for (int i = 0; i < n; i++) t[k++] = i ? ',' : '1';
+        strcpy(t + k, "\n");
+        nf_table T;
+        if (n == NF_TABLE_MAX_COLUMNS) {
+            CHECK(nf_table_load_text("mem", t, strlen(t), NULL, &T, &e) == NF_OK && T.n_cols == 4096 && T.n_rows == 1);
+            nf_table_free(&T);
+        } else {
+            CHECK_MSG(load_error_n(t, strlen(t), 1), "F:1:24577: 4097 columns, more than the 4096 allowed "
+                      "(NF_TABLE_MAX_COLUMNS)");
+        }
+    }
+    free(t);
+    const char *devs[NF_LATENCY_MAX_DEVICES + 1];
+    for (int d = 0; d <= NF_LATENCY_MAX_DEVICES; d++) devs[d] = "x";
+    float ms[NF_LATENCY_MAX_DEVICES + 1] = {0};
+    CHECK(nf_latency_from_arrays(1, NF_LATENCY_MAX_DEVICES + 1, NULL, NULL, devs, ms, &L, &e) == NF_EINVAL);
+    CHECK_MSG(e.msg, "nf_latency_from_arrays: 1025 devices, more than the 1024 allowed (NF_LATENCY_MAX_DEVICES)");
+    CHECK(nf_latency_from_arrays(1, 3, NULL, NULL, (const char *[]){"a", "b", "a"}, ms, &L, &e) == NF_EINVAL);
+    CHECK_MSG(e.msg, "nf_latency_from_arrays: duplicate device 'a' (devices 0 and 2)");
+
+    /* NUL bytes: a field was silently cut at them (an arch string or a name) */
+    static const char nul_astr[] = "arch_index,arch_string,gpu\n0,ab\0c,1.5\n";
+    CHECK_MSG(load_error_n(nul_astr, sizeof nul_astr - 1, 0),
+              "F:2:5: NUL byte in field 2 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
+    CHECK_MSG(load_error_n(nul_astr, sizeof nul_astr - 1, 1),
+              "F:2:5: NUL byte in field 2 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
+    static const char nul_name[] = "arch_index,gp\0u\n0,1\n";
+    CHECK_MSG(load_error_n(nul_name, sizeof nul_name - 1, 0),
+              "F:1:14: NUL byte in field 2 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
+    static const char nul_quoted[] = "arch_index,arch_string,gpu\n0,x,1\n1,\"a\nb\0\",2\n";
+    CHECK_MSG(load_error_n(nul_quoted, sizeof nul_quoted - 1, 0),
+              "F:4:2: NUL byte in field 2 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
+    static const char nul_num[] = "arch_index,gpu\n0,1.5\0\n";
+    CHECK_MSG(load_error_n(nul_num, sizeof nul_num - 1, 0),
+              "F:2:6: NUL byte in field 2 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
+    static const char utf16[] = "a\0r\0c\0h\0";
+    CHECK_MSG(load_error_n(utf16, sizeof utf16 - 1, 1),
+              "F:1:2: NUL byte in field 1 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
+    /* the in-memory loaders name the text as given */
+    CHECK(nf_latency_load_text("mem.csv", nul_num, sizeof nul_num - 1, &L, &e) == NF_EFORMAT);
+    CHECK_MSG(e.msg, "mem.csv:2:6: NUL byte in field 2 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
+    CHECK(nf_latency_load_text("mem.csv", "arch_index,gpu\n3,1.5\n", 20, &L, &e) == NF_OK);
+    CHECK(L.n_archs == 1 && L.arch_index[0] == 3 && L.ms[0] == 1.5f && strcmp(L.devices[0], "gpu") == 0);
+    nf_latency_free(&L);
+}
+
 static void test_latency_from_arrays(void)
 {
     const char *devs[] = {"gpu", "cpu"};
@@ -382,6 +541,7 @@ int main(void)
     RUN(test_latency_ok);
     RUN(test_latency_errors);
     RUN(test_latency_from_arrays);
+    RUN(test_limits_and_nul);
     RUN(test_table);
     RUN(test_data_dir);
     rmdir(tmpdir);

@@ -87,6 +87,43 @@ static void test_nb201_parse_errors(void)
     CHECK(code[0] == 9);
 }
 
+/* Issue 15 item 9: a NUL byte is refused (not a shorter string); quoted bytes are escaped in messages. */
+#define CHECK_MSG(got, want) do { const char *g_ = (got); CHECK(strcmp(g_, (want)) == 0); \
+    if (strcmp(g_, (want))) fprintf(stderr, "  got:  %s\n  want: %s\n", g_, (want)); } while (0)
+
+static void test_parse_nul_and_escapes(void)
+{
+    uint8_t code[22] = {9, 9, 9, 9, 9, 9};
+    nf_err e;
+    /* "4-2-1" then NUL: nf_space_parse would have read "4-2-1" */
+    CHECK(nf_space_parse_n(NB, "4-2-1\0-2-1-1", 11, code, &e) == NF_EFORMAT);
+    CHECK_MSG(e.msg, "nb201 arch string: NUL byte at column 6 (an arch string cannot contain NUL bytes)");
+    static const char ok201[] = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|";
+    CHECK(nf_space_parse_n(NB, ok201, sizeof ok201 - 1, code, &e) == NF_OK && code[0] == 3 && code[5] == 4);
+    CHECK(nf_space_parse_n(NB, ok201, 16, code, &e) == NF_EFORMAT);   /* the length, not a NUL, ends it */
+    CHECK_MSG(e.msg, "nb201 arch string: expected '+' between nodes, found '' at column 17");
+    code[0] = 9;
+    CHECK(nf_space_parse_n(FB, "7-8-1-8-4-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5\0", 44, code, &e) == NF_EFORMAT);
+    CHECK_MSG(e.msg, "fbnet arch string: NUL byte at column 44 (an arch string cannot contain NUL bytes)");
+    CHECK(code[0] == 9);
+    char big[NF_SPACE_MAX_PARSE + 8];
+    memset(big, '1', sizeof big);
+    CHECK(nf_space_parse_n(FB, big, NF_SPACE_MAX_PARSE, code, &e) == NF_EFORMAT);
+    CHECK_MSG(e.msg, "fbnet arch string: too long (1024 bytes; at most 1023)");
+    /* control bytes, DEL, non-ASCII and backslashes are echoed escaped (a terminal would obey a raw ESC) */
+    CHECK(nf_space_parse(NB, "|nor_conv\x1b[2J~0|+|none~0|none~1|+|none~0|none~1|none~2|", code, &e) == NF_EFORMAT);
+    CHECK_MSG(e.msg, "nb201 arch string: unknown op 'nor_conv\\x1b[2J' (expected none, skip_connect, nor_conv_1x1, "
+                     "nor_conv_3x3 or avg_pool_3x3) at column 2 (edge 1, 0->1)");
+    CHECK(nf_space_parse(NB, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\r\n\\\x7f\xc3\xa9", code, &e) == NF_EFORMAT);
+    CHECK_MSG(e.msg, "nb201 arch string: unexpected trailing text '\\x0d\\x0a\\\\\\x7f\\xc3\\xa9' at column 48");
+    CHECK(nf_space_parse(FB, "7-8-1-8-\x07\x08-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5", code, &e) == NF_EFORMAT);
+    CHECK_MSG(e.msg, "fbnet arch string: unknown block '\\x07\\x08' at column 9 (layer 5; expected 0..8 or a block name)");
+    CHECK(code[0] == 9);
+    char out[8];
+    CHECK(strcmp(nf_space_escape("ab\x01", 3, out, 6), "ab") == 0);   /* cut at a whole escape */
+    CHECK(strcmp(nf_space_escape("ab\x01", 3, out, 7), "ab\\x01") == 0);
+}
+
 static void test_nb201_format_index(void)
 {
     uint8_t code[6], back[6];
@@ -411,6 +448,7 @@ int main(void)
 {
     RUN(test_nb201_graphs_by_hand);
     RUN(test_nb201_parse_errors);
+    RUN(test_parse_nul_and_escapes);
     RUN(test_nb201_format_index);
     RUN(test_fbnet);
     RUN(test_roof_variants);

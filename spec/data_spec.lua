@@ -316,6 +316,42 @@ describe("data: malformed latency files", function()
   end)
 end)
 
+describe("data: limits, non-regular files and NUL bytes (issue 15)", function()
+  local NUL_MSG = "NUL byte in field 2 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)"
+
+  it("refuses a device or pipe instead of reading it until memory runs out", function()
+    local lat, msg = data.load_latency("/dev/zero")
+    assert.is_nil(lat)
+    assert.equal("/dev/zero: cannot read: a character device, not a regular file "
+      .. "(CSV files are read only from regular files)", msg)
+    local tab, tmsg = data.load_table("/dev/zero")
+    assert.is_nil(tab)
+    assert.equal(msg, tmsg)
+  end)
+
+  it("refuses more than 1024 device columns before building anything", function()
+    local names = {}
+    for i = 1, 1025 do names[i] = string.format("d%04d", i) end
+    local text = "arch_index," .. table.concat(names, ",") .. "\n0" .. string.rep(",", 1025) .. "\n"
+    assert.equal("F:1:6156: 1025 device columns, more than the 1024 allowed (NF_LATENCY_MAX_DEVICES)",
+      lat_error(text))
+    names[1025] = nil
+    local lat = assert(load_text("arch_index," .. table.concat(names, ",") .. "\n0" .. string.rep(",1", 1024) .. "\n"))
+    assert.equal(1024, lat:n_devices())
+    lat:free()
+  end)
+
+  it("refuses a NUL byte in a field instead of cutting the field there", function()
+    assert.equal("F:2:5: " .. NUL_MSG, lat_error("arch_index,arch_string,gpu\n0,ab\0c,1.5\n"))
+    assert.equal("F:1:14: " .. NUL_MSG, lat_error("arch_index,gp\0u\n0,1\n"))
+    local path = support.tmpfile("arch_index,arch_string\n0,\"x\0\"\n", ".csv")
+    local tab, msg = data.load_table(path)
+    os.remove(path)
+    assert.is_nil(tab)
+    assert.equal(path .. ":2:5: " .. NUL_MSG, msg)
+  end)
+end)
+
 describe("data: Latency userdata", function()
   local TEXT = "arch_index,gpu,cpu,npu\n0,1,2,\n1,3,2,\n"
 

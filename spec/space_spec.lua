@@ -90,6 +90,19 @@ describe("nb201 arch strings", function()
     support.raises("nb201:parse: expected an arch string (got table)", NB.parse, NB, {1, 2})
   end)
 
+  it("escapes control bytes, DEL and non-ASCII bytes it quotes in a message (issue 15)", function()
+    local code, err = NB:parse("|nor_conv\27[2J~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert.is_nil(code)
+    assert.equal("nb201 arch string: unknown op 'nor_conv\\x1b[2J' (expected none, skip_connect, nor_conv_1x1, "
+      .. "nor_conv_3x3 or avg_pool_3x3) at column 2 (edge 1, 0->1)", err)
+    code, err = NB:parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\r\n\\\127\195\169")
+    assert.is_nil(code)
+    assert.equal("nb201 arch string: unexpected trailing text '\\x0d\\x0a\\\\\\x7f\\xc3\\xa9' at column 48", err)
+    code, err = FB:parse("7-8-1-8-\7\8-8-8-8-7-4-1-4-7-3-2-7-3-2-4-2-4-5")
+    assert.is_nil(code)
+    assert.equal("fbnet arch string: unknown block '\\x07\\x08' at column 9 (layer 5; expected 0..8 or a block name)", err)
+  end)
+
   it("raises, naming the entry, when other methods get a malformed architecture", function()
     support.raises("nasflat: graphs: entry 2: nb201 arch string: unknown op 'conv'",
       function() NB:graphs({s, "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|"}) end)
