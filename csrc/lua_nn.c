@@ -11,6 +11,7 @@
 
 typedef struct {
     nf_model *m;
+    int training;     /* 1 during model:train: its on_epoch may not free the model or add devices */
 } lmodel;
 
 static nf_model *check_model(lua_State *L, int idx)
@@ -20,10 +21,19 @@ static nf_model *check_model(lua_State *L, int idx)
     return u->m;
 }
 
+/* Methods that free or reallocate the model refuse while it trains (its on_epoch runs inside the C loop). */
+static nf_model *check_model_idle(lua_State *L, int idx, const char *what)
+{
+    lmodel *u = luaL_checkudata(L, idx, NF_MODEL_MT);
+    if (u->m && u->training) luaL_error(L, "nasflat: cannot %s a model while it trains (from on_epoch)", what);
+    return check_model(L, idx);
+}
+
 static lmodel *push_model(lua_State *L, nf_model *m)
 {
     lmodel *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->m = m;
+    u->training = 0;
     luaL_setmetatable(L, NF_MODEL_MT);
     nf_lua_account(L, nf_model_bytes(m));
     return u;
@@ -359,7 +369,12 @@ static int l_train(lua_State *L)
     o.ud = &ud;
     nf_dataset d = {g.ops, g.adj, g.z, g.G, rows, dev, y->data, n};
     nf_err err;
+    /* reading the options ran Lua code (metamethods of the lists), which may have freed the model */
+    m = check_model_idle(L, 1, "train");
+    lmodel *lm = lua_touserdata(L, 1);
+    lm->training = 1;
     nf_status st = nf_model_train(m, &d, &o, NULL, &err);
+    lm->training = 0;
     if (ud.failed) return lua_error(L);   /* the callback's error, re-raised now that C holds nothing */
     if (st) return nf_lua_raise(L, &err);
     lua_pushvalue(L, hist);
@@ -398,6 +413,7 @@ static int predict_or_embed(lua_State *L, const char *fname, int embed)
     int64_t n = g.G, *rows = NULL, nd;
     if (lua_getfield(L, scr, "rows") != LUA_TNIL) rows = read_index_list(L, scr, "rows", -1, g.G, fname, &n);
     lua_pop(L, 1);
+    m = check_model(L, 1);   /* reading rows ran metamethods (Lua code that could free the model) */
     int32_t dev = 0, *devs = NULL;
     if (c->device_at != NF_DEV_NONE) {
         if (lua_getfield(L, scr, "dev") != LUA_TNIL) {
@@ -412,6 +428,7 @@ static int predict_or_embed(lua_State *L, const char *fname, int embed)
             dev = (int32_t)(d - 1);
         }
         lua_pop(L, 1);
+        m = check_model(L, 1);   /* and so did reading dev */
     }
     const int64_t dim = embed ? nf_model_embed_dim(m, (nf_embed_layer)which) : 1;
     int64_t shape[2] = {n, dim};
@@ -454,7 +471,7 @@ static int l_embed(lua_State *L) { return predict_or_embed(L, "embed", 1); }
 /* ---------------------------------------------------------------- devices, params, files */
 static int l_add_device(lua_State *L)
 {
-    nf_model *m = check_model(L, 1);
+    nf_model *m = check_model_idle(L, 1, "add a device to");
     const char *name = luaL_checkstring(L, 2);
     lua_Integer from = luaL_optinteger(L, 3, 0);
     lua_Integer seed = luaL_optinteger(L, 4, 1);
@@ -654,12 +671,20 @@ static int l_nn_gradcheck(lua_State *L)
     return 1;
 }
 
-static int l_free(lua_State *L)
+static int l_gc(lua_State *L)
 {
     lmodel *u = luaL_checkudata(L, 1, NF_MODEL_MT);
     nf_model_free(u->m);
     u->m = NULL;
     return 0;
+}
+
+/* model:free() and __close: idempotent; refused from the model's own on_epoch (the C loop still uses it). */
+static int l_free(lua_State *L)
+{
+    lmodel *u = luaL_checkudata(L, 1, NF_MODEL_MT);
+    if (u->m && u->training) luaL_error(L, "nasflat: cannot free a model while it trains (from on_epoch)");
+    return l_gc(L);
 }
 
 static int l_tostring(lua_State *L)
@@ -682,7 +707,7 @@ void nf_lua_nn_open(lua_State *L)
         {"set_meta", l_set_meta}, {"flops", l_flops}, {"bytes", l_bytes}, {"gradcheck", l_model_gradcheck},
         {"free", l_free}, {NULL, NULL},
     };
-    static const luaL_Reg meta[] = {{"__gc", l_free}, {"__close", l_free}, {"__tostring", l_tostring}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__gc", l_gc}, {"__close", l_free}, {"__tostring", l_tostring}, {NULL, NULL}};
     luaL_newmetatable(L, NF_MODEL_MT);
     luaL_setfuncs(L, meta, 0);
     luaL_newlib(L, methods);

@@ -244,8 +244,16 @@ static int l_index(lua_State *L)
     nf_lua_tensor *u = nf_lua_tensor_new(L, t->ndim, shape);
     for (lua_Integer i = 0; i < n; i++) {
         lua_Integer r;
-        if (rt) r = (lua_Integer)rt->data[i];
-        else {
+        if (rt) {
+            float v = rt->data[i];
+            if (v != floorf(v)) luaL_error(L, "nasflat: index: entry %I is %f, not an integer", i + 1, (double)v);
+            if (!(v >= 1.0f && v <= (float)t->shape[0])) {
+                if (fabsf(v) < 1e15f) luaL_error(L, "nasflat: index: row %I out of range 1..%I", (lua_Integer)v,
+                                                 (lua_Integer)t->shape[0]);
+                luaL_error(L, "nasflat: index: row %f out of range 1..%I", (double)v, (lua_Integer)t->shape[0]);
+            }
+            r = (lua_Integer)v;
+        } else {
             int ok;
             lua_geti(L, 2, i + 1);
             r = lua_tointegerx(L, -1, &ok);
@@ -371,7 +379,16 @@ static int l_dot(lua_State *L)
     return 1;
 }
 
-/* nasflat.core.matmul(A, B [, {ta=bool, tb=bool, out=C, beta=0}]) */
+/* 1 when the data of a and b overlap (views share their parent's memory). */
+static int overlaps(const nf_tensor *a, const nf_tensor *b)
+{
+    if (a->size == 0 || b->size == 0) return 0;
+    uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)(a->data + a->size);
+    uintptr_t b0 = (uintptr_t)b->data, b1 = (uintptr_t)(b->data + b->size);
+    return a0 < b1 && b0 < a1;
+}
+
+/* nasflat.core.matmul(A, B [, {ta=bool, tb=bool, out=C, beta=0}]): C must not share memory with A or B. */
 static int l_matmul(lua_State *L)
 {
     static const char *const opts[] = {"ta", "tb", "out", "beta", NULL};
@@ -389,38 +406,50 @@ static int l_matmul(lua_State *L)
         if (beta != 0.0f) luaL_error(L, "nasflat: matmul: beta needs an 'out' tensor");
         C = &nf_lua_tensor_new(L, 2, shape)->t;
     }
+    /* the product reads A and B while it writes C: a C sharing memory with either is refused (OpenBLAS
+     * gives wrong numbers for n >= 128 with no error) */
+    if (overlaps(C, A) || overlaps(C, B))
+        luaL_error(L, "nasflat: matmul: 'out' shares memory with %s; pass a separate tensor",
+                   overlaps(C, A) ? (overlaps(C, B) ? "A and B" : "A") : "B");
     nf_err err;
     if (nf_matmul(A, ta ? NF_TRANS : NF_NOTRANS, B, tb ? NF_TRANS : NF_NOTRANS, C, beta, &err)) return nf_lua_raise(L, &err);
     return 1;
 }
 
-/* core.hcat{a, b, ...}: columns side by side; each is 2-D (n×k) or 1-D (a column of n). */
+/* core.hcat{a, b, ...}: columns side by side; each is 2-D (n×k) or 1-D (a column of n).
+ * The list is read once (raw access: no __len or __index), each entry checked and anchored in a
+ * private table, and only those checked entries are copied: a table cannot change under the copy. */
 static int l_hcat(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_Integer m = luaL_len(L, 1);
+    lua_settop(L, 1);
+    lua_Integer m = (lua_Integer)lua_rawlen(L, 1);
     if (m < 1) luaL_error(L, "nasflat: hcat: needs at least one tensor");
+    if (m > (1 << 24)) luaL_error(L, "nasflat: hcat: %I tensors (at most %d)", m, 1 << 24);
+    nf_tensor **ts = lua_newuserdatauv(L, (size_t)m * sizeof *ts, 1);   /* 2: the checked entries */
+    lua_createtable(L, (int)m, 0);                                        /* 3: keeps them alive */
+    lua_setiuservalue(L, 2, 1);
+    lua_getiuservalue(L, 2, 1);
     int64_t rows = -1, cols = 0;
     for (lua_Integer i = 1; i <= m; i++) {
-        lua_geti(L, 1, i);
+        lua_rawgeti(L, 1, i);
         nf_tensor *t = nf_lua_test_tensor(L, -1);
         if (!t || t->ndim < 1 || t->ndim > 2) luaL_error(L, "nasflat: hcat: entry %I must be a 1-D or 2-D tensor", i);
         if (rows >= 0 && t->shape[0] != rows)
             luaL_error(L, "nasflat: hcat: entry %I has %I rows, expected %I", i, (lua_Integer)t->shape[0], (lua_Integer)rows);
         rows = t->shape[0];
         cols += t->ndim == 2 ? t->shape[1] : 1;
-        lua_pop(L, 1);
+        ts[i - 1] = t;
+        lua_rawseti(L, 3, i);
     }
     int64_t shape[2] = {rows, cols};
     nf_lua_tensor *u = nf_lua_tensor_new(L, 2, shape);
     int64_t off = 0;
-    for (lua_Integer i = 1; i <= m; i++) {
-        lua_geti(L, 1, i);
-        nf_tensor *t = nf_lua_test_tensor(L, -1);
+    for (lua_Integer i = 0; i < m; i++) {
+        const nf_tensor *t = ts[i];   /* its data stays valid even if a finaliser closed it meanwhile */
         int64_t k = t->ndim == 2 ? t->shape[1] : 1;
         for (int64_t r = 0; r < rows; r++) nf_copy(u->t.data + r * cols + off, t->data + r * k, (size_t)k);
         off += k;
-        lua_pop(L, 1);
     }
     return 1;
 }

@@ -1,5 +1,6 @@
-/* lua_vae.c — core.vae: the graph autoencoder (nasflat.Vae userdata), its gradient check,
- * the label-free encoding kernels and the encoding cache (csrc/nf_vae.h).
+/* lua_vae.c — core.vae: the graph autoencoder (nasflat.Vae userdata, csrc/nf_vae.h), its gradient
+ * check, the label-free encoding kernels (nf_enc.h), the encoding cache (nf_enccache.h) and mkdir -p
+ * (nf_util.h). Columns side by side: core.hcat (lua_tensor.c).
  *
  *   core.vae.new{nodes=, vocab=, positions=true, hidden=64, layers=3, latent=32, batch=32,
  *                lr=1e-3, beta=0.005, seed=1} -> Vae   (parameters drawn from seed; training
@@ -14,13 +15,15 @@
  *   core.vae.onehot(ops, first_node, n_pos, vocab_offset, n_choices) -> Tensor
  *   core.vae.nb201_paths(edge_ops Tensor(B×6)) -> Tensor(B×84)
  *   core.vae.scale(X, {"minmax"|"zscore"|"none", ...}) -> X (in place)
- *   core.vae.hcat({Tensor, ...}) -> Tensor (rows must agree)
  *   core.vae.cache_write(path, {space=, hash=}, X) -> true | nil, msg
  *   core.vae.cache_read(path, {space=, hash=, rows=, dims=}) -> Tensor | nil, msg, "missing"|"corrupt"
  *   core.vae.mkdirs(path) -> true | nil, msg
  */
 #include <string.h>
 #include "lua_nf.h"
+#include "nf_enc.h"
+#include "nf_enccache.h"
+#include "nf_util.h"
 #include "nf_vae.h"
 
 #define NF_VAE_MT "nasflat.Vae"
@@ -146,11 +149,13 @@ static int vae_train(lua_State *L)
     lua_getfield(L, 2, "on_epoch");   /* 6 */
     if (!lua_isnil(L, 6) && !lua_isfunction(L, 6)) luaL_error(L, "vae:train: option 'on_epoch' must be a function");
     nf_tensor *ops, *adj;
+    u = check_vae(L, 1);   /* the option reads may run metamethods (Lua code that could free the Vae) */
     int64_t B = check_graph_tensors(L, 3, 4, u, "vae:train", &ops, &adj);
     lua_Integer epochs = nf_lua_opt_integer(L, 2, "epochs", 1);
     if (epochs < 1 || epochs > 100000) luaL_error(L, "vae:train: option 'epochs' must be in 1..100000 (got %I)", epochs);
     int64_t n;
     int64_t *rows = read_rows(L, 5, B, &n, "vae:train");
+    u = check_vae(L, 1);   /* reading the options ran Lua code (metamethods), which may have freed it */
     int top = lua_gettop(L);
     lua_createtable(L, (int)epochs, 0);
     for (lua_Integer e = 1; e <= epochs; e++) {
@@ -191,6 +196,7 @@ static int vae_accuracy(lua_State *L)
     int64_t B = check_graph_tensors(L, 2, 3, u, "vae:accuracy", &ops, &adj);
     int64_t n;
     int64_t *rows = read_rows(L, 4, B, &n, "vae:accuracy");
+    u = check_vae(L, 1);   /* reading rows ran metamethods (Lua code that could free the Vae) */
     nf_vae_accuracy acc;
     nf_err err;
     if (nf_vae_reconstruct_accuracy(u->v, ops->data, adj->data, B, rows, n, &acc, &err)) return nf_lua_raise(L, &err);
@@ -338,36 +344,6 @@ static int l_scale(lua_State *L)
     return 1;
 }
 
-static int l_hcat(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_Integer k = luaL_len(L, 1);
-    if (k < 1) luaL_error(L, "vae.hcat: no tensors");
-    int64_t rows = -1, cols = 0;
-    for (lua_Integer i = 1; i <= k; i++) {
-        lua_geti(L, 1, i);
-        nf_tensor *t = nf_lua_test_tensor(L, -1);
-        if (!t || t->ndim != 2) luaL_error(L, "vae.hcat: entry %I is not a 2-D Tensor", i);
-        if (rows < 0) rows = t->shape[0];
-        else if (t->shape[0] != rows)
-            luaL_error(L, "vae.hcat: entry %I has %I rows, entry 1 has %I", i, (lua_Integer)t->shape[0], (lua_Integer)rows);
-        cols += t->shape[1];
-        lua_pop(L, 1);
-    }
-    int64_t shape[2] = {rows, cols};
-    nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
-    int64_t c0 = 0;
-    for (lua_Integer i = 1; i <= k; i++) {
-        lua_geti(L, 1, i);
-        nf_tensor *t = nf_lua_test_tensor(L, -1);
-        for (int64_t r = 0; r < rows; r++)
-            memcpy(out->t.data + r * cols + c0, t->data + r * t->shape[1], (size_t)t->shape[1] * sizeof(float));
-        c0 += t->shape[1];
-        lua_pop(L, 1);
-    }
-    return 1;
-}
-
 /* ------------------------------------------------------------------ cache */
 static void read_key(lua_State *L, int idx, nf_enc_cache_key *k, int want_shape, const char *fname)
 {
@@ -421,7 +397,7 @@ static int l_mkdirs(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     nf_err err;
-    if (nf_enc_mkdirs(path, &err)) return nf_lua_fail(L, &err);
+    if (nf_mkdirs(path, &err)) return nf_lua_fail(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -435,7 +411,7 @@ void nf_lua_vae_open(lua_State *L)
     };
     static const luaL_Reg fns[] = {
         {"new", l_new}, {"gradcheck", l_gradcheck}, {"onehot", l_onehot}, {"nb201_paths", l_nb201_paths},
-        {"scale", l_scale}, {"hcat", l_hcat}, {"cache_write", l_cache_write}, {"cache_read", l_cache_read},
+        {"scale", l_scale}, {"cache_write", l_cache_write}, {"cache_read", l_cache_read},
         {"mkdirs", l_mkdirs}, {NULL, NULL},
     };
     luaL_newmetatable(L, NF_VAE_MT);

@@ -444,6 +444,25 @@ nf_status nf_model_new(const nf_model_cfg *cfg, int n_dev, const char *const *de
     return NF_OK;
 }
 
+nf_status nf_model_count_params(const nf_model_cfg *cfg, int n_dev, int64_t *n_params, nf_err *err)
+{
+    nf_status st;
+    *n_params = 0;
+    if ((st = nf_model_cfg_check(cfg, err))) return st;
+    if (n_dev < (cfg->device_at == NF_DEV_NONE ? 0 : 1) || n_dev > 100000)
+        return nf_seterr(err, NF_EINVAL, "model: needs 1..100000 devices (got %d)", n_dev);
+    nf_model m;   /* the layout only: the slice table, no parameters */
+    memset(&m, 0, sizeof m);
+    m.cfg = *cfg;
+    m.n_dev = n_dev;
+    st = build_layout(&m, err);
+    if (!st) *n_params = m.n_params;
+    free(m.slices);
+    free(m.sinit);
+    free(m.sbound);
+    return st;
+}
+
 void nf_model_free(nf_model *m)
 {
     if (!m) return;

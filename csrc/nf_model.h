@@ -15,6 +15,7 @@
 
 #include "nf.h"
 #include "nf_nn.h"
+#include "nf_optim.h"
 
 #define NF_MAXL 8          /* max layers in any stack */
 #define NF_NAME_MAX 64     /* max device-name length (bytes, without the NUL) */
@@ -80,6 +81,10 @@ typedef struct {
 
 typedef struct nf_model nf_model;
 
+/* The number of parameters nf_model_new would allocate for this configuration and n_dev devices,
+ * without allocating them (same checks and messages as nf_model_new, device names aside). */
+nf_status nf_model_count_params(const nf_model_cfg *cfg, int n_dev, int64_t *n_params, nf_err *err);
+
 /* A fresh model with n_dev devices (names copied; NULL names give "dev1", "dev2", ...),
  * parameters initialised from seed (PyTorch-style: linear U(±1/√fan_in), embeddings N(0,1)). */
 nf_status nf_model_new(const nf_model_cfg *cfg, int n_dev, const char *const *dev_names, uint64_t seed,
@@ -129,7 +134,9 @@ void nf_model_reset_optimizer(nf_model *m);
 /* Forward FLOPs per graph at batch B (GEMMs + graph loops); a training step is ≈ 3×. */
 double nf_model_flops(const nf_model *m, int64_t B);
 
-/* ---------------------------------------------------------------- training (nf_train.c) */
+/* ---------------------------------------------------------------- training (nf_train.c)
+ * Layering: nf_train.c calls nf_model.c, never the reverse; both use nf_optim.h (AdamW, cosine
+ * annealing, clipping), which nf_model.h includes. */
 /* Pairwise hinge ranking loss: pairs i<j with y_i ≠ y_j, at most max_pairs drawn at random
  * (rng) when there are more; loss = mean max(0, margin − sign(y_i−y_j)(s_i−s_j)); ds
  * overwritten. scratch: nf_hinge_scratch_bytes(n) bytes. No pairs: loss 0, ds 0. */
@@ -139,13 +146,6 @@ nf_status nf_loss_hinge(const float *s, const float *y, int64_t n, float margin,
 /* Mean squared error; ds overwritten. */
 void nf_loss_mse(const float *s, const float *y, int64_t n, double *loss, float *ds);
 
-/* One AdamW step (decoupled weight decay, bias-corrected moments; t >= 1). */
-void nf_adamw_step(float *p, const float *g, float *m, float *v, int64_t n, int64_t t,
-                   float lr, float beta1, float beta2, float eps, float wd);
-/* Cosine annealing from lr to lr_min over `epochs`, value at epoch e (0-based). */
-double nf_cosine_lr(double lr, double lr_min, int e, int epochs);
-/* Scale g so that ‖g‖ <= max_norm (no-op when max_norm <= 0); returns the norm before. */
-double nf_clip_grad_norm(float *g, int64_t n, double max_norm);
 
 typedef struct {
     const int32_t *ops;     /* graphs × N */
@@ -217,6 +217,13 @@ nf_status nf_model_gradcheck(nf_model *m, const nf_model_gradcheck_opts *o, nf_g
  * Version 1 still: config.layer may be "mlp" and config.op_encoding ("learned" | "onehot") was
  * added; files without op_encoding (written before it existed) load as "learned". */
 #define NF_MODELFILE_VERSION 1
+/* Limits of nf_model_load, checked before anything is allocated for the model: the file must be a
+ * regular file (not a directory, FIFO or device such as /dev/zero) of at most NF_MODELFILE_MAX_BYTES
+ * (1 GiB: 268M parameters; the default NB201 predictor takes 1.6 MB); the JSON header at most
+ * NF_MODELFILE_MAX_HEADER bytes (1 MiB); and the parameter count the header's configuration implies
+ * must equal the count stored, which the file size bounds, before the model is allocated. */
+#define NF_MODELFILE_MAX_BYTES ((size_t)1 << 30)
+#define NF_MODELFILE_MAX_HEADER (1 << 20)
 nf_status nf_model_save(const nf_model *m, const char *path, nf_err *err);
 nf_status nf_model_load(const char *path, nf_model **out, nf_err *err);
 

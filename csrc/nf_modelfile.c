@@ -3,179 +3,97 @@
  * refused with a message naming the problem. Layout in nf_model.h. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include "nf_frame.h"
 #include "nf_model.h"
 #include "nf_util.h"
 
 static const char MAGIC[8] = {'N', 'F', 'M', 'O', 'D', 'E', 'L', '\0'};
 
-/* ---------------------------------------------------------------- a growing text buffer */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
+/* ---------------------------------------------------------------- the JSON header */
+static void json_str(nf_wbuf *b, const char *s)
 {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) { b->oom = 1; return; }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) sb_add(b, tmp, (size_t)(n < (int)sizeof tmp ? n : (int)sizeof tmp - 1));
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, "\"", 1);
+    nf_wbuf_bytes(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') { char e[2] = {'\\', (char)c}; sb_add(b, e, 2); }
-        else if (c < 0x20) sb_printf(b, "\\u%04x", c);
-        else sb_add(b, s, 1);
+        if (c == '"' || c == '\\') { char e[2] = {'\\', (char)c}; nf_wbuf_bytes(b, e, 2); }
+        else if (c < 0x20) nf_wbuf_printf(b, "\\u%04x", c);
+        else nf_wbuf_bytes(b, s, 1);
     }
-    sb_add(b, "\"", 1);
+    nf_wbuf_bytes(b, "\"", 1);
 }
 
-static void sb_ints(sbuf *b, const char *key, int n, const int *v)
+static void json_ints(nf_wbuf *b, const char *key, int n, const int *v)
 {
-    sb_printf(b, ",\"%s\":[", key);
-    for (int i = 0; i < n; i++) sb_printf(b, "%s%d", i ? "," : "", v[i]);
-    sb_add(b, "]", 1);
+    nf_wbuf_printf(b, ",\"%s\":[", key);
+    for (int i = 0; i < n; i++) nf_wbuf_printf(b, "%s%d", i ? "," : "", v[i]);
+    nf_wbuf_bytes(b, "]", 1);
 }
 
-static void header_json(const nf_model *m, sbuf *b)
+static void header_json(const nf_model *m, nf_wbuf *b)
 {
     const nf_model_cfg *c = nf_model_config(m);
-    sb_printf(b, "{\"format\":\"nasflat-model\",\"library\":\"%s\",\"config\":{", NF_VERSION);
-    sb_printf(b, "\"nodes\":%d,\"n_ops\":%d,\"z_dim\":%d,\"layer\":\"%s\",\"heads\":%d,\"device_at\":\"%s\"",
+    nf_wbuf_printf(b, "{\"format\":\"nasflat-model\",\"library\":\"%s\",\"config\":{", NF_VERSION);
+    nf_wbuf_printf(b, "\"nodes\":%d,\"n_ops\":%d,\"z_dim\":%d,\"layer\":\"%s\",\"heads\":%d,\"device_at\":\"%s\"",
               c->nodes, c->n_ops, c->z_dim, nf_model_layer_name(c), c->heads, nf_dev_at_name(c->device_at));
-    sb_printf(b, ",\"op_encoding\":\"%s\"", nf_op_encoding_name(c->op_encoding));
-    sb_printf(b, ",\"op_dim\":%d,\"hw_dim\":%d,\"node_dim\":%d,\"hid\":%d,\"upd_hidden\":%d,\"z_out\":%d,\"dev_out\":%d",
+    nf_wbuf_printf(b, ",\"op_encoding\":\"%s\"", nf_op_encoding_name(c->op_encoding));
+    nf_wbuf_printf(b, ",\"op_dim\":%d,\"hw_dim\":%d,\"node_dim\":%d,\"hid\":%d,\"upd_hidden\":%d,\"z_out\":%d,\"dev_out\":%d",
               c->op_dim, c->hw_dim, c->node_dim, c->hid, c->upd_hidden, c->z_out, c->dev_out);
-    sb_ints(b, "op_layers", c->n_op_layers, c->op_layers);
-    sb_ints(b, "main_layers", c->n_main_layers, c->main_layers);
-    sb_ints(b, "gate_mlp", c->n_gate_mlp, c->gate_mlp);
-    sb_ints(b, "z_hidden", c->n_z_hidden, c->z_hidden);
-    sb_ints(b, "head", c->n_head, c->head);
-    sb_printf(b, ",\"dropout\":%.9g,\"readout\":\"%s\",\"none_op\":%d,\"gat_slope\":%.9g", (double)c->dropout,
+    json_ints(b, "op_layers", c->n_op_layers, c->op_layers);
+    json_ints(b, "main_layers", c->n_main_layers, c->main_layers);
+    json_ints(b, "gate_mlp", c->n_gate_mlp, c->gate_mlp);
+    json_ints(b, "z_hidden", c->n_z_hidden, c->z_hidden);
+    json_ints(b, "head", c->n_head, c->head);
+    nf_wbuf_printf(b, ",\"dropout\":%.9g,\"readout\":\"%s\",\"none_op\":%d,\"gat_slope\":%.9g", (double)c->dropout,
               nf_readout_name(c->readout), c->none_op, (double)c->gat_slope);
-    sb_printf(b, ",\"quirk_io_emb\":%s,\"quirk_gat_mask_zero\":%s,\"quirk_gat_nscale\":%s}",
+    nf_wbuf_printf(b, ",\"quirk_io_emb\":%s,\"quirk_gat_mask_zero\":%s,\"quirk_gat_nscale\":%s}",
               c->quirk_io_emb ? "true" : "false", c->quirk_gat_mask_zero ? "true" : "false",
               c->quirk_gat_nscale ? "true" : "false");
-    sb_add(b, ",\"devices\":[", 12);
+    nf_wbuf_bytes(b, ",\"devices\":[", 12);
     for (int i = 0; i < nf_model_ndev(m); i++) {
-        if (i) sb_add(b, ",", 1);
-        sb_str(b, nf_model_dev_name(m, i));
+        if (i) nf_wbuf_bytes(b, ",", 1);
+        json_str(b, nf_model_dev_name(m, i));
     }
-    sb_add(b, "],\"meta\":{", 10);
+    nf_wbuf_bytes(b, "],\"meta\":{", 10);
     for (int i = 0; i < nf_model_nmeta(m); i++) {
-        if (i) sb_add(b, ",", 1);
-        sb_str(b, nf_model_meta_key(m, i));
+        if (i) nf_wbuf_bytes(b, ",", 1);
+        json_str(b, nf_model_meta_key(m, i));
         double v = nf_model_meta_value(m, i);
-        if (isfinite(v)) sb_printf(b, ":%.17g", v);
-        else sb_add(b, ":null", 5);
+        if (isfinite(v)) nf_wbuf_printf(b, ":%.17g", v);
+        else nf_wbuf_bytes(b, ":null", 5);
     }
-    sb_printf(b, "},\"n_params\":%lld,\"slices\":[", (long long)nf_model_nparams(m));
+    nf_wbuf_printf(b, "},\"n_params\":%lld,\"slices\":[", (long long)nf_model_nparams(m));
     for (int i = 0; i < nf_model_nslices(m); i++) {
         const nf_pslice *s = nf_model_slice(m, i);
-        sb_printf(b, "%s[\"%s\",%lld,%lld]", i ? "," : "", s->name, (long long)s->off, (long long)s->n);
+        nf_wbuf_printf(b, "%s[\"%s\",%lld,%lld]", i ? "," : "", s->name, (long long)s->off, (long long)s->n);
     }
-    sb_add(b, "]}", 2);
-}
-
-static int little_endian(void)
-{
-    const uint32_t one = 1;
-    return *(const unsigned char *)&one == 1;
-}
-
-static void put_u32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static void put_u64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static uint32_t get_u32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = (v << 8) | p[i]; return v; }
-static uint64_t get_u64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
-
-static void swap_floats(unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++, p += 4) {
-        unsigned char t = p[0]; p[0] = p[3]; p[3] = t;
-        t = p[1]; p[1] = p[2]; p[2] = t;
-    }
+    nf_wbuf_bytes(b, "]}", 2);
 }
 
 nf_status nf_model_save(const nf_model *m, const char *path, nf_err *err)
 {
-    sbuf h = {0};
+    nf_wbuf h = {0};
     header_json(m, &h);
-    if (h.oom) { free(h.p); return nf_seterr(err, NF_ENOMEM, "%s: out of memory writing the header", path); }
+    if (h.oom) { nf_wbuf_free(&h); return nf_seterr(err, NF_ENOMEM, "%s: out of memory writing the header", path); }
     const int64_t np = nf_model_nparams(m);
-    const size_t total = 8 + 4 + 4 + h.n + 8 + (size_t)np * 4 + 4;
-    unsigned char *buf = malloc(total);
-    if (!buf) { free(h.p); return nf_seterr(err, NF_ENOMEM, "%s: out of memory (%zu bytes)", path, total); }
-    unsigned char *q = buf;
-    memcpy(q, MAGIC, 8); q += 8;
-    put_u32(q, NF_MODELFILE_VERSION); q += 4;
-    put_u32(q, (uint32_t)h.n); q += 4;
-    memcpy(q, h.p, h.n); q += h.n;
-    put_u64(q, (uint64_t)np); q += 8;
-    memcpy(q, nf_model_params((nf_model *)m), (size_t)np * 4);
-    if (!little_endian()) swap_floats(q, (size_t)np);
-    q += (size_t)np * 4;
-    put_u32(q, nf_crc32(0, buf, (size_t)(q - buf)));
-    free(h.p);
-
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        free(buf);
-        return nf_seterr(err, NF_EINVAL, "%s: path too long", path);
+    nf_wbuf b = {0};
+    nf_wbuf_bytes(&b, MAGIC, 8);
+    nf_wbuf_u32(&b, NF_MODELFILE_VERSION);
+    nf_wbuf_u32(&b, (uint32_t)h.n);
+    nf_wbuf_bytes(&b, h.p, h.n);
+    nf_wbuf_u64(&b, (uint64_t)np);
+    nf_wbuf_f32s(&b, nf_model_params((nf_model *)m), (size_t)np);
+    if (!b.oom) nf_wbuf_u32(&b, nf_crc32(0, b.p, b.n));
+    nf_wbuf_free(&h);
+    if (b.oom) {
+        nf_wbuf_free(&b);
+        return nf_seterr(err, NF_ENOMEM, "%s: out of memory (%lld parameters)", path, (long long)np);
     }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(buf);
-        return nf_seterr(err, NF_EIO, "%s: cannot write (%s)", path, strerror(e));
-    }
-    size_t wr = fwrite(buf, 1, total, f);
-    int bad = wr != total || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int e = errno;
-    if (fclose(f) != 0) bad = 1;
-    free(buf);
-    if (bad) {
-        remove(tmp);
-        return nf_seterr(err, NF_EIO, "%s: write failed (%s)", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp);
-        return nf_seterr(err, NF_EIO, "%s: cannot rename into place (%s)", path, strerror(e));
-    }
-    return NF_OK;
+    nf_status st = nf_write_file_atomic(path, b.p, b.n, err);
+    nf_wbuf_free(&b);
+    return st;
 }
 
 /* ---------------------------------------------------------------- a small JSON reader */
@@ -448,64 +366,43 @@ static nf_status read_config(cfgread *r, nf_model_cfg *c)
     return NF_OK;
 }
 
-static nf_status read_file(const char *path, unsigned char **out, size_t *size, nf_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return nf_seterr(err, NF_EIO, "%s: cannot open (%s)", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            if (cap > ((size_t)1 << 33)) { free(buf); buf = NULL; break; }
-            unsigned char *q = realloc(buf, cap * 2);
-            if (!q) { free(buf); buf = NULL; break; }
-            buf = q;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) return nf_seterr(err, NF_ENOMEM, "%s: out of memory reading the file", path);
-    if (bad) { free(buf); return nf_seterr(err, NF_EIO, "%s: read error", path); }
-    *out = buf;
-    *size = n;
-    return NF_OK;
-}
-
 nf_status nf_model_load(const char *path, nf_model **out, nf_err *err)
 {
     unsigned char *buf = NULL;
     size_t size = 0;
     nf_status st;
     *out = NULL;
-    if ((st = read_file(path, &buf, &size, err))) return st;
+    if ((st = nf_read_file(path, NF_MODELFILE_MAX_BYTES, "a model file", &buf, &size, NULL, err))) return st;
     jparser p;
     memset(&p, 0, sizeof p);
     nf_model *m = NULL;
     const size_t fixed = 8 + 4 + 4 + 8 + 4;
+    nf_rbuf r = nf_rbuf_of(buf, size);
+    const unsigned char *magic = nf_rbuf_bytes(&r, 8), *hdr = NULL;
+    uint32_t version = 0, hlen = 0;
+    uint64_t np = 0;
 #define FAIL(code, ...) do { st = nf_seterr(err, code, __VA_ARGS__); goto done; } while (0)
-    if (size >= 8 && memcmp(buf, MAGIC, 8) != 0) FAIL(NF_EFORMAT, "%s: not a nasflat model file (bad magic)", path);
-    if (size < fixed) FAIL(NF_EFORMAT, "%s: truncated model file (%zu bytes)", path, size);
-    uint32_t version = get_u32(buf + 8), hlen = get_u32(buf + 12);
+    if (magic && memcmp(magic, MAGIC, 8) != 0) FAIL(NF_EFORMAT, "%s: not a nasflat model file (bad magic)", path);
+    if (size < fixed || nf_rbuf_u32(&r, &version) || nf_rbuf_u32(&r, &hlen))
+        FAIL(NF_EFORMAT, "%s: truncated model file (%zu bytes)", path, size);
     if (version != NF_MODELFILE_VERSION)
         FAIL(NF_EFORMAT, "%s: model file format version %u is not supported (this library reads %d)", path,
              (unsigned)version, NF_MODELFILE_VERSION);
-    if ((size_t)hlen > size - fixed) FAIL(NF_EFORMAT, "%s: truncated model file (header of %u bytes, file of %zu)", path, (unsigned)hlen, size);
-    uint64_t np = get_u64(buf + 16 + hlen);
-    if (np > (size - fixed - hlen) / 4 || 16 + (size_t)hlen + 8 + (size_t)np * 4 + 4 != size) {
-        if (np <= (size - fixed - hlen) / 4) FAIL(NF_EFORMAT, "%s: %zu trailing bytes after the parameters", path,
-                                                  size - (16 + (size_t)hlen + 8 + (size_t)np * 4 + 4));
-        FAIL(NF_EFORMAT, "%s: truncated model file (%llu parameters announced, file of %zu bytes)", path,
-             (unsigned long long)np, size);
-    }
-    if (nf_crc32(0, buf, size - 4) != get_u32(buf + size - 4))
+    if (hlen > NF_MODELFILE_MAX_HEADER)
+        FAIL(NF_EFORMAT, "%s: header of %u bytes is larger than the limit of %d bytes", path, (unsigned)hlen,
+             NF_MODELFILE_MAX_HEADER);
+    if ((size_t)hlen > size - fixed || !(hdr = nf_rbuf_bytes(&r, hlen)) || nf_rbuf_u64(&r, &np))
+        FAIL(NF_EFORMAT, "%s: truncated model file (header of %u bytes, file of %zu)", path, (unsigned)hlen, size);
+    const size_t left = nf_rbuf_left(&r);   /* parameters and the CRC */
+    if (np > (left - 4) / 4) FAIL(NF_EFORMAT, "%s: truncated model file (%llu parameters announced, file of %zu bytes)",
+                                  path, (unsigned long long)np, size);
+    if ((size_t)np * 4 + 4 != left) FAIL(NF_EFORMAT, "%s: %zu trailing bytes after the parameters", path,
+                                         left - ((size_t)np * 4 + 4));
+    if (nf_crc32(0, buf, size - 4) != nf_le_u32(buf + size - 4))
         FAIL(NF_EFORMAT, "%s: checksum mismatch (the file is corrupted)", path);
 
     /* header */
-    p.s = (const char *)buf + 16;
+    p.s = (const char *)hdr;
     p.n = hlen;
     p.cap = 256 + (int)hlen / 2;
     p.nodes = malloc((size_t)p.cap * sizeof *p.nodes);
@@ -533,13 +430,18 @@ nf_status nf_model_load(const char *path, nf_model **out, nf_err *err)
     if (!names) FAIL(NF_ENOMEM, "%s: out of memory", path);
     nd = 0;
     for (int c = devs->first; c >= 0; c = p.nodes[c].next) names[nd++] = p.nodes[c].str;
+    /* the size the header asks for is checked against the parameters stored before anything is allocated */
     nf_err e2;
+    int64_t need = 0;
+    if ((st = nf_model_count_params(&cfg, nd, &need, &e2))) { free(names); FAIL(NF_EFORMAT, "%s: header: %s", path, e2.msg); }
+    if ((uint64_t)need != np) {
+        free(names);
+        FAIL(NF_EFORMAT, "%s: %llu parameters stored, the configuration needs %lld", path, (unsigned long long)np,
+             (long long)need);
+    }
     st = nf_model_new(&cfg, nd, names, 0, &m, &e2);
     free(names);
     if (st) FAIL(NF_EFORMAT, "%s: header: %s", path, e2.msg);
-    if ((uint64_t)nf_model_nparams(m) != np)
-        FAIL(NF_EFORMAT, "%s: %llu parameters stored, the configuration needs %lld", path, (unsigned long long)np,
-             (long long)nf_model_nparams(m));
     const jnode *sl = jget(&p, R, "slices");
     if (!sl || sl->type != J_ARR) FAIL(NF_EFORMAT, "%s: header: missing slices list", path);
     int si = 0;
@@ -557,9 +459,7 @@ nf_status nf_model_load(const char *path, nf_model **out, nf_err *err)
         for (int c = meta->first; c >= 0; c = p.nodes[c].next)
             if ((st = nf_model_set_meta(m, p.nodes[c].key, p.nodes[c].type == J_NUM ? p.nodes[c].num : NAN, &e2)))
                 FAIL(NF_EFORMAT, "%s: header: %s", path, e2.msg);
-    unsigned char *pp = buf + 16 + hlen + 8;
-    if (!little_endian()) swap_floats(pp, (size_t)np);
-    memcpy(nf_model_params(m), pp, (size_t)np * 4);
+    if (nf_rbuf_f32s(&r, nf_model_params(m), (size_t)np)) FAIL(NF_EFORMAT, "%s: truncated parameters", path);
     for (uint64_t k = 0; k < np; k++)
         if (!isfinite(nf_model_params(m)[k])) FAIL(NF_EFORMAT, "%s: parameter %llu is not finite", path, (unsigned long long)k + 1);
     st = NF_OK;

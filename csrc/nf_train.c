@@ -1,5 +1,5 @@
-/* nf_train.c — losses, AdamW, cosine annealing, gradient clipping, the training loop,
- * batched inference and the whole-model gradient check. */
+/* nf_train.c — losses, the training loop, batched inference and the whole-model gradient check:
+ * the layer above nf_model.c (which never calls in here); the optimiser is nf_optim.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,35 +64,6 @@ void nf_loss_mse(const float *s, const float *y, int64_t n, double *loss, float 
         ds[i] = 2.0f * d / (float)n;
     }
     *loss = n ? sum / (double)n : 0.0;
-}
-
-/* ---------------------------------------------------------------- optimiser */
-void nf_adamw_step(float *p, const float *g, float *m, float *v, int64_t n, int64_t t,
-                   float lr, float beta1, float beta2, float eps, float wd)
-{
-    const float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
-    const float step = lr / bc1, rb2 = 1.0f / sqrtf(bc2), decay = 1.0f - lr * wd;
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i];
-        m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
-        v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        p[i] = p[i] * decay - step * m[i] / (sqrtf(v[i]) * rb2 + eps);
-    }
-}
-
-double nf_cosine_lr(double lr, double lr_min, int e, int epochs)
-{
-    if (epochs <= 1) return lr;
-    return lr_min + 0.5 * (lr - lr_min) * (1.0 + cos(3.14159265358979323846 * (double)e / (double)epochs));
-}
-
-double nf_clip_grad_norm(float *g, int64_t n, double max_norm)
-{
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    double norm = sqrt(s);
-    if (max_norm > 0.0 && norm > max_norm) nf_scale(g, (float)(max_norm / (norm + 1e-12)), (size_t)n);
-    return norm;
 }
 
 /* ---------------------------------------------------------------- training loop */

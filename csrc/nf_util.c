@@ -1,5 +1,9 @@
-/* nf_util.c — small helpers: CRC-32 of buffers and files, a monotonic clock. */
+/* nf_util.c — small helpers: CRC-32 of buffers and files, a monotonic clock, mkdir -p. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include "nf_util.h"
 
@@ -40,4 +44,27 @@ double nf_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+nf_status nf_mkdirs(const char *path, nf_err *err)
+{
+    size_t n = strlen(path);
+    if (n == 0) return nf_seterr(err, NF_EINVAL, "mkdir: empty path");
+    char *p = malloc(n + 1);
+    if (!p) return nf_seterr(err, NF_ENOMEM, "mkdir: out of memory");
+    memcpy(p, path, n + 1);
+    nf_status st = NF_OK;
+    for (size_t i = 1; i <= n && !st; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char c = p[i];
+        p[i] = '\0';
+        struct stat sb;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            st = nf_seterr(err, NF_EIO, "%s: cannot create directory '%s' (%s)", path, p, strerror(errno));
+        else if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            st = nf_seterr(err, NF_EIO, "%s: '%s' exists and is not a directory", path, p);
+        p[i] = c;
+    }
+    free(p);
+    return st;
 }

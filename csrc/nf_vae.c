@@ -1,13 +1,10 @@
-/* nf_vae.c — the arch2vec-style graph autoencoder, label-free encoding kernels and the
- * encoding cache (see nf_vae.h for the model, the loss and the file format). */
-#include <errno.h>
+/* nf_vae.c — the arch2vec-style graph autoencoder (see nf_vae.h for the model and its loss). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "nf_nn.h"
+#include "nf_optim.h"
 #include "nf_util.h"
 #include "nf_vae.h"
 
@@ -458,18 +455,9 @@ static nf_status forward_backward(nf_vae *v, int64_t Bb, int use_noise, int want
 
 static void adam_step(nf_vae *v)
 {
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, lr = v->cfg.lr;
+    const nf_adam_opts o = {v->cfg.lr, 0.9f, 0.999f, 1e-8f, 0.0f, NF_ADAM_MOMENTS};
     v->t++;
-    const float c1 = 1.0f - powf(b1, (float)v->t), c2 = 1.0f - powf(b2, (float)v->t);
-    float *restrict p = v->p, *restrict m = v->m, *restrict s = v->v;
-    const float *restrict gr = v->g;
-    const int64_t np = v->np;
-    for (int64_t k = 0; k < np; k++) {
-        float g = gr[k];
-        m[k] = b1 * m[k] + (1.0f - b1) * g;
-        s[k] = b2 * s[k] + (1.0f - b2) * g * g;
-        p[k] -= lr * (m[k] / c1) / (sqrtf(s[k] / c2) + eps);
-    }
+    nf_adam_step(v->p, v->g, v->m, v->v, v->np, v->t, &o);
 }
 
 static nf_status check_rows(const int64_t *rows, int64_t n_rows, int64_t B, nf_err *err)
@@ -783,214 +771,5 @@ nf_status nf_vae_gradcheck(const nf_vae_gradcheck_opts *o, nf_vae_gradcheck_resu
     free(buf);
     free(iops);
     nf_vae_free(v);
-    return st;
-}
-
-/* ---------------------------------------------------------------- encoding kernels */
-nf_status nf_enc_onehot(const float *node_ops, int64_t B, int N, int first_node, int n_pos, int vocab_offset,
-                        int n_choices, float *out, nf_err *err)
-{
-    if (first_node < 0 || n_pos < 1 || first_node + n_pos > N || n_choices < 1)
-        return nf_seterr(err, NF_EINVAL, "onehot: positions %d..%d do not fit %d nodes", first_node, first_node + n_pos - 1, N);
-    const int64_t W = (int64_t)n_pos * n_choices;
-    memset(out, 0, (size_t)(B * W) * sizeof(float));
-    for (int64_t b = 0; b < B; b++)
-        for (int p = 0; p < n_pos; p++) {
-            float f = node_ops[b * N + first_node + p] - (float)vocab_offset;
-            if (!(f >= 0 && f < (float)n_choices) || f != floorf(f))
-                return nf_seterr(err, NF_EINVAL, "onehot: row %lld, node %d: op id %g is not a choice (offset %d, %d choices)",
-                                 (long long)b, first_node + p, (double)node_ops[b * N + first_node + p], vocab_offset, n_choices);
-            out[b * W + (int64_t)p * n_choices + (int64_t)f] = 1.0f;
-        }
-    return NF_OK;
-}
-
-nf_status nf_enc_nb201_paths(const float *edge_ops, int64_t B, float *out, nf_err *err)
-{
-    /* edges in string order: 0:0→1 1:0→2 2:1→2 3:0→3 4:1→3 5:2→3 */
-    static const int paths[4][3] = {{3, -1, -1}, {0, 4, -1}, {1, 5, -1}, {0, 2, 5}};
-    static const int offset[4] = {0, 0, 4, 20};   /* by path length 1..3 */
-    memset(out, 0, (size_t)(B * NF_ENC_NB201_PATHS) * sizeof(float));
-    for (int64_t b = 0; b < B; b++) {
-        const float *e = edge_ops + b * 6;
-        for (int k = 0; k < 6; k++)
-            if (!(e[k] >= 0 && e[k] <= 4) || e[k] != floorf(e[k]))
-                return nf_seterr(err, NF_EINVAL, "paths: row %lld, edge %d: op id %g out of range 0..4", (long long)b, k, (double)e[k]);
-        for (int p = 0; p < 4; p++) {
-            int len = 0, code = 0, alive = 1;
-            for (int s = 0; s < 3 && paths[p][s] >= 0; s++) {
-                int op = (int)e[paths[p][s]];
-                if (op == 0) { alive = 0; break; }
-                code = code * 4 + (op - 1);
-                len++;
-            }
-            if (alive) out[b * NF_ENC_NB201_PATHS + offset[len] + code] += 1.0f;
-        }
-    }
-    return NF_OK;
-}
-
-nf_status nf_enc_scale(float *X, int64_t B, int64_t D, const int *mode, nf_err *err)
-{
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t c = 0; c < D; c++)
-            if (!isfinite(X[b * D + c]))
-                return nf_seterr(err, NF_EINVAL, "scale: entry (row %lld, column %lld) is not finite (%g)",
-                                 (long long)b, (long long)c, (double)X[b * D + c]);
-    for (int64_t c = 0; c < D; c++) {
-        if (mode[c] == NF_SCALE_NONE || B == 0) continue;
-        double lo = X[c], hi = X[c], s = 0, s2 = 0;
-        for (int64_t b = 0; b < B; b++) {
-            double x = X[b * D + c];
-            if (x < lo) lo = x;
-            if (x > hi) hi = x;
-            s += x;
-        }
-        double mean = s / (double)B;
-        for (int64_t b = 0; b < B; b++) { double d = X[b * D + c] - mean; s2 += d * d; }
-        double sd = sqrt(s2 / (double)B);
-        for (int64_t b = 0; b < B; b++) {
-            double x = X[b * D + c], y;
-            if (mode[c] == NF_SCALE_MINMAX) y = hi > lo ? (x - lo) / (hi - lo) : 0.0;
-            else if (mode[c] == NF_SCALE_ZSCORE) y = sd > 0 ? (x - mean) / sd : 0.0;
-            else return nf_seterr(err, NF_EINVAL, "scale: column %lld: unknown mode %d", (long long)c, mode[c]);
-            X[b * D + c] = (float)y;
-        }
-    }
-    return NF_OK;
-}
-
-/* ---------------------------------------------------------------- cache */
-static const char CACHE_MAGIC[8] = {'N', 'F', 'E', 'N', 'C', 'O', 'D', 'E'};
-#define CACHE_HEADER 48
-
-static void put_u32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static void put_u64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static uint32_t get_u32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = (v << 8) | p[i]; return v; }
-static uint64_t get_u64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
-
-static void floats_to_le(const float *x, int64_t n, unsigned char *p)
-{
-    for (int64_t k = 0; k < n; k++) {
-        uint32_t u;
-        memcpy(&u, x + k, 4);
-        put_u32(p + 4 * k, u);
-    }
-}
-
-nf_status nf_enc_cache_write(const char *path, const nf_enc_cache_key *key, const float *data, nf_err *err)
-{
-    if (key->rows < 0 || key->dims < 0 || (key->dims && key->rows > ((int64_t)1 << 40) / key->dims))
-        return nf_seterr(err, NF_EINVAL, "%s: bad cache shape %lld × %lld", path, (long long)key->rows, (long long)key->dims);
-    const int64_t n = key->rows * key->dims;
-    size_t total = CACHE_HEADER + (size_t)n * 4;
-    unsigned char *buf = malloc(total);
-    if (!buf) return nf_seterr(err, NF_ENOMEM, "%s: out of memory (%lld bytes)", path, (long long)total);
-    memcpy(buf, CACHE_MAGIC, 8);
-    put_u32(buf + 8, NF_ENC_CACHE_VERSION);
-    put_u32(buf + 12, key->space);
-    put_u32(buf + 16, key->hash);
-    put_u32(buf + 20, 0);
-    put_u64(buf + 24, (uint64_t)key->rows);
-    put_u64(buf + 32, (uint64_t)key->dims);
-    floats_to_le(data, n, buf + CACHE_HEADER);
-    put_u32(buf + 40, nf_crc32(0, buf + CACHE_HEADER, (size_t)n * 4));
-    put_u32(buf + 44, nf_crc32(0, buf, 44));
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) { free(buf); return nf_seterr(err, NF_ENOMEM, "%s: out of memory", path); }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp-XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(buf); free(tmp);
-        return nf_seterr(err, NF_EIO, "%s: cannot create a temporary file beside it (%s)", path, strerror(e));
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int e = errno;
-        close(fd); remove(tmp); free(buf); free(tmp);
-        return nf_seterr(err, NF_EIO, "%s: cannot write (%s)", path, strerror(e));
-    }
-    size_t wr = fwrite(buf, 1, total, f);
-    int bad = wr != total || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int e = errno;
-    if (fclose(f) != 0) bad = 1;
-    free(buf);
-    if (bad) {
-        remove(tmp); free(tmp);
-        return nf_seterr(err, NF_EIO, "%s: write failed (%s)", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp); free(tmp);
-        return nf_seterr(err, NF_EIO, "%s: cannot rename into place (%s)", path, strerror(e));
-    }
-    free(tmp);
-    return NF_OK;
-}
-
-nf_status nf_enc_cache_read(const char *path, const nf_enc_cache_key *want, float *data, nf_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return nf_seterr(err, NF_EIO, "%s: cannot open (%s)", path, strerror(errno));
-    unsigned char h[CACHE_HEADER];
-    nf_status st = NF_OK;
-    if (fread(h, 1, CACHE_HEADER, f) != CACHE_HEADER) st = nf_seterr(err, NF_EFORMAT, "%s: truncated header", path);
-    else if (memcmp(h, CACHE_MAGIC, 8) != 0) st = nf_seterr(err, NF_EFORMAT, "%s: not an encoding cache (bad magic)", path);
-    else if (nf_crc32(0, h, 44) != get_u32(h + 44)) st = nf_seterr(err, NF_EFORMAT, "%s: header CRC mismatch", path);
-    else if (get_u32(h + 8) != NF_ENC_CACHE_VERSION)
-        st = nf_seterr(err, NF_EFORMAT, "%s: cache version %u (expected %u)", path, get_u32(h + 8), NF_ENC_CACHE_VERSION);
-    else if (get_u32(h + 12) != want->space)
-        st = nf_seterr(err, NF_EFORMAT, "%s: cache of space %u (expected %u)", path, get_u32(h + 12), want->space);
-    else if (get_u32(h + 16) != want->hash)
-        st = nf_seterr(err, NF_EFORMAT, "%s: settings hash %08x (expected %08x): settings changed", path,
-                       get_u32(h + 16), want->hash);
-    else if ((int64_t)get_u64(h + 24) != want->rows || (int64_t)get_u64(h + 32) != want->dims)
-        st = nf_seterr(err, NF_EFORMAT, "%s: holds %lld × %lld (expected %lld × %lld)", path, (long long)get_u64(h + 24),
-                       (long long)get_u64(h + 32), (long long)want->rows, (long long)want->dims);
-    if (st) { fclose(f); return st; }
-    const int64_t n = want->rows * want->dims;
-    uint32_t crc = 0;
-    int64_t done = 0;
-    unsigned char chunk[1 << 14];
-    while (done < n) {
-        int64_t k = n - done < (int64_t)(sizeof chunk / 4) ? n - done : (int64_t)(sizeof chunk / 4);
-        if (fread(chunk, 4, (size_t)k, f) != (size_t)k) { st = nf_seterr(err, NF_EFORMAT, "%s: truncated data", path); break; }
-        crc = nf_crc32(crc, chunk, (size_t)k * 4);
-        for (int64_t i = 0; i < k; i++) {
-            uint32_t u = get_u32(chunk + 4 * i);
-            memcpy(data + done + i, &u, 4);
-        }
-        done += k;
-    }
-    if (!st && fgetc(f) != EOF) st = nf_seterr(err, NF_EFORMAT, "%s: trailing bytes after the data", path);
-    if (!st && crc != get_u32(h + 40)) st = nf_seterr(err, NF_EFORMAT, "%s: data CRC mismatch (corrupt)", path);
-    fclose(f);
-    return st;
-}
-
-nf_status nf_enc_mkdirs(const char *path, nf_err *err)
-{
-    size_t n = strlen(path);
-    if (n == 0) return nf_seterr(err, NF_EINVAL, "mkdir: empty path");
-    char *p = malloc(n + 1);
-    if (!p) return nf_seterr(err, NF_ENOMEM, "mkdir: out of memory");
-    memcpy(p, path, n + 1);
-    nf_status st = NF_OK;
-    for (size_t i = 1; i <= n && !st; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        char c = p[i];
-        p[i] = '\0';
-        struct stat sb;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST)
-            st = nf_seterr(err, NF_EIO, "%s: cannot create directory '%s' (%s)", path, p, strerror(errno));
-        else if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            st = nf_seterr(err, NF_EIO, "%s: '%s' exists and is not a directory", path, p);
-        p[i] = c;
-    }
-    free(p);
     return st;
 }

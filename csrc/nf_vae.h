@@ -1,5 +1,6 @@
-/* nf_vae.h — unsupervised architecture encodings: an arch2vec-style variational graph
- * autoencoder trained in C, label-free encoding kernels, and the binary encoding cache.
+/* nf_vae.h — an arch2vec-style variational graph autoencoder trained in C (unsupervised
+ * architecture encodings). The label-free encoding kernels are in nf_enc.h, the binary cache of
+ * encodings in nf_enccache.h.
  *
  * ------------------------------------------------------------------ the autoencoder
  * Graphs are those of nf_space_graphs: node-op ids (B×N, integers stored as floats, 0..V-1)
@@ -134,40 +135,5 @@ void nf_vae_reparam_backward(const float *E, const float *noise, const float *dZ
 typedef struct { int B, nodes, vocab, hidden, layers, latent; uint64_t seed; double h; int sabotage; } nf_vae_gradcheck_opts;
 typedef struct { double aggregate, adj_decoder, op_decoder, reparam_kl, model, model_dir; int64_t checked; } nf_vae_gradcheck_result;
 nf_status nf_vae_gradcheck(const nf_vae_gradcheck_opts *o, nf_vae_gradcheck_result *r, nf_err *err);
-
-/* ------------------------------------------------------------ label-free encoding kernels
- * node_ops as from nf_space_graphs (B×N floats). */
-/* One-hot of the choice at each position: out (B × n_pos·n_choices); position p is graph node
- * first_node + p, whose choice is node_op − vocab_offset (must lie in 0..n_choices-1).
- * nb201 (raw graph): first_node 1, n_pos 6, vocab_offset 2, 5 choices; fbnet: 0, 22, 0, 9. */
-nf_status nf_enc_onehot(const float *node_ops, int64_t B, int N, int first_node, int n_pos, int vocab_offset,
-                        int n_choices, float *out, nf_err *err);
-/* NB201 path encoding (BANANAS): the cell's input→output paths are the edge sequences
- * (0→3), (0→1→3), (0→2→3), (0→1→2→3); a path exists when none of its edges is `none`; it is
- * counted under its op sequence over {skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3}:
- * 4 + 16 + 64 = 84 columns (length 1, then 2, then 3; base-4 digits, first op most
- * significant). Values are counts (0..2). Input: the 6 edge op ids per arch (B×6 floats, 0..4). */
-#define NF_ENC_NB201_PATHS 84
-nf_status nf_enc_nb201_paths(const float *edge_ops, int64_t B, float *out, nf_err *err);
-/* Column scaling in place over the B rows of X (B×D): mode[c] = NF_SCALE_MINMAX ((x−min)/(max−min);
- * a constant column becomes 0), NF_SCALE_ZSCORE ((x−mean)/sd, population sd; constant → 0) or
- * NF_SCALE_NONE. A non-finite entry is NF_EINVAL naming its row and column (0-based). */
-enum { NF_SCALE_NONE = 0, NF_SCALE_MINMAX = 1, NF_SCALE_ZSCORE = 2 };
-nf_status nf_enc_scale(float *X, int64_t B, int64_t D, const int *mode, nf_err *err);
-
-/* ------------------------------------------------------------ the encoding cache
- * A binary file: 48-byte header, then rows·dims float32, all little-endian:
- *   "NFENCODE" | u32 version (1) | u32 space id | u32 settings hash | u32 0 | i64 rows | i64 dims
- *   | u32 CRC-32 of the payload | u32 CRC-32 of the preceding 40 header bytes.
- * Written atomically (mkstemp beside the target, fsync, rename). */
-#define NF_ENC_CACHE_VERSION 1u
-typedef struct { uint32_t space, hash; int64_t rows, dims; } nf_enc_cache_key;
-nf_status nf_enc_cache_write(const char *path, const nf_enc_cache_key *key, const float *data, nf_err *err);
-/* Read into data (want->rows·want->dims floats). A missing file is NF_EIO ("...: cannot open");
- * any other problem — short file, bad magic, other version, space, settings hash or shape, CRC
- * mismatch, trailing bytes — is NF_EFORMAT with a message saying which; data is then unspecified. */
-nf_status nf_enc_cache_read(const char *path, const nf_enc_cache_key *want, float *data, nf_err *err);
-/* mkdir -p (mode 0777 & umask). NF_EIO names the component that failed. */
-nf_status nf_enc_mkdirs(const char *path, nf_err *err);
 
 #endif

@@ -447,6 +447,84 @@ static void test_files_and_devices(void)
     nf_model_free(m);
 }
 
+/* Limits of nf_model_load (nf_model.h): checked before anything is allocated for the model. */
+static void test_file_limits(void)
+{
+    nf_model *l = NULL;
+    nf_err err;
+    char want[600];
+    /* not regular files: /dev/zero was read until memory ran out, a directory gave "read error" */
+    CHECK(nf_model_load("/dev/zero", &l, &err) == NF_EIO && l == NULL);
+    CHECK(strcmp(err.msg, "/dev/zero: not a regular file") == 0);
+    CHECK(nf_model_load("/tmp", &l, &err) == NF_EIO && l == NULL);
+    CHECK(strcmp(err.msg, "/tmp: not a regular file") == 0);
+    char path[] = "/tmp/nf_test_limitsXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    /* larger than the file limit (a sparse file): refused from its size, nothing read */
+    CHECK(truncate(path, (off_t)NF_MODELFILE_MAX_BYTES + 1) == 0);
+    CHECK(nf_model_load(path, &l, &err) == NF_EFORMAT && l == NULL);
+    snprintf(want, sizeof want, "%s: larger than the limit of %zu bytes for a model file", path, NF_MODELFILE_MAX_BYTES);
+    CHECK(strcmp(err.msg, want) == 0);
+    /* a header announced longer than its limit (the file is long enough to hold it) */
+    unsigned char head[16] = {'N', 'F', 'M', 'O', 'D', 'E', 'L', 0, 1, 0, 0, 0};
+    uint32_t hl = NF_MODELFILE_MAX_HEADER + 1;
+    for (int i = 0; i < 4; i++) head[12 + i] = (unsigned char)(hl >> (8 * i));
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(head, 1, sizeof head, f) == sizeof head);
+    if (f) fclose(f);
+    CHECK(truncate(path, (off_t)(16 + hl + 12)) == 0);
+    CHECK(nf_model_load(path, &l, &err) == NF_EFORMAT && l == NULL);
+    snprintf(want, sizeof want, "%s: header of %u bytes is larger than the limit of %d bytes", path, (unsigned)hl,
+             NF_MODELFILE_MAX_HEADER);
+    CHECK(strcmp(err.msg, want) == 0);
+    /* a small valid file whose header (valid CRC) asks for a head of 8 layers of 65536: 30 G parameters.
+     * The loader allocated them (480 GB: "cannot allocate") before comparing with the parameters stored. */
+    nf_model_cfg c;
+    small_cfg(&c, NF_GL_DGF, NF_DEV_NODE, 0);
+    nf_model *m;
+    CHECK(nf_model_new(&c, 2, NULL, 9, &m, &err) == NF_OK);
+    CHECK(nf_model_save(m, path, &err) == NF_OK);
+    const int64_t np = nf_model_nparams(m);
+    nf_model_free(m);
+    static unsigned char buf[1 << 16], out[1 << 16];
+    f = fopen(path, "rb");
+    size_t size = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    const char *key = "\"head\":[";
+    size_t at = 0, end = 0;
+    for (size_t i = 16; i + strlen(key) < size && !at; i++)
+        if (memcmp(buf + i, key, strlen(key)) == 0) at = i + strlen(key);
+    for (end = at; at && end < size && buf[end] != ']'; end++) {}
+    CHECK(at > 0 && end < size);
+    if (at > 0 && end < size) {
+        const char *wide = "65536,65536,65536,65536,65536,65536,65536,65536";
+        size_t wl = strlen(wide), n = 0;
+        memcpy(out, buf, at); n = at;
+        memcpy(out + n, wide, wl); n += wl;
+        memcpy(out + n, buf + end, size - end); n += size - end;
+        uint32_t hlen = (uint32_t)(buf[12] | buf[13] << 8 | buf[14] << 16) + (uint32_t)wl - (uint32_t)(end - at);
+        for (int i = 0; i < 4; i++) out[12 + i] = (unsigned char)(hlen >> (8 * i));
+        uint32_t crc = nf_crc32(0, out, n - 4);
+        for (int i = 0; i < 4; i++) out[n - 4 + i] = (unsigned char)(crc >> (8 * i));
+        f = fopen(path, "wb");
+        CHECK(f && fwrite(out, 1, n, f) == n);
+        if (f) fclose(f);
+        CHECK(nf_model_load(path, &l, &err) == NF_EFORMAT && l == NULL);
+        nf_model_cfg big = c;
+        for (int k = 0; k < NF_MAXL; k++) big.head[k] = 65536;
+        big.n_head = NF_MAXL;
+        int64_t need = 0;
+        CHECK(nf_model_count_params(&big, 2, &need, &err) == NF_OK && need > ((int64_t)1 << 34));
+        snprintf(want, sizeof want, "%s: %lld parameters stored, the configuration needs %lld", path, (long long)np,
+                 (long long)need);
+        CHECK(strcmp(err.msg, want) == 0);
+        if (strcmp(err.msg, want) != 0) fprintf(stderr, "  got: %s\n  want: %s\n", err.msg, want);
+    }
+    remove(path);
+}
+
 int main(void)
 {
     RUN(test_layer_gradients);
@@ -458,5 +536,6 @@ int main(void)
     RUN(test_losses);
     RUN(test_optimiser);
     RUN(test_files_and_devices);
+    RUN(test_file_limits);
     return CT_DONE();
 }

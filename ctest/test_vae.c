@@ -6,6 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ctest.h"
+#include "nf_enc.h"
+#include "nf_enccache.h"
+#include "nf_frame.h"
+#include "nf_util.h"
 #include "nf_vae.h"
 
 static void test_gradcheck(void)
@@ -280,8 +284,8 @@ static void test_cache(void)
     char sub[256], path[300], other[400];
     snprintf(sub, sizeof sub, "%s/a/b", dir);
     nf_err err;
-    CHECK(nf_enc_mkdirs(sub, &err) == NF_OK);
-    CHECK(nf_enc_mkdirs(sub, &err) == NF_OK);   /* exists: fine */
+    CHECK(nf_mkdirs(sub, &err) == NF_OK);
+    CHECK(nf_mkdirs(sub, &err) == NF_OK);   /* exists: fine */
     snprintf(path, sizeof path, "%s/enc.bin", sub);
     float X[6] = {1, -2, 3.5f, 1e-30f, 0, 7};
     nf_enc_cache_key k = {.space = 1, .hash = 0xdeadbeef, .rows = 3, .dims = 2};
@@ -292,7 +296,7 @@ static void test_cache(void)
     CHECK(memcmp(X, Y, sizeof X) == 0);
     /* a file, not a directory, in the way */
     snprintf(other, sizeof other, "%s/x", path);
-    CHECK(nf_enc_mkdirs(other, &err) == NF_EIO);
+    CHECK(nf_mkdirs(other, &err) == NF_EIO);
     /* mismatches */
     nf_enc_cache_key w = k;
     w.hash = 1;
@@ -332,6 +336,87 @@ static void test_cache(void)
     CHECK(system(other) == 0);
 }
 
+/* The framing (nf_frame.h): bounds-checked reads, limited whole-file reads, and the cache's bytes on disk
+ * equal those of a file written before the framing was shared (hex below, from the previous code). */
+static void test_frame(void)
+{
+    nf_wbuf b = {0};
+    nf_wbuf_u32(&b, 0x01020304u);
+    nf_wbuf_u64(&b, 0x1122334455667788ull);
+    const float fl[2] = {1.0f, -2.5f};
+    nf_wbuf_f32s(&b, fl, 2);
+    char longtext[400];
+    memset(longtext, 'a', sizeof longtext - 1);
+    longtext[sizeof longtext - 1] = 0;
+    nf_wbuf_printf(&b, "%s!", longtext);   /* longer than the formatter's stack buffer */
+    CHECK(!b.oom && b.n == 4 + 8 + 8 + 400);
+    static const unsigned char head[20] = {4, 3, 2, 1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+                                           0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0};
+    CHECK(b.n >= 20 && memcmp(b.p, head, 20) == 0 && b.p[b.n - 1] == '!');
+    nf_rbuf r = nf_rbuf_of(b.p, 20);
+    uint32_t u;
+    uint64_t w;
+    float g[3];
+    CHECK(nf_rbuf_u32(&r, &u) == 0 && u == 0x01020304u);
+    CHECK(nf_rbuf_u64(&r, &w) == 0 && w == 0x1122334455667788ull);
+    CHECK(nf_rbuf_f32s(&r, g, 3) == -1 && nf_rbuf_left(&r) == 8);   /* past the end: nothing read */
+    CHECK(nf_rbuf_f32s(&r, g, 2) == 0 && g[0] == 1.0f && g[1] == -2.5f);
+    CHECK(nf_rbuf_u32(&r, &u) == -1 && nf_rbuf_u64(&r, &w) == -1 && nf_rbuf_bytes(&r, 1) == NULL);
+    CHECK(nf_rbuf_left(&r) == 0);
+    nf_wbuf_free(&b);
+    nf_wbuf_free(&b);   /* idempotent */
+
+    nf_err err;
+    unsigned char *data;
+    size_t size;
+    int more;
+    CHECK(nf_read_file("/dev/zero", 100, "a test", &data, &size, NULL, &err) == NF_EIO && data == NULL);
+    CHECK(strcmp(err.msg, "/dev/zero: not a regular file") == 0);
+    CHECK(nf_read_file("/tmp", 100, "a test", &data, &size, &more, &err) == NF_EIO);
+    CHECK(strcmp(err.msg, "/tmp: not a regular file") == 0);
+    char path[] = "/tmp/nf_frame_testXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(nf_write_file_atomic(path, "0123456789abcdef", 16, &err) == NF_OK);
+    CHECK(nf_read_file(path, 16, "a test", &data, &size, NULL, &err) == NF_OK && size == 16 && memcmp(data, "0123", 4) == 0);
+    free(data);
+    CHECK(nf_read_file(path, 10, "a test", &data, &size, NULL, &err) == NF_EFORMAT && data == NULL);
+    char want[300];
+    snprintf(want, sizeof want, "%s: larger than the limit of 10 bytes for a test", path);
+    CHECK(strcmp(err.msg, want) == 0);
+    CHECK(nf_read_file(path, 10, "a test", &data, &size, &more, &err) == NF_OK && size == 10 && more == 1);
+    free(data);
+    CHECK(nf_read_file(path, 100, "a test", &data, &size, &more, &err) == NF_OK && size == 16 && more == 0);
+    free(data);
+    CHECK(nf_read_file("/proc/self/stat", 1 << 20, "a test", &data, &size, NULL, &err) == NF_OK && size > 0);
+    free(data);   /* st_size 0, real content: read by chunks */
+
+    /* the cache file of {{1, -2.5}, {3.25, 1e-30}, {0, 7}}, space 1, hash deadbeef, as written before */
+    static const char old_hex[] = "4e46454e434f44450100000001000000efbeadde000000000300000000000000020000000000"
+                                  "00000e3c298e498f9fe20000803f000020c0000050406042a20d000000000000e040";
+    unsigned char old[72];
+    for (int i = 0; i < 72; i++) {
+        unsigned v;
+        sscanf(old_hex + 2 * i, "%2x", &v);
+        old[i] = (unsigned char)v;
+    }
+    const float X[6] = {1, -2.5f, 3.25f, 1e-30f, 0, 7};
+    nf_enc_cache_key k = {.space = 1, .hash = 0xdeadbeef, .rows = 3, .dims = 2};
+    CHECK(nf_enc_cache_write(path, &k, X, &err) == NF_OK);
+    CHECK(nf_read_file(path, 100, "a test", &data, &size, NULL, &err) == NF_OK);
+    CHECK(size == 72 && memcmp(data, old, 72) == 0);
+    free(data);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(old, 1, 72, f) == 72);
+    if (f) fclose(f);
+    float Y[6];
+    CHECK(nf_enc_cache_read(path, &k, Y, &err) == NF_OK && memcmp(X, Y, sizeof X) == 0);
+    /* a directory where the cache should be: not a cache (and not "truncated header" any more) */
+    CHECK(nf_enc_cache_read("/tmp", &k, Y, &err) == NF_EIO && strcmp(err.msg, "/tmp: not a regular file") == 0);
+    remove(path);
+}
+
 int main(void)
 {
     RUN(test_gradcheck);
@@ -340,5 +425,6 @@ int main(void)
     RUN(test_errors);
     RUN(test_kernels);
     RUN(test_cache);
+    RUN(test_frame);
     return CT_DONE();
 }

@@ -721,7 +721,7 @@ function M.get(opts)
   end
   finish()
   info.seconds = util.now() - t_all
-  local X = #tensors == 1 and tensors[1] or V.hcat(tensors)
+  local X = #tensors == 1 and tensors[1] or core.hcat(tensors)
   return X, info
 end
 
@@ -744,7 +744,7 @@ function M.concat(list)
       error(string.format("encodings.concat: entry %d has %d rows, entry 1 has %d", i, shape[1], rows), 2)
     end
   end
-  return V.hcat(list)
+  return core.hcat(list)
 end
 
 --- Check an encoding against a population size: raises "<what>: encoding has R rows, expected N"
