@@ -110,6 +110,9 @@ SUB.compare = {
     {name = "exclude", arg = "D,..", help = "devices left out"},
     JSON_OPT,
   },
+  epilog = "columns: gen = which generated task (by rank) overlaps the paper's most; src/tgt overlap = paper " ..
+    "sources among its sources, paper targets among its targets; swapped = the same with its sources and " ..
+    "targets exchanged (of m + k)",
 }
 
 local ORDER = {"generate", "list", "show", "compare"}
@@ -373,14 +376,15 @@ local function compare_main(o)
   end
   if o.json then json_out({space = o.space, seed = o.seed, restarts = o.restarts, rows = rows}) return 0 end
   local out = {}
-  out[#out + 1] = string.format("%-5s %-6s %-9s %-11s %-11s  %-23s %-23s %-23s", "task", "m/k", "weight", "src overlap",
-    "tgt overlap", "cross rho paper / gen", "copy paper / gen", "ridge@20 paper / gen")
+  out[#out + 1] = string.format("%-5s %-6s %-5s %-5s %-11s %-11s %-8s  %-23s %-23s %-23s", "task", "m/k", "weight",
+    "gen", "src overlap", "tgt overlap", "swapped", "cross rho paper / gen", "copy paper / gen", "ridge@20 paper / gen")
   for _, r in ipairs(rows) do
     local pd = r.paper_difficulty
     for _, g in ipairs(r.generated) do
       local gd = g.difficulty
-      out[#out + 1] = string.format("%-5s %-6s %-9s %-11s %-11s  %-23s %-23s %-23s", r.paper,
-        r.sources .. "/" .. r.targets, g.weight, g.source_overlap .. "/" .. r.sources, g.target_overlap .. "/" .. r.targets,
+      out[#out + 1] = string.format("%-5s %-6s %-5s %-5s %-11s %-11s %-8s  %-23s %-23s %-23s", r.paper,
+        r.sources .. "/" .. r.targets, g.weight, "#" .. g.rank, g.source_overlap .. "/" .. r.sources,
+        g.target_overlap .. "/" .. r.targets, g.swapped_overlap .. "/" .. (r.sources + r.targets),
         fmt(pd.mean_cross_rho) .. " / " .. fmt(gd.mean_cross_rho), fmt(pd.copy_best_source) .. " / " ..
         fmt(gd.copy_best_source), fmt(pd.ridge) .. " / " .. fmt(gd.ridge))
     end

@@ -95,6 +95,18 @@ function Doc:write(path)
   return util.atomic_write(path, self:render())
 end
 
+--- Split text into lines of at most `width` characters at spaces (a longer word gets a line of its own).
+function M.wrap(text, width)
+  local lines, cur = {}, ""
+  for word in tostring(text):gmatch("%S+") do
+    if cur == "" then cur = word
+    elseif #cur + 1 + #word <= width then cur = cur .. " " .. word
+    else lines[#lines + 1] = cur; cur = word end
+  end
+  if cur ~= "" then lines[#lines + 1] = cur end
+  return lines
+end
+
 --- A diverging colour for v in [lo, hi]: blue (lo) - white (middle) - red (hi); NaN is grey.
 function M.diverging(v, lo, hi)
   if v ~= v then return "#bdbdbd" end
@@ -131,15 +143,16 @@ function M.heatmap(opts)
   for _, l in ipairs(labels) do longest = math.max(longest, #tostring(l)) end
   local label_w = math.floor(longest * fs * 0.6) + 12
   local group_w = opts.groups and 90 or 0
-  local top = (opts.title and 28 or 8) + (opts.note and 16 or 0) + label_w
   local left = group_w + label_w
+  local width = math.max(left + n * cs + 20, 420)
+  local note_lines = opts.note and M.wrap(opts.note, math.floor((width - 16) / (fs * 0.56))) or {}
+  local top = (opts.title and 28 or 8) + 15 * #note_lines + label_w
   local legend_h = 50
-  local width = left + n * cs + 20
   local height = top + n * cs + legend_h
-  local doc = M.new{width = math.max(width, 420), height = height, title = opts.title}
+  local doc = M.new{width = width, height = height, title = opts.title}
   local y0 = 8
   if opts.title then doc:text{x = 8, y = 22, text = opts.title, size = 15, bold = true}; y0 = 28 end
-  if opts.note then doc:text{x = 8, y = y0 + 10, text = opts.note, size = 11, fill = "#444444"} end
+  for i, l in ipairs(note_lines) do doc:text{x = 8, y = y0 + 15 * i - 4, text = l, size = fs, fill = "#444444"} end
   local annotate = opts.annotate
   if annotate == nil then annotate = n <= 45 end
   for i = 1, n do

@@ -597,10 +597,11 @@ function candidates(rho, devs, pool, m, k, opts, pool_no)
           removed = rem, bisection = b, side_sizes = {n0, d - n0}, source_side = src_side, target_side = tgt_side}
       end
     end
-    -- harder first: lower mean cross rho, then (m = k trims the same devices both ways) lower copy oracle
+    -- harder first: the lower copy oracle (the mean over targets of the best source's rho: how well the best
+    -- source stands in for a target, which is asymmetric), then the lower mean cross rho
     table.sort(both, function(x, y)
-      if x.mean ~= y.mean then return x.mean < y.mean end
       if x.oracle ~= y.oracle then return x.oracle < y.oracle end
+      if x.mean ~= y.mean then return x.mean < y.mean end
       return x.orient < y.orient
     end)
     for _, c in ipairs(both) do out[#out + 1] = c end
