@@ -7,7 +7,7 @@ local now = nf.core.now
 local experiment = require "nasflat.experiment"
 local zoo = require "nasflat.zoo"
 
-local src = assert(experiment.open_source{data = "synthetic", space = "nb201"})
+local src = assert(require("nasflat.source").open{data = "synthetic", space = "nb201"})
 local task = assert(zoo.task("nb201", "ZD"))
 local function per_transfer(extra)
   local o = {source = src, task = task, predictors = {"hybrid"}, budgets = {20}, trials = 2}

@@ -139,23 +139,29 @@ describe("nasflat --help", function()
     assert.equal(0, run.code)
     assert.matches("^usage: nasflat run %[options%]\n", run.out)
     for _, o in ipairs{"--data DIR", "--task NAME", "--train DEV,..", "--test DEV,..", "--task-file FILE",
-                       "--space NAME", "--predictor NAME,..", "--hybrid C,..", "--hybrid-weights HOW",
+                       "--space NAME", "--predictor KIND,..", "--hybrid C,..", "--hybrid-weights HOW",
                        "--hybrid-bags N", "--hybrid-bagging HOW",
                        "--budget K,..", "--trials N", "--seed N", "--samples N",
                        "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
-                       "--json", "--quiet", "-h, --help"} do
+                       "--interval P", "--json", "--quiet", "-h, --help"} do
       assert(run.out:find("\n  " .. o .. " ", 1, true), "run --help lacks " .. o)
     end
-    assert(run.out:find("a comma list, 'both' (nasflat,ridge) or 'all' (hybrid,nasflat,ridge) (default: all)", 1, true))
+    assert(run.out:find("model kinds side by side: hybrid,nasflat,ridge, or 'all' (default: hybrid)", 1, true))
     assert(run.out:find("transfer samples per target (default: 20)", 1, true))
     assert.equal(run.out, nasflat{"run", "-h"}.out)
     assert.equal(run.out, nasflat{"help", "run"}.out)
     assert.equal(run.out, nasflat{"run", "--trials", "9", "--help"}.out)
     local pred = nasflat{"predict", "--help"}
-    assert.matches("^usage: nasflat predict %-%-model FILE %-%-device NAME %[ARCH %.%.%.%]\n", pred.out)
-    for _, o in ipairs{"--model FILE", "--device NAME", "--file FILE", "--json"} do
+    assert.matches("^usage: nasflat predict %-%-model FILE %(ARCH %.%.%. | %-%-archs FILE | %-%-all | %-%-random N%)", pred.out)
+    for _, o in ipairs{"--model FILE", "--device NAME", "--archs FILE", "--all", "--random N", "--seed N",
+                       "--interval P", "--json"} do
       assert(pred.out:find("\n  " .. o .. " ", 1, true), "predict --help lacks " .. o)
+    end
+    local fit = nasflat{"fit", "--help"}
+    for _, o in ipairs{"--space NAME", "--samples FILE", "--out MODEL", "--predictor KIND", "--data DIR",
+                       "--sources DEV,..", "--task NAME", "--target NAME", "--seed N", "--pretrained FILE", "--json"} do
+      assert(fit.out:find("\n  " .. o .. " ", 1, true), "fit --help lacks " .. o)
     end
     local data = nasflat{"data", "--help"}
     for _, o in ipairs{"--data DIR", "--space NAME", "--matrix", "--json"} do
@@ -167,7 +173,7 @@ end)
 describe("nasflat usage errors", function()
   it("exit 2 with a message naming the problem", function()
     local cases = {
-      {{"frob"}, "unknown command 'frob' (commands: run, predict, data, help)"},
+      {{"frob"}, "unknown command 'frob' (commands: fit, predict, run, data, tasks, help)"},
       {{"run", "--bogus"}, "unknown option '--bogus' (see `nasflat run --help`)"},
       {{"run", "-x"}, "unknown option '-x' (see `nasflat run --help`)"},
       {{"data", "--budget", "3"}, "unknown option '--budget' (see `nasflat data --help`)"},
@@ -178,15 +184,16 @@ describe("nasflat usage errors", function()
       {{"run", "--trials", "0"}, "option '--trials' expects an integer >= 1, got '0'"},
       {{"run", "--trials=1.5"}, "option '--trials' expects an integer >= 1, got '1.5'"},
       {{"run", "--epochs", "-1"}, "option '--epochs' expects an integer >= 1, got '-1'"},
-      {{"run", "--samples", "0"}, "option '--samples' expects an integer >= 1, got '0'"},
+      {{"run", "--samples", "0"}, "option '--samples' expects an integer >= 2, got '0'"},
       {{"run", "--seed", "-2"}, "option '--seed' expects an integer >= 0, got '-2'"},
       {{"run", "--lr", "0"}, "option '--lr' expects a positive number, got '0'"},
-      {{"run", "--predictor", "gnn"}, "--predictor must be nasflat, ridge, hybrid, a comma list of them, " ..
-        "both or all (got 'gnn')"},
-      {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat, ridge, phys, phys_live, " ..
-        "ridge_ms, phys_ms, phys_live_ms, roof, roof_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)"},
+      {{"run", "--predictor", "gnn"}, "--predictor: unknown kind 'gnn' (known: hybrid,nasflat,ridge, or all)"},
+      {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat,ridge,phys,phys_live," ..
+        "ridge_ms,phys_ms,phys_live_ms,roofw,roofw_ms,floor,floor_ms,roof1,source)"},
+      {{"run", "--interval", "1"}, "--interval must be a probability in (0, 1)"},
+      {{"run", "--threads", "1000"}, "--threads must be between 1 and 256 (got 1000)"},
       {{"run", "--hybrid", ","}, "--hybrid: empty list"},
-      {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv, subsets or equal (got 'best')"},
+      {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv or equal (got 'best')"},
       {{"run", "--hybrid-bagging", "all"}, "--hybrid-bagging must be refit or oof (got 'all')"},
       {{"run", "--hybrid-bags", "0"}, "option '--hybrid-bags' expects an integer >= 1, got '0'"},
       {{"run", "--budget", "10,x"}, "--budget: 'x' is not a positive integer"},
@@ -194,6 +201,10 @@ describe("nasflat usage errors", function()
       {{"run", "--budget", ","}, "--budget: empty list"},
       {{"run", "--task", "all", "--save-model", "m.nfm"}, "--save-model needs a single task (not --task all)"},
       {{"predict", "--device", "x", A1}, "predict: --model FILE is required"},
+      {{"fit", "--space", "nb201", "--samples", "s.csv"}, "fit: --out is required (see `nasflat fit --help`)"},
+      {{"fit", "--space", "darts", "--samples", "s.csv", "--out", "m"}, "fit: --space must be nb201 or fbnet (got 'darts')"},
+      {{"fit", "--space", "nb201", "--samples", "s.csv", "--out", "m", "--predictor", "gnn"},
+        "fit: --predictor must be one of hybrid,nasflat,ridge (got 'gnn')"},
     }
     for _, c in ipairs(cases) do fails(2, "nasflat: " .. c[2], c[1]) end
   end)
@@ -261,7 +272,8 @@ describe("nasflat run --json and --out (ridge)", function()
     assert.equal(text, read(out .. "/Z1-seed1.json"))
     local lines = {}
     for line in read(out .. "/Z1-seed1.csv"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
-    assert.equal("task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed", lines[1])
+    assert.equal("task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,interval_coverage," ..
+      "interval_width,seed", lines[1])
     assert.equal(1 + #res.targets * 2 * 2, #lines) -- targets × budgets × trials, one predictor
     local i = 1
     for _, t in ipairs(res.targets) do
@@ -270,13 +282,14 @@ describe("nasflat run --json and --out (ridge)", function()
           i = i + 1
           local f = {}
           for cell in (lines[i] .. ","):gmatch("([^,]*),") do f[#f + 1] = cell end
-          assert.equal(12, #f)
+          assert.equal(14, #f)
           assert.same({"Z1", "nb201", t.device, string.format("%d", b.budget), string.format("%d", run.trial), "ridge"},
             {f[1], f[2], f[3], f[4], f[5], f[6]})
           assert.near(run.ridge.spearman, tonumber(f[7]), 1e-6)
           assert.near(run.ridge.kendall, tonumber(f[8]), 1e-6)
           assert.near(run.ridge.mae_ms, tonumber(f[9]), 1e-6)
-          assert.is_number(tonumber(f[12]))
+          assert.is_true(tonumber(f[12]) > 0.5 and tonumber(f[12]) <= 1)   -- interval coverage
+          assert.equal(string.format("%d", run.seed), f[14])   -- exact
         end
       end
     end
@@ -288,8 +301,8 @@ describe("nasflat run --json and --out (ridge)", function()
     assert.equal("", r.err)
     assert.matches("^task Z1 %(nb201%): sources gpu_server_a_b1, ", r.out)
     for _, t in ipairs(require("nasflat.zoo").task("nb201", "Z1").test) do
-      -- columns: hybrid (not run), nasflat (not run), ridge mean ± std over the 2 trials
-      assert.matches("\n  " .. t .. " +20  %-  +%-  +%d%.%d%d%d ± %d%.%d%d%d", r.out)
+      -- columns: ridge mean ± std over the 2 trials, Kendall, interval coverage
+      assert.matches("\n  " .. t .. " +20 %d%.%d%d%d ± %d%.%d%d%d +%d%.%d%d%d +%d%.%d%d%d", r.out)
     end
     assert.matches("\n  mean Spearman, ridge, k=20: %d%.%d%d%d\n", r.out)
   end)
@@ -307,10 +320,9 @@ describe("nasflat run --json and --out (ridge)", function()
                       "--out", file .. "/sub"}
     assert.equal(1, r.code)
     assert.equal("", r.out)
-    assert.matches("^nasflat: " .. file:gsub("%p", "%%%0") .. "/sub/Z1%-seed1%.json: cannot write %(.*Not a directory%)\n$",
-      r.err)
+    assert.equal("nasflat: " .. file .. "/sub: '" .. file .. "' exists and is not a directory\n", r.err)
     assert.same({"plain"}, files_in(dir))
-    -- the CSV cannot be put in place (a directory holds its name): the JSON written before it is removed
+    -- the CSV cannot be put in place (a directory holds its name): nothing is written (the CSV goes first)
     local resdir = dir .. "/res"
     assert(os.execute("mkdir -p " .. quote(resdir .. "/Z1-seed1.csv")))
     r = nasflat{"run", "--data", "synthetic", "--task", "Z1", "--predictor", "ridge", "--trials", "1", "--out", resdir}
@@ -330,7 +342,7 @@ describe("nasflat run with the GNN, save-model and predict", function()
 
   it("runs both predictors on the synthetic zoo and saves the pre-trained model", function()
     local res = ok_json(cat({"run", "--data", "synthetic", "--train", table.concat(TRAIN, ","), "--test",
-      "gpu_server_b_b1", "--predictor", "both", "--save-model", model, "--json"}, TINY))
+      "gpu_server_b_b1", "--predictor", "nasflat,ridge", "--save-model", model, "--json"}, TINY))
     check_result(res, {task = "custom", space = "nb201", test = {"gpu_server_b_b1"}, budgets = {10}, trials = 1,
                        predictors = {"nasflat", "ridge"}, main = "nasflat"})
     assert.equal(model, res.pretrained_model)
@@ -342,36 +354,27 @@ describe("nasflat run with the GNN, save-model and predict", function()
     m:free()
   end)
 
-  it("predict scores architectures on a device of the model: table and --json agree", function()
+  it("predict scores architectures with a network file on one of its devices: CSV and --json agree", function()
     local tab = nasflat{"predict", "--model", model, "--device", "cpu_desktop_8c", A1, A2, A3}
     assert.equal(0, tab.code)
     assert.equal("", tab.err)
     local lines = {}
     for line in tab.out:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
     assert.equal(4, #lines)
-    assert.matches("^rank +score +architecture$", lines[1])
+    assert.equal("arch,score", lines[1])
     local res = ok_json{"predict", "--model", model, "--device", "cpu_desktop_8c", "--json", A1, A2, A3}
     assert.equal("cpu_desktop_8c", res.device)
     assert.equal(model, res.model)
     assert.equal(3, #res.predictions)
-    local ranks = {}
     for i, p in ipairs(res.predictions) do
       assert.equal(({A1, A2, A3})[i], p.arch)
-      assert.is_number(p.score)
-      ranks[p.rank] = p
+      local arch, score = lines[i + 1]:match("^([^,]+),(%S+)$")
+      assert.equal(p.arch, arch)
+      assert.equal(p.score, tonumber(score))   -- exact in both
     end
-    for r = 1, 3 do
-      assert.is_table(ranks[r], "ranks are 1..3")
-      if r > 1 then assert.is_true(ranks[r - 1].score <= ranks[r].score) end
-      -- the table lists the same architectures in rank order with the same scores
-      local rank, score, arch = lines[r + 1]:match("^(%d+) +(%S+) +(%S+)$")
-      assert.equal(r, tonumber(rank))
-      assert.equal(ranks[r].arch, arch)
-      assert.near(ranks[r].score, tonumber(score), 1e-4)
-    end
-    assert.not_equal(ranks[1].score, ranks[3].score)
+    assert.not_equal(res.predictions[1].score, res.predictions[2].score)
     -- the scores are the model's on the inputs it was trained with (graphs and the standardised struct z)
-    local src = assert(require("nasflat.experiment").open_source{data = "synthetic"})
+    local src = assert(require("nasflat.source").open{data = "synthetic"})
     local want = {}
     for r, a in ipairs(src.arch_strings) do
       for i, x in ipairs{A1, A2, A3} do if a == x then want[i] = r end end
@@ -382,10 +385,10 @@ describe("nasflat run with the GNN, save-model and predict", function()
                              device = "cpu_desktop_8c"}
     for i = 1, 3 do assert.near(direct:get(i), res.predictions[i].score, 1e-6) end
     m:free()
-    -- --file (comments and blank lines skipped) and stdin give the same scores
+    -- --archs (comments and blank lines skipped) and stdin give the same scores
     local list = support.tmpfile("# three cells\n" .. A1 .. "\n\n  " .. A2 .. "\n" .. A3 .. "\n")
-    local via_file = ok_json{"predict", "--model", model, "--device", "cpu_desktop_8c", "--json", "--file", list}
-    local via_stdin = nasflat({"predict", "--model", model, "--device", "cpu_desktop_8c", "--json", "--file", "-"},
+    local via_file = ok_json{"predict", "--model", model, "--device", "cpu_desktop_8c", "--json", "--archs", list}
+    local via_stdin = nasflat({"predict", "--model", model, "--device", "cpu_desktop_8c", "--json", "--archs", "-"},
       A1 .. "\n" .. A2 .. "\n" .. A3 .. "\n")
     assert.equal(0, via_stdin.code)
     for i = 1, 3 do
@@ -396,16 +399,16 @@ describe("nasflat run with the GNN, save-model and predict", function()
   end)
 
   it("predict names an unknown device, a malformed architecture, a missing or foreign model file", function()
-    fails(1, "nasflat: predict: unknown device 'gpu_server_b_b1'; the model knows: gpu_server_a_b1, cpu_desktop_8c",
+    fails(1, "nasflat: predict: unknown device 'gpu_server_b_b1'; the network knows: gpu_server_a_b1, cpu_desktop_8c",
       {"predict", "--model", model, "--device", "gpu_server_b_b1", A1})
-    fails(2, "nasflat: predict: --device is required; the model knows: gpu_server_a_b1, cpu_desktop_8c",
+    fails(2, "nasflat: predict: --device is required; the network knows: gpu_server_a_b1, cpu_desktop_8c",
       {"predict", "--model", model, A1})
-    fails(1, "nasflat: architecture 2: nb201 arch string: unknown op 'bogus' (expected none, skip_connect, " ..
+    fails(2, "nasflat: argument 2: nb201 arch string: unknown op 'bogus' (expected none, skip_connect, " ..
       "nor_conv_1x1, nor_conv_3x3 or avg_pool_3x3) at column 19 (edge 2, 0->2)",
       {"predict", "--model", model, "--device", "gpu_server_a_b1", A1, BAD})
-    fails(1, "nasflat: architecture 1: nb201 arch string: expected '|', found 'x' at column 1",
+    fails(2, "nasflat: argument 1: nb201 arch string: expected '|', found 'x' at column 1",
       {"predict", "--model", model, "--device", "gpu_server_a_b1", "--json", "x"})
-    fails(2, "nasflat: no architectures given (arguments or --file)",
+    fails(2, "nasflat: predict: give the architectures one way: arguments, --archs FILE, --all or --random N",
       {"predict", "--model", model, "--device", "gpu_server_a_b1"})
     local missing = dir .. "/none.nfm"
     fails(1, "nasflat: " .. missing .. ": cannot open (No such file or directory)",
@@ -413,8 +416,8 @@ describe("nasflat run with the GNN, save-model and predict", function()
     local foreign = support.tmpfile('{"not": "a model"}\n')
     fails(1, "nasflat: " .. foreign .. ": not a nasflat model file (bad magic)",
       {"predict", "--model", foreign, "--device", "gpu_server_a_b1", A1})
-    fails(1, "nasflat: --file: cannot open " .. missing .. ": No such file or directory",
-      {"predict", "--model", model, "--device", "gpu_server_a_b1", "--file", missing})
+    fails(1, "nasflat: predict: --archs: cannot open " .. missing .. ": No such file or directory",
+      {"predict", "--model", model, "--device", "gpu_server_a_b1", "--archs", missing})
     os.remove(foreign)
   end)
 
@@ -462,7 +465,7 @@ describe("nasflat run on the real data", function()
   -- The floor 0.5 is clear of both: a GNN that does not learn, or whose transfer breaks the ranking, fails it.
   it("clears the Spearman floors on the quick split NQ with k = 20", function()
     if not DATA then return pending(support.NO_DATA) end
-    local res = ok_json{"run", "--data", DATA, "--task", "NQ", "--predictor", "both", "--epochs", "3", "--samples",
+    local res = ok_json{"run", "--data", DATA, "--task", "NQ", "--predictor", "nasflat,ridge", "--epochs", "3", "--samples",
                         "32", "--transfer-epochs", "3", "--trials", "1", "--budget", "20", "--json"}
     check_result(res, {task = "NQ", space = "nb201", test = {"titan_rtx_256", "gold_6226"}, budgets = {20},
                        trials = 1, predictors = {"nasflat", "ridge"}, main = "nasflat"})

@@ -1,5 +1,7 @@
 local support = require "support"
 local experiment = require "nasflat.experiment"
+local source_mod = require "nasflat.source"
+local G = require "nasflat.model_gnn"
 local predictor = require "nasflat.predictor"
 local metrics = require "nasflat.metrics"
 local tasks = require "nasflat.tasks"
@@ -10,7 +12,7 @@ local DATA = support.data_dir()
 -- sources are opened once (the synthetic zoo takes about a second, the real nb201 file less)
 local cache = {}
 local function source(data)
-  if not cache[data] then cache[data] = assert(experiment.open_source{data = data}) end
+  if not cache[data] then cache[data] = assert(source_mod.open{data = data}) end
   return cache[data]
 end
 
@@ -35,18 +37,14 @@ describe("experiment.run hybrid", function()
     assert.same({ridge = 1}, r.hybrid.weights)
   end)
 
-  it("weights ridges by cross-validation, by subsets or equally, without a GNN", function()
-    for _, mode in ipairs{"cv", "subsets", "equal"} do
+  it("weights ridges by cross-validation or equally, without a GNN", function()
+    for _, mode in ipairs{"cv", "equal"} do
       local rec = assert(experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"ridge", "phys"}, hybrid_weights = mode,
         hybrid_bags = 1}))
       local r = rec.targets[1].budgets[1].trials[1]
-      assert.is_nil(rec.timings.pretrain_s)   -- no GNN component: nothing pre-trained
+      assert.is_true(rec.timings.pretrain_s < 0.5)   -- no GNN, no source component: nothing pre-trained
       assert.near(1, r.hybrid.weights.ridge + r.hybrid.weights.phys, 1e-9)
       if mode == "equal" then assert.same({ridge = 0.5, phys = 0.5}, r.hybrid.weights) end
-      if mode == "subsets" then
-        local w = r.hybrid.weights.ridge
-        assert.is_true(w == 0 or w == 0.5 or w == 1, tostring(w))
-      end
       assert.is_true(in_unit(r.hybrid.spearman))
     end
   end)
@@ -58,7 +56,6 @@ describe("experiment.run hybrid", function()
       budgets = {12}, pretrain_samples = 256}))
     local r = rec.targets[1].budgets[1].trials[1]
     assert.same({source = 1}, r.hybrid.weights)
-    assert.is_nil(rec.timings.pretrain_s)   -- no GNN: nothing pre-trained
     assert.is_true(r.hybrid.spearman > 0.99, tostring(r.hybrid.spearman))
     assert.is_true(r.hybrid.spearman > r.ridge.spearman)
     -- the same target as a non-source: worse than the copy of itself
@@ -71,7 +68,7 @@ describe("experiment.run hybrid", function()
   it("fits roof1 as a power law of the one roofline column that explains the samples", function()
     -- a device whose latency is exactly 1.3 * roof_16^0.7 (column 5 of the eager roof features)
     local src = source("synthetic")
-    local R = src:roof():totable()
+    local R = src:features():get("roof"):totable()
     local ms, rows = {}, {}
     for i = 1, src.n do ms[i] = 1.3 * (1 + R[i][5]) ^ 0.7; rows[i] = i end
     src._ms.power_law, src._measured.power_law = nf.Tensor.from(ms), rows
@@ -88,8 +85,8 @@ describe("experiment.run hybrid", function()
 
   it("floor components fit a device whose every kernel has a minimum time; the plain roofline cannot", function()
     -- fbnet latency = 0.2 ms + 0.01 ms per unit of sum(max(MFLOPs, 16 MB, 16 x 0.1 MB)): column 29 of "floors"
-    local src = assert(experiment.open_source{data = "synthetic", space = "fbnet"})
-    local F = src:roof("floors")
+    local src = assert(source_mod.open{data = "synthetic", space = "fbnet"})
+    local F = src:features():get("floor")
     assert.same({src.n, 43}, F:shape())   -- fbnet: every layer is live, the eager columns only
     local R = F:totable()
     local ms, rows = {}, {}
@@ -101,34 +98,28 @@ describe("experiment.run hybrid", function()
         budgets = {20}, trials = 1, hybrid_bags = 1})
       return rec.targets[1].budgets[1].trials[1].hybrid
     end
-    local floor, roof = run{"floor_ms"}, run{"roof_ms"}
+    local floor = run{"floor_ms"}
     assert.is_true(floor.spearman > 0.999, tostring(floor.spearman))
-    assert.is_true(roof.spearman < floor.spearman - 0.005, floor.spearman .. " vs " .. roof.spearman)
-    local both = run{"floor_ms", "roof_ms"}
+    -- the plain roofline (no floor) in milliseconds, on the same 20 samples, cannot
+    local both = run{"floor_ms", "ridge_ms"}
     assert.is_true(both.weights.floor_ms >= 0.6, tostring(both.weights.floor_ms))
+    local sample_rows = assert(experiment.run{source = src, task = task, predictors = {"hybrid"},
+      hybrid = {"floor_ms"}, budgets = {20}, trials = 1, hybrid_bags = 1}).targets[1].budgets[1].trials[1].rows
+    local archs = {}
+    for i, r in ipairs(sample_rows) do archs[i] = src.arch_strings[r] end
+    local plain = assert(require("nasflat.model").fit{kind = "ridge", features = "roof", link = "identity",
+      space = "fbnet", samples = {archs = archs, ms = src:ms("floor_law"):index(sample_rows)}})
+    local pm = plain:predict(src.arch_strings)
+    local roof_rho = metrics.spearman(pm, src:ms("floor_law"))
+    assert.is_true(roof_rho < floor.spearman - 0.005, floor.spearman .. " vs " .. roof_rho)
     -- roofw: the weights variant, a different matrix of the same width as roof
-    local W, P = src:roof("weights"), src:roof()
+    local W, P = src:features():get("roofw"), src:features():get("roof")
     assert.same(P:shape(), W:shape())
     assert.is_true(W:sum() > P:sum())
   end)
 
-  it("averages the CV error over repeated K-fold splits; one repeat is the plain K-fold", function()
-    local base = tiny{predictors = {"hybrid"}, hybrid = {"ridge", "roof", "roof_ms"}, budgets = {12}}
-    local one = assert(experiment.run(base))
-    base.hybrid_repeats = 1
-    local same = assert(experiment.run(base))
-    base.hybrid_repeats = 4
-    local four = assert(experiment.run(base))
-    local r1, r4 = one.targets[1].budgets[1].trials[1].hybrid, four.targets[1].budgets[1].trials[1].hybrid
-    assert.same(r1.weights, same.targets[1].budgets[1].trials[1].hybrid.weights)
-    assert.equal(r1.cv_mse, same.targets[1].budgets[1].trials[1].hybrid.cv_mse)
-    assert.near(1, r4.weights.ridge + r4.weights.roof + r4.weights.roof_ms, 1e-9)
-    assert.is_true(r4.cv_mse >= 0 and r4.cv_mse ~= r1.cv_mse)
-    assert.same(r4, assert(experiment.run(base)).targets[1].budgets[1].trials[1].hybrid)   -- deterministic
-  end)
-
   it("bags the weights over subsets of the samples, refitting or over one CV's out-of-fold predictions", function()
-    local comps = {"ridge", "roof", "roof_ms", "phys"}
+    local comps = {"ridge", "floor", "floor_ms", "phys"}
     local function weights(extra)
       local o = tiny{predictors = {"hybrid"}, hybrid = comps, budgets = {16}}
       for k, v in pairs(extra) do o[k] = v end
@@ -158,28 +149,28 @@ describe("experiment.run hybrid", function()
 
   it("rejects bad hybrid options", function()
     support.raises("unknown hybrid component 'gnn' (known: nasflat, ridge, phys, phys_live, ridge_ms, phys_ms, " ..
-      "phys_live_ms, roof, roof_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)", function()
+      "phys_live_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {"gnn"}}) end)
-    support.raises("option 'hybrid' must be a non-empty list", function()
+    support.raises("option 'components' must be a non-empty list", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid = {}}) end)
-    support.raises("option 'hybrid_weights' must be \"cv\", \"subsets\" or \"equal\" (got best)", function()
+    support.raises("option 'weights' must be \"cv\" or \"equal\" (got best)", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_weights = "best"}) end)
-    support.raises("option 'hybrid_folds' must be an integer >= 2", function()
+    support.raises("option 'folds' must be an integer >= 2", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_folds = 1}) end)
-    support.raises("option 'hybrid_step' must be a number in (0, 1]", function()
+    support.raises("option 'step' must be a number in (0, 1]", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_step = 0}) end)
-    support.raises("option 'hybrid_repeats' must be an integer >= 1", function()
-      experiment.run(tiny{predictors = {"hybrid"}, hybrid_repeats = 0}) end)
-    support.raises("option 'hybrid_bags' must be an integer >= 1", function()
+    support.raises("experiment.run: unknown option 'hybrid_repeats'", function()
+      experiment.run(tiny{predictors = {"hybrid"}, hybrid_repeats = 1}) end)
+    support.raises("option 'bags' must be an integer >= 1", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_bags = 1.5}) end)
-    support.raises("option 'hybrid_bagging' must be \"refit\" or \"oof\" (got x)", function()
+    support.raises("option 'bagging' must be \"refit\" or \"oof\" (got x)", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_bagging = "x"}) end)
-    support.raises("option 'hybrid_bag_fraction' must be a number in (0, 1)", function()
+    support.raises("option 'bag_fraction' must be a number in (0, 1)", function()
       experiment.run(tiny{predictors = {"hybrid"}, hybrid_bag_fraction = 1}) end)
   end)
 end)
 
-describe("experiment.open_source", function()
+describe("source.open", function()
   it("opens the synthetic zoo as a source", function()
     local src = source("synthetic")
     assert.is_true(src.synthetic)
@@ -195,12 +186,12 @@ describe("experiment.open_source", function()
   end)
 
   it("returns nil and a message for a missing data directory, raises on bad options", function()
-    local src, err = experiment.open_source{data = "/nonexistent-nasflat"}
+    local src, err = source_mod.open{data = "/nonexistent-nasflat"}
     assert.is_nil(src)
     assert.equal("/nonexistent-nasflat/nb201_latency.csv: cannot open: No such file or directory", err)
-    support.raises("experiment.open_source: space must be 'nb201' or 'fbnet' (got 'darts')",
-      experiment.open_source, {data = "synthetic", space = "darts"})
-    support.raises("experiment.open_source: unknown option 'dir'", experiment.open_source, {dir = "x"})
+    support.raises("source.open: space must be 'nb201' or 'fbnet' (got 'darts')",
+      source_mod.open, {data = "synthetic", space = "darts"})
+    support.raises("source.open: unknown option 'dir'", source_mod.open, {dir = "x"})
   end)
 
   it("opens the real data with its task file and checksums", function()
@@ -215,8 +206,8 @@ describe("experiment.open_source", function()
   end)
 end)
 
-describe("experiment internals", function()
-  local I = experiment._internal
+describe("graph-network and source helpers", function()
+  local I = {minmax = G._minmax, calibrate = G._calibrate, standardize = source_mod.standardize}
 
   it("min-max normalises the k samples over themselves", function()
     assert.same({0, 0.5, 1, 0.25}, I.minmax(nf.Tensor.from{2, 4, 6, 3}):totable())
@@ -247,7 +238,7 @@ end)
 
 describe("experiment.run", function()
   it("raises on programmer errors", function()
-    support.raises("experiment.run: unknown predictor 'gnn' (known: nasflat, ridge, hybrid)",
+    support.raises("experiment.run: unknown predictor 'gnn' (known: hybrid, nasflat, ridge)",
       experiment.run, {source = source("synthetic"), task = ZTASK, predictors = {"gnn"}})
     support.raises("experiment.run: unknown option 'budget'", experiment.run,
       {source = source("synthetic"), task = ZTASK, budget = 20})
@@ -268,7 +259,6 @@ describe("experiment.run", function()
     assert.equal(2, #rec.targets)
     assert.is_nil(rec.config.source)
     assert.same({5, 20}, rec.config.budgets)
-    assert.is_nil(rec.timings.pretrain_s)
     for ti, t in ipairs(rec.targets) do
       assert.equal(task.test[ti], t.device)
       assert.equal(#src:measured(t.device), t.n_measured)
@@ -311,7 +301,7 @@ describe("experiment.run", function()
 
   it("pre-trains, transfers, saves and reuses the GNN; the hybrid averages it with ridges", function()
     local path = os.tmpname() .. ".nfm"
-    local comps = {"nasflat", "ridge", "phys", "roof_ms", "source"}
+    local comps = {"nasflat", "ridge", "phys", "floor_ms", "source"}
     local rec = assert(experiment.run(tiny{predictors = {"nasflat", "hybrid"}, hybrid = comps, save_pretrained = path}))
     assert.equal(path, rec.pretrained_model)
     assert.is_true(rec.timings.pretrain_s > 0)
@@ -340,7 +330,7 @@ describe("experiment.run", function()
     local rows = {1, 777, 15625}
     local archs = {}
     for i, r in ipairs(rows) do archs[i] = src.arch_strings[r] end
-    local g = assert(experiment.model_graphs(model, archs))
+    local g = assert(G.graphs(model, src.space, archs))
     local want = src:encoding("struct"):index(rows):totable()
     local got = g.z:totable()
     for i = 1, #rows do
@@ -367,13 +357,10 @@ describe("experiment.run", function()
     assert.equal("pretrained model: its supplementary input has width 0, this run's has 8", err)
     -- a model with a z but no record of how it was built cannot score new architectures
     local bare = predictor.new(src.space:predictor_options{devices = {"gpu_server_a_b1"}, z_dim = 8})
-    local g, gerr = experiment.model_graphs(bare, {src.arch_strings[1]})
+    local g, gerr = G.graphs(bare, src.space, {src.arch_strings[1]})
     assert.is_nil(g)
     assert.matches("takes a supplementary input of width 8 but does not record how it was built", gerr)
-    g, gerr = experiment.model_graphs(noz, {src.arch_strings[1], "|nor_conv_3x3~0|+|"})
-    assert.is_nil(g)
-    assert.matches("^architecture 2: nb201 arch string: ", gerr)
-    assert.equal(8, select(1, experiment.model_graphs(noz, {src.arch_strings[1]})).ops:size(2))
+    assert.equal(8, select(1, G.graphs(noz, src.space, {src.arch_strings[1]})).ops:size(2))
     fb:free()
     noz:free()
     bare:free()
@@ -393,7 +380,7 @@ describe("experiment on the real data", function()
     local task = assert(tasks.resolve{name = "NQ", devices = src.devices, tasks_file = src.tasks_file})
     local rec = assert(experiment.run{source = src, task = task, predictors = {"ridge"}, budgets = {20}, trials = 3})
     assert.is_true(rec.mean.ridge["20"] > 0.93, "mean Spearman " .. rec.mean.ridge["20"])
-    local F = src:features()
+    local F = src:features():get("struct")
     for _, t in ipairs(rec.targets) do
       local m = src:measured(t.device)
       local truth = src:ms(t.device):index(m)

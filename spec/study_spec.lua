@@ -4,7 +4,6 @@
 local support = require "support"
 local cjson = require "cjson"
 local study = require "nasflat.study"
-local experiment = require "nasflat.experiment"
 
 local DATA = support.data_dir()
 
@@ -35,7 +34,7 @@ end
 
 local zoo_src
 local function source()
-  zoo_src = zoo_src or assert(experiment.open_source{data = "synthetic"})
+  zoo_src = zoo_src or assert(require("nasflat.source").open{data = "synthetic"})
   return zoo_src
 end
 
@@ -152,15 +151,17 @@ describe("study.run", function()
     local lines = {}
     for line in f:lines() do lines[#lines + 1] = line end
     f:close()
-    assert.equal("axis,setting,task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed," ..
-      "pretrained", lines[1])
+    assert.equal("axis,setting,task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10," ..
+      "interval_coverage,interval_width,seed,pretrained", lines[1])
     -- 5 targets × 2 predictors: random and kmeancosine at k = 5, the curve at k = 5 and 10
     assert.equal(1 + 10 + 10 + 20, #lines)
-    assert.equal(string.format("sampler_encoding,random,ZD,nb201,%s,5,1,nasflat,%.6f,%.6f,", rec.targets[1].device,
-      trial.nasflat.spearman, trial.nasflat.kendall), lines[2]:match("^([^,]*,[^,]*,[^,]*,[^,]*,[^,]*,[^,]*,[^,]*," ..
+    local J = require "nasflat.json"
+    assert.equal(string.format("sampler_encoding,random,ZD,nb201,%s,5,1,nasflat,%s,%s,", rec.targets[1].device,
+      J.number(trial.nasflat.spearman), J.number(trial.nasflat.kendall)),
+      lines[2]:match("^([^,]*,[^,]*,[^,]*,[^,]*,[^,]*,[^,]*,[^,]*," ..
       "[^,]*,[^,]*,[^,]*,)"))
     assert.matches(",%d+,trained$", lines[2])
-    -- the CSV cannot be written (a directory is in its place): the JSON is removed again
+    -- the CSV cannot be written (a directory is in its place): the JSON (written after it) is not written
     assert(os.execute("mkdir -p " .. quote(dir .. "/study-T2.csv")))
     local ok, err = study.save(first, dir, "T2")
     assert.is_nil(ok)

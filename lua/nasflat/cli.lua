@@ -405,12 +405,12 @@ function commands.run.main(o)
     local zoo = require "nasflat.zoo"
     if name and name:match("^Z") and not src.synthetic and zoo.task(spec.space, name) then
       finish()
-      return fail("task " .. name .. " is a synthetic zoo task: add --data synthetic", 2)
+      return fail("task " .. name .. " is a synthetic zoo task: add --data synthetic")
     end
     if src.synthetic and name and tasks.NAMES[name] then
       finish()
       return fail("task " .. name .. " needs the real data; the synthetic zoo has tasks " ..
-        table.concat(zoo.task_names(spec.space), ", "), 2)
+        table.concat(zoo.task_names(spec.space), ", "))
     end
     if spec.file_all then
       local list, lerr = tasks.load_all{file = o["task-file"], devices = src.devices}
@@ -429,7 +429,7 @@ function commands.run.main(o)
           train = o.train and util.split(o.train) or nil, test = o.test and util.split(o.test) or nil,
           file = o["task-file"], tasks_file = src.tasks_file}
       end
-      if not task then finish() return fail(terr, 2) end
+      if not task then finish() return fail(terr) end
       jobs[#jobs + 1] = {src = src, task = task}
     end
   end
@@ -519,7 +519,7 @@ local function read_samples_file(path, space, src)
     end
     if type(v) ~= "number" or not (v > 0 and v < math.huge) then
       return nil, string.format("%s:%d:%d: ms must be a positive number (got %s)", path, line, col.ms,
-        v == nil and "an empty cell" or tostring(v))
+        v == nil and "an empty cell" or json.number(v))
     end
     archs[#archs + 1], ms[#ms + 1] = a, v
   end
@@ -650,10 +650,12 @@ function commands.predict.main(o, pos)
     local net = P.tuned.net
     local devs = net:devices()
     local device = o.device or (#devs == 1 and devs[1])
-    if not device then return fail("predict: --device is required; the network knows: " .. list_text(devs), 2) end
+    if not device then return fail("predict: --device is required; the network knows: " .. table.concat(devs, ", "), 2) end
     local known = false
     for _, d in ipairs(devs) do known = known or d == device end
-    if not known then return fail("predict: unknown device '" .. device .. "'; the network knows: " .. list_text(devs)) end
+    if not known then
+      return fail("predict: unknown device '" .. device .. "'; the network knows: " .. table.concat(devs, ", "))
+    end
     local g, gerr = require("nasflat.model_gnn").graphs(net, space, list)
     if not g then return fail(gerr) end
     local s = net:predict{graphs = g, device = device}:totable()

@@ -205,7 +205,9 @@ end
 function M.load(path)
   if type(path) ~= "string" then error("model.load: path must be a string", 2) end
   local f, err = io.open(path, "rb")
-  if not f then return nil, string.format("%s: cannot open (%s)", path, err) end
+  if not f then
+    return nil, string.format("%s: cannot open (%s)", path, (err:gsub("^" .. path:gsub("%p", "%%%0") .. ": ", "")))
+  end
   local head = f:read(#M.FORMAT + 1)
   if head ~= M.FORMAT .. " " then
     f:close()

@@ -112,7 +112,7 @@ function M.pretrain(src, devices, o)
       net:set_meta("z_sd_" .. j, src.struct_stats.sds[j])
     end
   end
-  local report = o.progress or function() end
+  local report = type(o.progress) == "function" and o.progress or function() end
   net:fit{graphs = src:graphs(zenc), rows = rows, devices = devs, targets = targets, epochs = o.epochs,
     batch = o.batch, lr = o.lr, weight_decay = o.weight_decay, seed = core.derive_seed(o.seed, 1001),
     on_epoch = function(info) report("pre-training: epoch %d/%d loss %.4f", info.epoch, o.epochs, info.loss) end}
@@ -171,7 +171,9 @@ function M.component_context(o, space, archs)
       for _, d in ipairs(src.devices) do if d ~= o.target then devices[#devices + 1] = d end end
     end
     local po = {}
-    for k, v in pairs(M.DEFAULTS) do po[k] = g[k] == nil and v or g[k] end
+    for k, v in pairs(M.DEFAULTS) do
+      if g[k] ~= nil then po[k] = g[k] elseif v ~= util.NIL then po[k] = v end
+    end
     po.seed = o.seed
     local err
     pre, err = M.pretrain(src, devices, po)

@@ -75,7 +75,7 @@ M.BASE = {
 
 M.DEFAULTS = {
   data = util.NIL,               -- data directory or "synthetic" (default: nasflat.data.dir())
-  sources = util.NIL,            -- an opened Source (experiment.open_source), or {nb201 = Source, fbnet = Source}
+  sources = util.NIL,            -- an opened Source (nasflat.source.open), or {nb201 = Source, fbnet = Source}
   tasks = util.NIL,              -- names (N2, F3, ..., ZD; "fbnet:ZD" for a zoo task in FBNet) or task tables
   trials = 3,
   seed = 1,
@@ -260,7 +260,7 @@ local function open_sources(o)
   return function(space)
     if by[space] then return by[space] end
     if not data then return nil, "no source for " .. space .. " (option 'sources' has none; give 'data')" end
-    local src, err = experiment.open_source{data = data, space = space}
+    local src, err = require("nasflat.source").open{data = data, space = space}
     if not src then return nil, err end
     by[space] = src
     return src
@@ -747,22 +747,28 @@ end
 --------------------------------------------------------------------------------------------------- saving
 --- The CSV of a study result: one line per (axis, setting, task, target, budget, trial, predictor).
 function M.csv(result)
-  local lines = {"axis,setting,task,space,target,budget,trial,predictor,spearman,kendall,mae_ms,mape,acc10,seed," ..
-    "pretrained"}
+  local R = require "nasflat.results"
+  local header = {"axis", "setting"}
+  for _, c in ipairs(R.COLUMNS) do header[#header + 1] = c end
+  header[#header + 1] = "pretrained"
+  local rows = {}
   for _, ax in ipairs(result.axes) do
     for _, st in ipairs(ax.settings) do
       for _, tn in ipairs(result.tasks) do
         local res = st.tasks[tn]
         if res and res.record then
-          local head = string.format("%s,%s,%s,%s,", ax.name, st.name, tn, res.record.space)
-          for _, cells in ipairs(experiment.csv_cells(res.record, "")) do
-            lines[#lines + 1] = head .. cells .. "," .. res.pretrained
+          for _, r in ipairs(R.trial_rows(res.record)) do
+            r[1] = tn   -- the study's task label
+            local row = {ax.name, st.name}
+            for i = 1, #R.COLUMNS do row[2 + i] = r[i] end
+            row[#header] = res.pretrained
+            rows[#rows + 1] = row
           end
         end
       end
     end
   end
-  return table.concat(lines, "\n") .. "\n"
+  return R.csv_text(header, rows)
 end
 
 --- The JSON text of a study result.
@@ -770,23 +776,14 @@ function M.json(result)
   return require("nasflat.json").encode(result) .. "\n"
 end
 
---- Write <dir>/study-<UTC time>.json and .csv atomically, both or neither. `stamp` defaults to the UTC time
+--- Write <dir>/study-<UTC time>.csv, then .json (nasflat.results: the JSON names and checks its CSV). `stamp`
+-- defaults to the UTC time
 -- (YYYYmmddTHHMMSSZ). Returns the two paths, or nil and a message.
 function M.save(result, dir, stamp)
   if type(result) ~= "table" or not result.axes then error("study.save: result must be a study.run result", 2) end
   if type(dir) ~= "string" then error("study.save: dir must be a string", 2) end
   stamp = stamp or os.date("!%Y%m%dT%H%M%SZ")
-  local ok, err = core.vae.mkdirs(dir)
-  if not ok then return nil, err end
-  local stem = string.format("%s/study-%s", dir, stamp)
-  ok, err = util.atomic_write(stem .. ".json", M.json(result))
-  if not ok then return nil, err end
-  ok, err = util.atomic_write(stem .. ".csv", M.csv(result))
-  if not ok then
-    os.remove(stem .. ".json")
-    return nil, err
-  end
-  return stem .. ".json", stem .. ".csv"
+  return require("nasflat.results").write{dir = dir, stem = "study-" .. stamp, value = result, csv = M.csv(result)}
 end
 
 M._internal = {canon = canon, fnv64 = fnv64, trial_means = trial_means}
