@@ -1,5 +1,7 @@
 /* lua_tensor.c — nasflat.Tensor userdata: data lives inside the userdata (the GC sees it). */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "lua_nf.h"
 
@@ -68,14 +70,15 @@ static int l_new(lua_State *L)
     return 1;
 }
 
-/* Depth-first flatten of nested tables; checks the tree is rectangular. */
+/* Depth-first flatten of nested tables; checks the tree is rectangular. Raw access (no __len, no
+ * __index), as in the shape pass: the lengths checked here are the lengths the writes follow. */
 static void flatten(lua_State *L, int idx, int depth, int ndim, const int64_t *shape, float *out, int64_t *pos)
 {
-    int64_t n = (int64_t)luaL_len(L, idx);
+    int64_t n = (int64_t)lua_rawlen(L, idx);
     if (n != shape[depth]) luaL_error(L, "nasflat: tensor.from: ragged table (%I vs %I entries at depth %d)",
                                       (lua_Integer)n, (lua_Integer)shape[depth], depth + 1);
     for (int64_t i = 1; i <= n; i++) {
-        lua_geti(L, idx, i);
+        lua_rawgeti(L, idx, i);
         if (depth + 1 < ndim) {
             if (!lua_istable(L, -1)) luaL_error(L, "nasflat: tensor.from: expected a table at depth %d", depth + 2);
             flatten(L, lua_gettop(L), depth + 1, ndim, shape, out, pos);
@@ -98,9 +101,9 @@ nf_tensor *nf_lua_tensor_from_table(lua_State *L, int idx)
     lua_pushvalue(L, idx);
     for (;;) {
         if (ndim == NF_MAXDIM) luaL_error(L, "nasflat: tensor.from: more than %d levels of nesting", NF_MAXDIM);
-        shape[ndim++] = (int64_t)luaL_len(L, -1);
+        shape[ndim++] = (int64_t)lua_rawlen(L, -1);
         if (shape[ndim - 1] == 0) break;
-        lua_geti(L, -1, 1);
+        lua_rawgeti(L, -1, 1);
         lua_remove(L, -2);
         if (!lua_istable(L, -1)) break;
     }
@@ -227,6 +230,16 @@ static int l_rows(lua_State *L)
     return 1;
 }
 
+/* The shortest text that reads back as the float v: 2.9 (not 2.9000000953674), 1e+30, nan. */
+static void float_text(char *buf, size_t n, float v)
+{
+    if (isnan(v)) { snprintf(buf, n, "nan"); return; }
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, n, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) return;
+    }
+}
+
 /* t:index(rows) -> a new tensor holding rows (1-based, along dimension 1) in the given order.
  * rows: a Lua sequence of integers or a 1-D tensor of integral values. */
 static int l_index(lua_State *L)
@@ -246,11 +259,11 @@ static int l_index(lua_State *L)
         lua_Integer r;
         if (rt) {
             float v = rt->data[i];
-            if (v != floorf(v)) luaL_error(L, "nasflat: index: entry %I is %f, not an integer", i + 1, (double)v);
-            if (!(v >= 1.0f && v <= (float)t->shape[0])) {
-                if (fabsf(v) < 1e15f) luaL_error(L, "nasflat: index: row %I out of range 1..%I", (lua_Integer)v,
-                                                 (lua_Integer)t->shape[0]);
-                luaL_error(L, "nasflat: index: row %f out of range 1..%I", (double)v, (lua_Integer)t->shape[0]);
+            if (v != floorf(v) || !(v >= 1.0f && v <= (float)t->shape[0])) {
+                char num[32];
+                float_text(num, sizeof num, v);
+                if (v != floorf(v)) luaL_error(L, "nasflat: index: entry %I is %s, not an integer", i + 1, num);
+                luaL_error(L, "nasflat: index: row %s out of range 1..%I", num, (lua_Integer)t->shape[0]);
             }
             r = (lua_Integer)v;
         } else {

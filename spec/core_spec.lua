@@ -207,3 +207,64 @@ describe("Rng lifetime", function()
     support.raises("attempt to use a closed rng", function() return kept:uniform() end)
   end)
 end)
+
+-- Tables whose __len and __index answer differently each time they are asked. A binding that reads a
+-- list twice (once to check, once to copy) wrote past its buffer or dereferenced NULL on them
+-- (AddressSanitizer: heap-buffer-overflow in l_hcat); each element must be read once, or raw.
+describe("bindings and hostile tables", function()
+  local function shifting(first, later, len)
+    local calls = 0
+    return setmetatable({}, {
+      __len = function() return len or 2 end,
+      __index = function()
+        calls = calls + 1
+        if calls <= (len or 2) then return first end
+        return later
+      end,
+    })
+  end
+
+  it("core.hcat reads its list once, raw: no overflow, no NULL", function()
+    local narrow, wide = nf.Tensor.new(2, 1), nf.Tensor.new(2, 1000)
+    support.raises("hcat: needs at least one tensor", nf.core.hcat, shifting(narrow, wide))
+    support.raises("hcat: needs at least one tensor", nf.core.hcat, shifting(narrow, nil))
+    -- raw entries count, __len and __index are not asked
+    local t = setmetatable({narrow, nf.Tensor.from{7, 8}}, {__len = function() return 5 end,
+      __index = function() return wide end})
+    assert.same({{0, 7}, {0, 8}}, nf.core.hcat(t):totable())
+    assert.is_nil(nf.core.vae.hcat)   -- one binding: core.hcat
+  end)
+
+  it("Tensor.from reads nested tables raw", function()
+    local inner = setmetatable({}, {__len = function() return 1000 end, __index = function() return 1 end})
+    local t = setmetatable({}, {__len = function() return 2 end, __index = function() return inner end})
+    assert.same({0}, nf.Tensor.from(t):shape())
+    assert.same({{1, 2}, {3, 4}}, nf.Tensor.from(setmetatable({{1, 2}, {3, 4}}, {__len = function() return 9 end})):totable())
+  end)
+
+  it("Tensor:index refuses non-integer rows from a Tensor (2.9 took row 2)", function()
+    local t = nf.Tensor.from{{1, 2}, {3, 4}, {5, 6}}
+    support.raises("index: entry 1 is 2.9, not an integer", function() t:index(nf.Tensor.from{2.9}) end)
+    support.raises("index: entry 2 is -0.5, not an integer", function() t:index(nf.Tensor.from{1, -0.5}) end)
+    support.raises("index: entry 1 is nan, not an integer", function() t:index(nf.Tensor.from{0 / 0}) end)
+    support.raises("index: row 0 out of range 1..3", function() t:index(nf.Tensor.from{0}) end)
+    support.raises("index: row 1e+30 out of range 1..3", function() t:index(nf.Tensor.from{1e30}) end)
+    assert.same({{5, 6}}, t:index(nf.Tensor.from{3}):totable())
+  end)
+
+  it("core.matmul refuses an 'out' that is also an input (wrong numbers for n >= 128 before)", function()
+    local n = 128
+    local A, B = nf.Tensor.new(n, n), nf.Tensor.new(n, n)
+    for i = 1, n do A:set(i, i, 2); B:set(i, (i % n) + 1, 1) end
+    support.raises("matmul: 'out' shares memory with A; pass a separate tensor",
+      nf.core.matmul, A, B, {out = A})
+    support.raises("matmul: 'out' shares memory with B; pass a separate tensor",
+      nf.core.matmul, A, B, {out = B})
+    support.raises("matmul: 'out' shares memory with A and B; pass a separate tensor",
+      nf.core.matmul, A, A, {out = A})
+    local C = nf.Tensor.new(n, n)
+    nf.core.matmul(A, B, {out = C})
+    assert.equal(2, C:get(1, 2))
+    assert.equal(2 * n, C:sum())
+  end)
+end)

@@ -600,3 +600,26 @@ describe("nb201 canonical cells", function()
     assert.equal(9445, n)
   end)
 end)
+
+-- A rows list whose __index frees the Vae: before, vae:train and vae:accuracy went on with a NULL model
+-- (a segmentation fault); now the Vae is checked again after the list is read.
+describe("Vae and Lua code run during a call", function()
+  local core = require "nasflat.core"
+  local space = require("nasflat.space").get("nb201")
+  local G = space:graphs{space:at(1), space:at(50), space:at(700), space:at(9000)}
+  local function fresh()
+    return core.vae.new{nodes = space:nodes(), vocab = #space:vocab(), hidden = 4, layers = 1, latent = 2, batch = 2}
+  end
+  local function freeing(v)
+    return setmetatable({}, {__len = function() return 2 end, __index = function(_, i) v:free(); return i end})
+  end
+  it("re-checks the Vae after reading rows", function()
+    local v = fresh()
+    support.raises("attempt to use a closed Vae", v.train, v, {ops = G.ops, adj = G.adj, rows = freeing(v)})
+    v = fresh()
+    support.raises("attempt to use a closed Vae", v.accuracy, v, G.ops, G.adj, freeing(v))
+    v = fresh()
+    assert.equal(1, #v:train{ops = G.ops, adj = G.adj, rows = {1, 2}})
+    v:free()
+  end)
+end)
