@@ -40,7 +40,8 @@ CORELIB = $(BUILD)/libnfcore.a
 
 LUA_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(BUILD)/lua/?.so;;"
 
-.PHONY: lint all test test-c test-lua test-asan bench install uninstall clean valgrind check-rockspec
+.PHONY: lint all test test-c test-lua test-asan bench install uninstall clean valgrind check-rockspec \
+        fuzz fuzz-build fuzz-coverage
 
 all: $(MODULE)
 
@@ -108,6 +109,61 @@ check-rockspec:
 	cd /tmp && LUA_PATH="$(abspath $(ROCK_TREE))/share/lua/$(LUA_VERSION)/?.lua;$(abspath $(ROCK_TREE))/share/lua/$(LUA_VERSION)/?/init.lua;;" \
 	  LUA_CPATH="$(abspath $(ROCK_TREE))/lib/lua/$(LUA_VERSION)/?.so;;" \
 	  $(LUA) -e 'local nf = require "nasflat"; assert(nf.space.get("nb201"):size() == 15625); print("rockspec build: ok")'
+
+
+# Fuzzing: libFuzzer harnesses (fuzz/fuzz_*.c) for the parsers of untrusted input (latency and table CSVs,
+# model files, arch strings of both spaces), built with clang, AddressSanitizer and UBSan over a sanitised
+# copy of the core. `make fuzz` runs each for FUZZ_SECONDS (`make fuzz FUZZ_SECONDS=600`: 10 minutes each)
+# from its seed corpus fuzz/corpus/<name>/; inputs it finds are kept in $(BUILD)/fuzz/corpus/<name>/, and a
+# crash stops make with its input in $(BUILD)/fuzz/<name>-crash-*. `make fuzz-coverage`: source coverage of
+# the parser files on those corpora (clang -fprofile-instr-generate, llvm-profdata/llvm-cov).
+#   FUZZ_CC=clang  FUZZ_SECONDS=30  FUZZ_FLAGS=  (extra libFuzzer flags)  LLVM_PROFDATA=llvm-profdata-14  LLVM_COV=llvm-cov-14
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 30
+FUZZ_FLAGS    ?=
+LLVM_PROFDATA ?= $(shell command -v llvm-profdata || command -v llvm-profdata-14)
+LLVM_COV      ?= $(shell command -v llvm-cov || command -v llvm-cov-14)
+FUZZ_DIR  = $(BUILD)/fuzz
+FUZZ_SRC  = $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN  = $(FUZZ_SRC:fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_OBJ  = $(CORE_SRC:csrc/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_CFL  = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer $(WARN) -Icsrc
+FUZZ_SAN  = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_COV_FILES_fuzz_latency   = csrc/nf_csv.c csrc/nf_data.c
+FUZZ_COV_FILES_fuzz_table     = csrc/nf_csv.c csrc/nf_data.c
+FUZZ_COV_FILES_fuzz_modelfile = csrc/nf_modelfile.c
+FUZZ_COV_FILES_fuzz_arch      = csrc/nf_space.c csrc/nf_nb201.c csrc/nf_fbnet.c
+
+$(FUZZ_DIR)/obj $(FUZZ_DIR)/cov:
+	mkdir -p $@
+
+$(FUZZ_DIR)/obj/%.o: csrc/%.c $(wildcard csrc/*.h) | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_OBJ) -o $@ $(BLAS_LIBS) -lm
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@set -e; for h in $(FUZZ_BIN); do n=$${h##*/}; mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+	  echo "== $$n: $(FUZZ_SECONDS) s"; \
+	  $$h -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/$$n- $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus/$$n fuzz/corpus/$$n 2>$(FUZZ_DIR)/$$n.log \
+	    || { tail -n 60 $(FUZZ_DIR)/$$n.log; echo "fuzz: $$n failed (log $(FUZZ_DIR)/$$n.log)"; exit 1; }; \
+	  grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)|^#[0-9]+ *DONE' $(FUZZ_DIR)/$$n.log || true; done
+
+fuzz-coverage: | $(FUZZ_DIR)/cov
+	@set -e; for src in $(FUZZ_SRC); do n=$$(basename $$src .c); b=$(FUZZ_DIR)/cov/$$n; \
+	  $(FUZZ_CC) $(FUZZ_CFL) -w -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $$src $(CORE_SRC) -o $$b \
+	    $(BLAS_LIBS) -lm; \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$n; rm -f $$b.profraw; \
+	  LLVM_PROFILE_FILE=$$b.profraw $$b -runs=0 $(FUZZ_DIR)/corpus/$$n fuzz/corpus/$$n 2>/dev/null; \
+	  $(LLVM_PROFDATA) merge -sparse $$b.profraw -o $$b.profdata; \
+	  echo "== $$n ($$(ls $(FUZZ_DIR)/corpus/$$n fuzz/corpus/$$n | wc -l) inputs)"; \
+	  case $$n in fuzz_latency) f="$(FUZZ_COV_FILES_fuzz_latency)";; fuzz_table) f="$(FUZZ_COV_FILES_fuzz_table)";; \
+	    fuzz_modelfile) f="$(FUZZ_COV_FILES_fuzz_modelfile)";; *) f="$(FUZZ_COV_FILES_fuzz_arch)";; esac; \
+	  $(LLVM_COV) report $$b -instr-profile=$$b.profdata $$f; done
 
 
 LUA_LMOD = $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VERSION)
