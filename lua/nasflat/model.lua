@@ -176,7 +176,8 @@ function Model:predict(archs, opts)
 end
 
 --- The half-width in log ms of the split-conformal interval of nominal coverage `a`: the ceil((n+1) a)-th smallest
--- absolute cross-validation residual of the n samples (math.huge when n is too small for `a`).
+-- of the model's n absolute cross-validation residuals (math.huge when n is too small for `a`). The hybrid's n is
+-- every out-of-fold prediction of its bags (320 at 20 samples), the ridge's one leave-one-out residual per sample.
 function Model:interval_halfwidth(a)
   local r = self.residuals
   if not r or #r == 0 then return math.huge end
