@@ -40,6 +40,23 @@ static double pearson_ranks(const double *x, const double *y, int64_t m)
     return r > 1 ? 1 : r < -1 ? -1 : r;
 }
 
+/* Ranks of column c over the rows measured in column g (a subset of c's), cached per (c, group of g). */
+static const double *ranks_on(const float *col, double **cache, double *vals, int d, int64_t n, size_t nn, int c,
+                              int g, nf_err *err, nf_status *st)
+{
+    double **slot = &cache[(size_t)c * (size_t)d + (size_t)g];
+    if (*slot) return *slot;
+    double *r = malloc(nn * sizeof *r);
+    if (!r) { *st = oom("taskgen_spearman_matrix", err); return NULL; }
+    const float *cc = col + (size_t)c * nn, *gc = col + (size_t)g * nn;
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!isnan(gc[i])) vals[m++] = cc[i];
+    *st = nf_rank_average(vals, m, r, err);
+    *slot = r;
+    return *st ? NULL : r;
+}
+
 nf_status nf_taskgen_spearman_matrix(const float *x, int64_t n, int d, int64_t ld, double *rho, int64_t *count,
                                      nf_err *err)
 {
@@ -49,27 +66,29 @@ nf_status nf_taskgen_spearman_matrix(const float *x, int64_t n, int d, int64_t l
     if ((n > 0 && d > 0 && !x) || (d > 0 && !rho)) return nf_seterr(err, NF_EINVAL, "%s: NULL array", fn);
     if (d == 0) return NF_OK;
     size_t nn = (size_t)(n ? n : 1), dd = (size_t)d;
-    /* per column: its values (float, NaN kept), measured count, mask group, ranks over its measured rows */
+    /* per column: its values (NaN kept), measured count, mask group (the first column with the same missing
+     * rows); cache[c * d + g]: ranks of column c over the rows measured in group g (when they are a subset
+     * of c's), so a pair costs two cached rankings and one pass unless neither set contains the other */
     float *col = malloc(dd * nn * sizeof *col);
-    double *ranks = malloc(dd * nn * sizeof *ranks);
     double *vals = malloc(nn * sizeof *vals);
     int64_t *nm = malloc(dd * sizeof *nm);
     int *group = malloc(dd * sizeof *group);
-    if (!col || !ranks || !vals || !nm || !group) {
-        free(col); free(ranks); free(vals); free(nm); free(group);
+    signed char *sub = malloc(dd * dd);          /* sub[g * d + h]: group g's rows within group h's (-1 unknown) */
+    double **cache = calloc(dd * dd, sizeof *cache);
+    if (!col || !vals || !nm || !group || !sub || !cache) {
+        free(col); free(vals); free(nm); free(group); free(sub); free(cache);
         return oom(fn, err);
     }
+    memset(sub, -1, dd * dd);
     nf_status st = NF_OK;
-    for (int c = 0; c < d && !st; c++) {
+    for (int c = 0; c < d; c++) {
         float *cc = col + (size_t)c * nn;
         int64_t m = 0;
         for (int64_t r = 0; r < n; r++) {
             cc[r] = x[(size_t)r * (size_t)ld + (size_t)c];
-            if (!isnan(cc[r])) vals[m++] = cc[r];
+            m += !isnan(cc[r]);
         }
         nm[c] = m;
-        st = nf_rank_average(vals, m, ranks + (size_t)c * nn, err);
-        /* the group: the first earlier column with exactly the same missing rows */
         group[c] = c;
         for (int p = 0; p < c && group[c] == c; p++) {
             if (group[p] != p || nm[p] != m) continue;
@@ -80,15 +99,33 @@ nf_status nf_taskgen_spearman_matrix(const float *x, int64_t n, int d, int64_t l
         }
     }
     for (int i = 0; i < d && !st; i++) {
-        double self = pearson_ranks(ranks + (size_t)i * nn, ranks + (size_t)i * nn, nm[i]);
-        rho[(size_t)i * dd + (size_t)i] = isnan(self) ? NAN : 1.0;
+        const double *ri = ranks_on(col, cache, vals, d, n, nn, i, group[i], err, &st);
+        if (!ri) break;
+        rho[(size_t)i * dd + (size_t)i] = isnan(pearson_ranks(ri, ri, nm[i])) ? NAN : 1.0;
         if (count) count[(size_t)i * dd + (size_t)i] = nm[i];
         for (int j = i + 1; j < d && !st; j++) {
+            int gi = group[i], gj = group[j];
+            /* the common rows are one column's own measured rows when that set lies within the other's */
+            int common = -1;
+            for (int t = 0; t < 2 && common < 0; t++) {
+                int g = t ? gi : gj, h = t ? gj : gi;
+                signed char *sv = &sub[(size_t)g * dd + (size_t)h];
+                if (*sv < 0) {
+                    const float *a = col + (size_t)g * nn, *b = col + (size_t)h * nn;
+                    int in = 1;
+                    for (int64_t r = 0; r < n && in; r++) in = isnan(a[r]) || !isnan(b[r]);
+                    *sv = (signed char)in;
+                }
+                if (*sv) common = g;
+            }
             double r;
             int64_t m;
-            if (group[i] == group[j]) {
-                m = nm[i];
-                r = pearson_ranks(ranks + (size_t)i * nn, ranks + (size_t)j * nn, m);
+            if (common >= 0) {
+                m = nm[common];
+                const double *a = ranks_on(col, cache, vals, d, n, nn, i, common, err, &st);
+                const double *b = a ? ranks_on(col, cache, vals, d, n, nn, j, common, err, &st) : NULL;
+                if (!b) break;
+                r = pearson_ranks(a, b, m);
             } else {
                 const float *a = col + (size_t)i * nn, *b = col + (size_t)j * nn;
                 m = nf_metric_count_valid(a, b, n);
@@ -98,7 +135,8 @@ nf_status nf_taskgen_spearman_matrix(const float *x, int64_t n, int d, int64_t l
             if (count) count[(size_t)i * dd + (size_t)j] = count[(size_t)j * dd + (size_t)i] = m;
         }
     }
-    free(col); free(ranks); free(vals); free(nm); free(group);
+    for (size_t t = 0; t < dd * dd; t++) free(cache[t]);
+    free(col); free(vals); free(nm); free(group); free(sub); free(cache);
     return st;
 }
 
