@@ -9,18 +9,42 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A field's text for an error message: unescaped, at most ~60 bytes, control bytes as '?'. */
-typedef struct { char s[72]; } shown;
+/* Text quoted in an error message: at most 60 bytes (longer: the first 57 and "..."), control bytes
+ * and DEL as \xNN (a terminal would obey them), a backslash doubled; other bytes (UTF-8) kept. */
+typedef struct { char s[256]; } shown;
 
-static shown show(const nf_csv_field *f)
+static shown show_text(const char *p, size_t len)
 {
+    static const char hex[] = "0123456789abcdef";
     shown o;
-    size_t len = nf_csv_copy(f, o.s, 61);
-    for (char *c = o.s; *c; c++)
-        if ((unsigned char)*c < 0x20) *c = '?';
-    if (len > 60) strcpy(o.s + 57, "...");
+    size_t k = 0, n = len > 60 ? 57 : len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c == 0x7f) {
+            o.s[k++] = '\\';
+            o.s[k++] = 'x';
+            o.s[k++] = hex[c >> 4];
+            o.s[k++] = hex[c & 15];
+        } else {
+            if (c == '\\') o.s[k++] = '\\';
+            o.s[k++] = (char)c;
+        }
+    }
+    if (len > 60) { memcpy(o.s + k, "...", 3); k += 3; }
+    o.s[k] = '\0';
     return o;
 }
+
+/* A field's text (unescaped) for an error message. */
+static shown show(const nf_csv_field *f)
+{
+    char raw[64];
+    size_t len = nf_csv_copy(f, raw, 61);   /* raw holds the first min(len, 60) bytes */
+    return show_text(raw, len);
+}
+
+/* A header name for an error message. */
+static shown show_name(const char *name) { return show_text(name, strlen(name)); }
 
 static size_t count_newlines(const char *b, size_t n)
 {
@@ -389,7 +413,7 @@ static nf_status lat_parse(lat_tmp *t, const char *path, const char *text, size_
             st = nf_csv_error(r, f[c].off, err, NF_EFORMAT, "empty device name (column %d)", c + 1);
         else if ((e = name_set_add(&h, c)) >= 0)
             st = nf_csv_error(r, f[c].off, err, NF_EFORMAT, "duplicate device '%s' (column %d, first in column %d)",
-                              t->names[c], c + 1, e + 1);
+                              show_name(t->names[c]).s, c + 1, e + 1);
         if (st) break;
     }
     free(h.slot);
@@ -431,19 +455,20 @@ static nf_status lat_parse(lat_tmp *t, const char *path, const char *text, size_
             if (c->escapes || !nf_parse_double(c->p, c->len, &v)) {
                 shown s = show(c);
                 return nf_csv_error(r, c->off, err, NF_EFORMAT, "device '%s' (column %d): not a number: '%s'",
-                                    t->names[dev0 + d], dev0 + d + 1, s.s);
+                                    show_name(t->names[dev0 + d]).s, dev0 + d + 1, s.s);
             }
             if (!(v >= 0) || isinf(v)) {
                 shown s = show(c);
                 return nf_csv_error(r, c->off, err, NF_EFORMAT,
                                     "device '%s' (column %d): latency must be finite and >= 0, found '%s' "
-                                    "(leave the cell empty if it was not measured)", t->names[dev0 + d], dev0 + d + 1, s.s);
+                                    "(leave the cell empty if it was not measured)", show_name(t->names[dev0 + d]).s,
+                                    dev0 + d + 1, s.s);
             }
             float fv = (float)v;
             if (isinf(fv)) {
                 shown s = show(c);
                 return nf_csv_error(r, c->off, err, NF_EFORMAT, "device '%s' (column %d): latency '%s' does not fit a float",
-                                    t->names[dev0 + d], dev0 + d + 1, s.s);
+                                    show_name(t->names[dev0 + d]).s, dev0 + d + 1, s.s);
             }
             row[d] = fv;
         }
@@ -599,7 +624,7 @@ static nf_status tab_parse(tab_tmp *t, const char *path, const char *text, size_
             st = nf_csv_error(r, f[c].off, err, NF_EFORMAT, "empty column name (column %d)", c + 1);
         else if ((e = name_set_add(&h, c)) >= 0)
             st = nf_csv_error(r, f[c].off, err, NF_EFORMAT, "duplicate column '%s' (column %d, first in column %d)",
-                              t->names[c], c + 1, e + 1);
+                              show_name(t->names[c]).s, c + 1, e + 1);
         if (st) break;
     }
     free(h.slot);
@@ -649,7 +674,7 @@ static nf_status tab_parse(tab_tmp *t, const char *path, const char *text, size_
                 if (cf->escapes || !nf_parse_index(cf->p, cf->len, &ai)) {
                     shown s = show(cf);
                     return nf_csv_error(r, cf->off, err, NF_EFORMAT, "%s must be a non-negative integer, found '%s'",
-                                        t->names[c], s.s);
+                                        show_name(t->names[c]).s, s.s);
                 }
                 t->idx[n] = ai;
                 row[c] = (double)ai;
@@ -661,7 +686,7 @@ static nf_status tab_parse(tab_tmp *t, const char *path, const char *text, size_
                 if (t->force[c] == COL_NUMBER) {
                     shown s = show(cf);
                     return nf_csv_error(r, cf->off, err, NF_EFORMAT, "column '%s' (column %d): not a number: '%s'",
-                                        t->names[c], c + 1, s.s);
+                                        show_name(t->names[c]).s, c + 1, s.s);
                 }
                 t->isnum[c] = 0;
             }
@@ -680,7 +705,7 @@ static nf_status tab_parse(tab_tmp *t, const char *path, const char *text, size_
             int64_t first = 0, j = first_duplicate(t->kr, n, &first);
             if (j >= 0)
                 return nf_seterr(err, NF_EFORMAT, "%s:%lld:1: duplicate %s %lld (first on line %lld)", path,
-                                 (long long)t->line[t->kr[j].row], t->names[key], (long long)t->kr[j].key,
+                                 (long long)t->line[t->kr[j].row], show_name(t->names[key]).s, (long long)t->kr[j].key,
                                  (long long)t->line[first]);
         }
     }

@@ -396,6 +396,11 @@ static void test_limits_and_nul(void)
     static const char utf16[] = "a\0r\0c\0h\0";
     CHECK_MSG(load_error_n(utf16, sizeof utf16 - 1, 1),
               "F:1:2: NUL byte in field 1 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
+    /* control bytes in a quoted name or cell are escaped in the message (a terminal would obey an ESC) */
+    CHECK_MSG(lat_error("arch_index,g\x1b[31mpu\n0,x\n"), "F:2:3: device 'g\\x1b[31mpu' (column 2): not a number: 'x'");
+    CHECK_MSG(lat_error("arch_index,gpu\n0,1\t2\\\x7f\n"), "F:2:3: device 'gpu' (column 2): not a number: '1\\x092\\\\\\x7f'");
+    static const char dup_ctl[] = "a\r\x01,b,\"a\r\x01\"\n1,2,3\n";
+    CHECK_MSG(load_error_n(dup_ctl, sizeof dup_ctl - 1, 1), "F:1:7: duplicate column 'a\\x0d\\x01' (column 3, first in column 1)");
     /* the in-memory loaders name the text as given */
     CHECK(nf_latency_load_text("mem.csv", nul_num, sizeof nul_num - 1, &L, &e) == NF_EFORMAT);
     CHECK_MSG(e.msg, "mem.csv:2:6: NUL byte in field 2 (CSV text must not contain NUL bytes; is the file binary or UTF-16?)");
