@@ -9,11 +9,14 @@
  *   kl_restarts(w, {n0 =, restarts =, rng =}) -> list of {side =, cut =} in run order
  *   bisect_exact(w, {n0 =}) -> side, cut      (at most 24 nodes)
  *   trim(w, side, m, k) -> side, removed      (side: 0/1/-1 per node; removed: 1-based nodes in order)
- *   check_file(path, max_bytes) -> size | nil, message
- * w is a d × d table of tables of numbers (NaN counts as 0). Programmer errors raise; check_file's
+ *   read_file(path, max_bytes [, what]) -> contents | nil, message   (nf_read_file: regular files of at most
+ *       max_bytes only, checked before reading; what names the file kind in the message, "a task file")
+ * w is a d × d table of tables of numbers (NaN counts as 0). Programmer errors raise; read_file's
  * failures are failures of the world (nil, message). */
 #include <math.h>
 #include "lua_nf.h"
+#include <stdlib.h>
+#include "nf_frame.h"
 #include "nf_taskgen.h"
 
 /* The d × d matrix at idx, copied into a userdata buffer pushed on the stack (freed by the GC). */
@@ -223,14 +226,32 @@ static int l_trim(lua_State *L)
     return 2;
 }
 
-static int l_check_file(lua_State *L)
+/* A box owning a malloc'ed buffer until the collector frees it, so that no error leaks it. */
+#define BUF_MT "nasflat.taskgen.buffer"
+
+static int buf_gc(lua_State *L)
+{
+    unsigned char **box = luaL_checkudata(L, 1, BUF_MT);
+    free(*box);
+    *box = NULL;
+    return 0;
+}
+
+static int l_read_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer max = luaL_checkinteger(L, 2);
-    int64_t size;
+    const char *what = luaL_optstring(L, 3, "a task file");
+    luaL_argcheck(L, max >= 0, 2, "the limit must be >= 0");
+    unsigned char **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    luaL_setmetatable(L, BUF_MT);
+    size_t size;
     nf_err err;
-    if (nf_taskgen_check_file(path, (int64_t)max, &size, &err)) return nf_lua_fail(L, &err);
-    lua_pushinteger(L, (lua_Integer)size);
+    if (nf_read_file(path, (size_t)max, what, box, &size, NULL, &err)) return nf_lua_fail(L, &err);
+    lua_pushlstring(L, (const char *)*box, size);
+    free(*box);
+    *box = NULL;
     return 1;
 }
 
@@ -238,8 +259,12 @@ void nf_lua_taskgen_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"spearman_matrix", l_spearman_matrix}, {"cut", l_cut}, {"kl", l_kl}, {"kl_restarts", l_kl_restarts},
-        {"bisect_exact", l_bisect_exact}, {"trim", l_trim}, {"check_file", l_check_file}, {NULL, NULL},
+        {"bisect_exact", l_bisect_exact}, {"trim", l_trim}, {"read_file", l_read_file}, {NULL, NULL},
     };
+    luaL_newmetatable(L, BUF_MT);
+    lua_pushcfunction(L, buf_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
     luaL_newlib(L, fns);
     lua_setfield(L, -2, "taskgen");
 }

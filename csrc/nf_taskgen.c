@@ -1,9 +1,7 @@
 /* nf_taskgen.c — device Spearman matrix, Kernighan–Lin bisection, trimming (see nf_taskgen.h). */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "nf_metrics.h"
 #include "nf_taskgen.h"
 
@@ -346,23 +344,5 @@ nf_status nf_taskgen_trim(const double *w, int d, int *side, int m, int k, int *
     }
     if (removed)
         for (int i = nr; i < d; i++) removed[i] = -1;
-    return NF_OK;
-}
-
-/* ---------------------------------------------------------------- file check */
-
-nf_status nf_taskgen_check_file(const char *path, int64_t max_bytes, int64_t *size, nf_err *err)
-{
-    if (!path) return nf_seterr(err, NF_EINVAL, "taskgen_check_file: NULL path");
-    struct stat sb;
-    if (stat(path, &sb) != 0) return nf_seterr(err, NF_EIO, "%s: cannot open (%s)", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return nf_seterr(err, NF_EFORMAT, "%s: not a regular file (%s)", path,
-                         S_ISDIR(sb.st_mode) ? "a directory" : S_ISCHR(sb.st_mode) ? "a character device" :
-                         S_ISFIFO(sb.st_mode) ? "a pipe" : S_ISBLK(sb.st_mode) ? "a block device" : "a special file");
-    if ((int64_t)sb.st_size > max_bytes)
-        return nf_seterr(err, NF_ERANGE, "%s: %lld bytes, more than the %lld-byte limit for a task file", path,
-                         (long long)sb.st_size, (long long)max_bytes);
-    if (size) *size = (int64_t)sb.st_size;
     return NF_OK;
 }

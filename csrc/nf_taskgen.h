@@ -61,9 +61,4 @@ nf_status nf_taskgen_bisect_exact(const double *w, int d, int n0, int *side, dou
  * lists them in removal order, -1 after the last. */
 nf_status nf_taskgen_trim(const double *w, int d, int *side, int m, int k, int *removed, nf_err *err);
 
-/* Check that path is a regular file of at most max_bytes bytes before anyone reads it: NF_EIO when it
- * cannot be inspected, NF_EFORMAT when it is not a regular file (a directory, a device such as
- * /dev/zero, a pipe), NF_ERANGE when it is larger. size (may be NULL) gets its size. */
-nf_status nf_taskgen_check_file(const char *path, int64_t max_bytes, int64_t *size, nf_err *err);
-
 #endif

@@ -333,15 +333,17 @@ describe("generated task files", function()
     bad("{}", "'train' must be a non-empty list of device names")
     bad('{"tasks": {}}', "no tasks")
     local _, err = tasks.load_all{file = "/dev/zero"}
-    assert.equal("/dev/zero: not a regular file (a character device)", err)
+    assert.equal("/dev/zero: not a regular file", err)
     _, err = tasks.load_all{file = dir}
-    assert.equal(dir .. ": not a regular file (a directory)", err)
+    assert.equal(dir .. ": not a regular file", err)
     local huge = dir .. "/huge.json"
     assert(os.execute("truncate -s 17M " .. support.quote(huge)))
     _, err = tasks.load_all{file = huge}
-    assert.equal(huge .. ": 17825792 bytes, more than the 16777216-byte limit for a task file", err)
+    assert.equal(huge .. ": larger than the limit of 16777216 bytes for a task file", err)
     _, err = tasks.resolve{file = "/dev/zero", devices = names}
-    assert.equal("/dev/zero: not a regular file (a character device)", err)
+    assert.equal("/dev/zero: not a regular file", err)
+    _, err = tasks.load_all{file = dir .. "/missing.json"}
+    assert.equal(dir .. "/missing.json: cannot open (No such file or directory)", err)
     support.raises("tasks.load_all: option 'file' is required", tasks.load_all, {})
     support.raises("tasks.load_all: unknown option 'path' (allowed: devices, file, space)", tasks.load_all,
       {path = file})
@@ -393,7 +395,7 @@ describe("nasflat tasks (CLI) and the SVG heatmap", function()
     assert.equal("nasflat: unknown task 'NOPE' (known: NG1, NG2)\n", r.err)
     r = nasflat{"tasks", "list", "--task-file", "/dev/zero"}
     assert.equal(1, r.code)
-    assert.equal("nasflat: /dev/zero: not a regular file (a character device)\n", r.err)
+    assert.equal("nasflat: /dev/zero: not a regular file\n", r.err)
     r = nasflat{"tasks", "generate", "--sources", "2"}
     assert.equal(2, r.code)
     assert.equal("nasflat: tasks generate: --sources and --targets are required\n", r.err)

@@ -12,7 +12,8 @@
 --   tasks.write(suite, path)                    -> true | nil, msg (atomic, exact numbers)
 --
 -- Task files are read only when they are regular files of at most M.MAX_FILE_BYTES (16 MiB; the paper's
--- file is 5 kB): a directory, a device such as /dev/zero or a pipe is refused before anything is read.
+-- file is 5 kB): a directory or a device such as /dev/zero is refused before anything is read, and the read
+-- stops at the limit (nf_read_file).
 local cjson = require "cjson.safe"
 local util = require "nasflat.util"
 local core = require "nasflat.core"
@@ -47,15 +48,8 @@ M.MAX_FILE_BYTES = 16 * 1024 * 1024
 local task_names, find_named, check_task, candidates   -- defined below
 
 local function read_json(path)
-  local size, serr = core.taskgen.check_file(path, M.MAX_FILE_BYTES)
-  if not size then return nil, serr end
-  local f, err = io.open(path, "rb")
-  if not f then return nil, string.format("%s: cannot open (%s)", path, err) end
-  local text = f:read(M.MAX_FILE_BYTES + 1) or ""
-  f:close()
-  if #text > M.MAX_FILE_BYTES then
-    return nil, string.format("%s: more than the %d-byte limit for a task file", path, M.MAX_FILE_BYTES)
-  end
+  local text, err = core.taskgen.read_file(path, M.MAX_FILE_BYTES, "a task file")
+  if not text then return nil, err end
   local obj, jerr = cjson.decode(text)
   if obj == nil then return nil, string.format("%s: invalid JSON (%s)", path, jerr) end
   return obj
