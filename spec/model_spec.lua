@@ -154,6 +154,34 @@ describe("model.fit and predict", function()
   end)
 end)
 
+describe("features and source models", function()
+  it("computes every matrix from the arch strings alone; fbnet's live layers are all its layers", function()
+    local space = require("nasflat.space").get("fbnet")
+    local list = space:sample(require("nasflat.core").Rng(5), 300)
+    local f = require "nasflat.features"
+    assert.same(space:phys_features(list, nil, true):totable(), f.matrix(space, "phys_live", list):totable())
+    assert.same(space:phys_features(list, nil, false):totable(), f.matrix(space, "phys", list):totable())
+    local enc = require("nasflat.encodings").get{space = "fbnet", name = "onehot", arch_strings = list}
+    assert.same(enc:totable(), f.matrix(space, "onehot", list):totable())
+    local c = f.cache(space, list)
+    local R = c:get("roof"):clone():affine(1, 1):log()
+    assert.same(R:totable(), c:get("roof_log"):totable())
+    support.raises("features.matrix: unknown features 'x'", f.matrix, space, "x", list)
+  end)
+
+  it("predicts with one product for all source models, the same numbers as each model alone", function()
+    local src = zoo("nb201")
+    local sm = assert(require("nasflat.source_models").fit{source = src, devices = {src.devices[1], src.devices[4]},
+      samples = 64})
+    local cache = require("nasflat.features").cache(src.space, {table.unpack(src.arch_strings, 1, 500)})
+    local all = sm:logms(cache):totable()
+    for s, m in ipairs(sm.models) do
+      local col = m:predict(cache:get("source")):log():totable()
+      for i = 1, 500 do assert.equal(col[i], all[i][s]) end
+    end
+  end)
+end)
+
 describe("model files", function()
   it("round-trips every kind: save, load, predict give identical numbers", function()
     local src = zoo("nb201")

@@ -33,42 +33,32 @@ local function roof(space, list, variant)
   return X
 end
 
+-- Each builder gets the cache it fills, so a matrix made of others reuses them.
 local BUILD = {
-  struct = function(space, list) return space:struct_features(list) end,
-  phys = function(space, list) return space:phys_features(list, nil, false) end,
-  phys_live = function(space, list) return space:phys_features(list, nil, true) end,
-  roof = function(space, list) return roof(space, list, nil) end,
-  roofw = function(space, list) return roof(space, list, "weights") end,
-  floor = function(space, list) return roof(space, list, "floors") end,
-  roof_log = function(space, list)
-    local X = roof(space, list, nil)
-    X:affine(1, 1):log()
-    return X
+  struct = function(c) return c.space:struct_features(c.list) end,
+  phys = function(c) return c.space:phys_features(c.list, nil, false) end,
+  -- fbnet: every layer is live, the two are equal (checked in spec/model_spec.lua): one matrix for both
+  phys_live = function(c)
+    if c.space.name == "fbnet" then return c:get("phys") end
+    return c.space:phys_features(c.list, nil, true)
   end,
-  onehot = function(space, list)
-    return (assert(require("nasflat.encodings").get{space = space.name, name = "onehot", arch_strings = list}))
+  roof = function(c) return roof(c.space, c.list, nil) end,
+  roofw = function(c) return roof(c.space, c.list, "weights") end,
+  floor = function(c) return roof(c.space, c.list, "floors") end,
+  roof_log = function(c) return c:get("roof"):clone():affine(1, 1):log() end,
+  onehot = function(c)
+    -- the choice at each position, from the unpruned graphs (nasflat.encodings "onehot", without its checks)
+    local raw = c.space:graphs(c.list, {pruned = false})
+    if c.space.name == "nb201" then return core.vae.onehot(raw.ops, 1, 6, 2, 5) end
+    return core.vae.onehot(raw.ops, 0, 22, 0, 9)
+  end,
+  source = function(c)
+    return core.hcat{c:get("phys"), c:get("phys_live"), c:get("struct"), c:get("roof"), c:get("onehot")}
   end,
 }
-BUILD.source = function(space, list)
-  local parts = {BUILD.phys(space, list), BUILD.phys_live(space, list), BUILD.struct(space, list),
-    BUILD.roof(space, list), BUILD.onehot(space, list)}
-  local X = core.hcat(parts)
-  for _, p in ipairs(parts) do p:free() end
-  return X
-end
 
 M.KNOWN = {}
 for _, n in ipairs(M.NAMES) do M.KNOWN[n] = true end
-
---- The feature matrix `name` of the arch strings `list` (Tensor #list × F). Unknown names raise.
-function M.matrix(space, name, list)
-  local b = BUILD[name]
-  if not b then
-    error(string.format("features.matrix: unknown features '%s' (known: %s)", tostring(name),
-      table.concat(M.NAMES, ", ")), 2)
-  end
-  return b(space, list)
-end
 
 --- A per-list cache: cache:get(name) builds each matrix once for the list. Fields: space, list.
 function M.cache(space, list)
@@ -76,16 +66,34 @@ function M.cache(space, list)
   function c.get(_, name)
     local X = c._m[name]
     if not X then
-      X = M.matrix(space, name, list)
+      local b = BUILD[name]
+      if not b then
+        error(string.format("features: unknown features '%s' (known: %s)", tostring(name), table.concat(M.NAMES, ", ")),
+          2)
+      end
+      X = b(c)
       c._m[name] = X
     end
     return X
   end
   function c.free()
-    for _, X in pairs(c._m) do X:free() end
+    for _, X in pairs(c._m) do X:free() end   -- Tensor:free is idempotent: a shared matrix is freed once
     c._m = {}
   end
   return c
+end
+
+--- The feature matrix `name` of the arch strings `list` (Tensor #list × F). Unknown names raise.
+function M.matrix(space, name, list)
+  if not BUILD[name] then
+    error(string.format("features.matrix: unknown features '%s' (known: %s)", tostring(name),
+      table.concat(M.NAMES, ", ")), 2)
+  end
+  local c = M.cache(space, list)
+  local X = c:get(name)
+  for k, Y in pairs(c._m) do if Y == X then c._m[k] = nil end end
+  c:free()
+  return X
 end
 
 --- A cache over some rows of another cache (its list at `rows`): cache:get(name) is the parent's matrix at those
