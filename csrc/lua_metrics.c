@@ -14,7 +14,9 @@ static const float *check_floats(lua_State *L, int idx, const char *fname, int64
     if (luaL_testudata(L, idx, NF_TENSOR_MT)) luaL_error(L, "nasflat: attempt to use a closed tensor");
     if (!lua_istable(L, idx))
         luaL_error(L, "%s: argument %d must be a Tensor or a table of numbers (got %s)", fname, idx, luaL_typename(L, idx));
-    lua_Integer len = luaL_len(L, idx);
+    lua_Integer len = luaL_len(L, idx);   /* read once; each entry below read once into buf */
+    if (len < 0 || len > ((lua_Integer)1 << 40))
+        luaL_error(L, "%s: argument %d has a length of %I", fname, idx, len);
     float *buf = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *buf, 0);
     for (lua_Integer i = 1; i <= len; i++) {
         lua_geti(L, idx, i);

@@ -42,12 +42,14 @@ static lmodel *push_model(lua_State *L, nf_model *m)
 /* ---------------------------------------------------------------- config tables */
 static void read_widths(lua_State *L, int idx, const char *key, int *n, int *w)
 {
-    if (lua_getfield(L, idx, key) == LUA_TNIL) { lua_pop(L, 1); return; }
+    lua_pushstring(L, key);
+    if (lua_rawget(L, idx) == LUA_TNIL) { lua_pop(L, 1); return; }
     if (!lua_istable(L, -1)) luaL_error(L, "Model: option '%s' must be a list of widths", key);
-    int k = (int)luaL_len(L, -1);
-    if (k > NF_MAXL) luaL_error(L, "Model: option '%s' has %d layers (at most %d)", key, k, NF_MAXL);
+    lua_Integer len = (lua_Integer)lua_rawlen(L, -1);   /* raw, like the options table it sits in */
+    if (len > NF_MAXL) luaL_error(L, "Model: option '%s' has %I layers (at most %d)", key, len, NF_MAXL);
+    int k = (int)len;
     for (int i = 0; i < k; i++) {
-        lua_geti(L, -1, i + 1);
+        lua_rawgeti(L, -1, i + 1);
         int ok;
         lua_Integer v = lua_tointegerx(L, -1, &ok);
         if (!ok) luaL_error(L, "Model: option '%s' entry %d is not an integer", key, i + 1);
@@ -161,12 +163,14 @@ static int l_model_new(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     read_config(L, 1, &c);
     luaL_checktype(L, 2, LUA_TTABLE);
-    int nd = (int)luaL_len(L, 2);
-    if (nd > 100000) luaL_argerror(L, 2, "too many devices");
+    /* raw: the names stay anchored by the table while nf_model_new copies them */
+    lua_Integer nd_len = (lua_Integer)lua_rawlen(L, 2);
+    if (nd_len > 100000) luaL_argerror(L, 2, "too many devices");
+    int nd = (int)nd_len;
     lua_Integer seed = luaL_optinteger(L, 3, 1);
     const char **names = lua_newuserdatauv(L, (size_t)(nd ? nd : 1) * sizeof *names, 0);
     for (int i = 0; i < nd; i++) {
-        lua_geti(L, 2, i + 1);
+        lua_rawgeti(L, 2, i + 1);
         if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "Model: device %d must be a string name", i + 1);
         names[i] = lua_tostring(L, -1);   /* kept alive by the devices table */
         lua_pop(L, 1);
@@ -327,6 +331,8 @@ static int l_train(lua_State *L)
     read_graphs(L, scr, c, "train", &g);
     int64_t n, nd;
     int64_t *rows = read_index_list(L, scr, "rows", -1, g.G, "train", &n);
+    m = check_model(L, 1);   /* reading rows ran metamethods (Lua code that could free the model) */
+    c = nf_model_config(m);
     int32_t *dev = NULL;
     if (c->device_at != NF_DEV_NONE) {
         int64_t *d64 = read_index_list(L, scr, "dev", n, nf_model_ndev(m), "train", &nd);
@@ -414,6 +420,7 @@ static int predict_or_embed(lua_State *L, const char *fname, int embed)
     if (lua_getfield(L, scr, "rows") != LUA_TNIL) rows = read_index_list(L, scr, "rows", -1, g.G, fname, &n);
     lua_pop(L, 1);
     m = check_model(L, 1);   /* reading rows ran metamethods (Lua code that could free the model) */
+    c = nf_model_config(m);
     int32_t dev = 0, *devs = NULL;
     if (c->device_at != NF_DEV_NONE) {
         if (lua_getfield(L, scr, "dev") != LUA_TNIL) {

@@ -32,9 +32,9 @@ static void read_code(lua_State *L, int idx, nf_space_id s, uint8_t *code, const
     if (!lua_istable(L, idx))
         luaL_error(L, "nasflat: %s: %s must be an arch string or a table of %d ids (got %s)", fname, what, len,
                    luaL_typename(L, idx));
-    if (luaL_len(L, idx) != len)
-        luaL_error(L, "nasflat: %s: %s has %I ids (a %s code has %d)", fname, what, (lua_Integer)luaL_len(L, idx),
-                   nf_space_name(s), len);
+    lua_Integer have = luaL_len(L, idx);   /* read once: the message shows the length that was checked */
+    if (have != len)
+        luaL_error(L, "nasflat: %s: %s has %I ids (a %s code has %d)", fname, what, have, nf_space_name(s), len);
     for (int i = 0; i < len; i++) {
         lua_geti(L, idx, i + 1);
         int ok;
@@ -50,7 +50,8 @@ static void read_code(lua_State *L, int idx, nf_space_id s, uint8_t *code, const
 static uint8_t *read_codes(lua_State *L, int idx, nf_space_id s, int64_t *B, const char *fname)
 {
     luaL_checktype(L, idx, LUA_TTABLE);
-    int64_t n = (int64_t)luaL_len(L, idx);
+    int64_t n = (int64_t)luaL_len(L, idx);   /* read once; each entry read once below */
+    if (n < 0 || n > ((int64_t)1 << 32)) luaL_error(L, "nasflat: %s: a list of %I codes", fname, (lua_Integer)n);
     int len = nf_space_code_len(s);
     uint8_t *codes = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * (size_t)len, 0);
     for (int64_t i = 0; i < n; i++) {

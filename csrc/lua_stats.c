@@ -39,7 +39,8 @@ static double *check_doubles(lua_State *L, int idx, const char *fname, const cha
     if (luaL_testudata(L, idx, NF_TENSOR_MT)) luaL_error(L, "nasflat: attempt to use a closed tensor");
     if (!lua_istable(L, idx))
         luaL_error(L, "%s: %s must be a Tensor or a table of numbers (got %s)", fname, what, luaL_typename(L, idx));
-    lua_Integer len = luaL_len(L, idx);
+    lua_Integer len = luaL_len(L, idx);   /* read once; each entry below read once into buf */
+    if (len < 0 || len > ((lua_Integer)1 << 40)) luaL_error(L, "%s: %s has a length of %I", fname, what, len);
     double *buf = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *buf, 0);
     for (lua_Integer i = 1; i <= len; i++) {
         lua_geti(L, idx, i);

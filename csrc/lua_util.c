@@ -41,10 +41,15 @@ void nf_lua_check_options(lua_State *L, int idx, const char *fname, const char *
     }
 }
 
+/* Raw access, like nf_lua_check_options's lua_next: the value read is the value checked, no metamethod
+ * runs, and a string stays anchored by the table while the caller uses it. */
 static int opt_field(lua_State *L, int idx, const char *key)
 {
     if (lua_isnoneornil(L, idx)) return 0;
-    lua_getfield(L, idx, key);
+    idx = lua_absindex(L, idx);
+    if (!lua_istable(L, idx)) luaL_error(L, "option '%s': options must be a table (got %s)", key, luaL_typename(L, idx));
+    lua_pushstring(L, key);
+    lua_rawget(L, idx);
     if (lua_isnil(L, -1)) { lua_pop(L, 1); return 0; }
     return 1;
 }

@@ -23,6 +23,11 @@ nf_status nf_crc32_file(const char *path, uint32_t *out, int64_t *size, nf_err *
 {
     FILE *f = fopen(path, "rb");
     if (!f) return nf_seterr(err, NF_EIO, "%s: cannot open for reading", path);
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {   /* /dev/zero or a FIFO would never end */
+        fclose(f);
+        return nf_seterr(err, NF_EIO, "%s: not a regular file", path);
+    }
     unsigned char buf[1 << 16];
     uint32_t crc = 0;
     int64_t total = 0;

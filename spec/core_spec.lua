@@ -161,6 +161,9 @@ describe("util", function()
     local ok, err = nf.core.crc32_file("/nonexistent/file")
     assert.is_nil(ok)
     assert.equal("/nonexistent/file: cannot open for reading", err)
+    ok, err = nf.core.crc32_file("/dev/zero")   -- read forever before
+    assert.is_nil(ok)
+    assert.equal("/dev/zero: not a regular file", err)
   end)
 
   it("gives mean and sample std, skipping NaN", function()
@@ -266,5 +269,59 @@ describe("bindings and hostile tables", function()
     nf.core.matmul(A, B, {out = C})
     assert.equal(2, C:get(1, 2))
     assert.equal(2 * n, C:sum())
+  end)
+end)
+
+-- Every binding that walks a Lua list, fed lists whose __len and __index change their answers on each
+-- call (or claim a negative length). Each must either work on one consistent reading or raise a
+-- message; none may crash (the sanitizer build runs this too).
+describe("every list-walking binding and hostile lists", function()
+  local core = nf.core
+  local function hostile(values, len)
+    local calls = 0
+    return setmetatable({}, {
+      __len = function() calls = calls + 1; return len or (#values + calls) end,
+      __index = function(_, i) calls = calls + 1; return values[(i + calls) % #values + 1] end,
+    })
+  end
+  local function negative() return setmetatable({}, {__len = function() return -1 end}) end
+  local X = nf.Tensor.from{{1, 2}, {3, 4}, {5, 6}}
+  local space = nf.space.get("nb201")
+  local code = assert(space:parse(space:at(5)))
+  local cases = {
+    {"metrics.spearman", function(t) return core.metrics.spearman(t, {1, 2, 3}) end},
+    {"stats.gather_rows", function(t) return core.stats.gather_rows(X, t) end},
+    {"stats.simplex_search", function(t) return core.stats.simplex_search({t}, {1, 2, 3}, {1, 2}, 4) end},
+    {"Tensor.new", function(t) return nf.Tensor.new(t) end},
+    {"Tensor:index", function(t) return X:index(t) end},
+    {"space.graphs", function(t) return core.space.graphs("nb201", {t}) end},
+    {"zoo.latency devices", function(t) return core.zoo.latency("nb201", 1, t, 10) end},
+    {"vae.scale modes", function(t) return core.vae.scale(nf.Tensor.new(2, 2), t) end},
+    {"rng:shuffle", function(t) return nf.Rng(1):shuffle(t) end},
+    {"Model devices", function(t) return core.Model({nodes = 8, n_ops = 7}, t, 1) end},
+    {"Model widths", function(t) return core.Model({nodes = 8, n_ops = 7, head = t}, {"a"}, 1) end},
+  }
+  local lists = {
+    {"numbers", {3, 1, 2, 2.5, 0}},
+    {"codes", {code, code}},
+    {"strings", {"a", "b", "gpu_server_a_b1", "minmax"}},
+    {"mixed", {X, "x", {}, 1e300, -1}},
+  }
+  it("work or raise, with lengths and entries read once", function()
+    for _, c in ipairs(cases) do
+      for _, l in ipairs(lists) do
+        for _, len in ipairs{false, 1, 3, 1000} do
+          local ok, err = pcall(c[2], hostile(l[2], len or nil))
+          assert(ok or type(err) == "string", c[1] .. " with " .. l[1] .. ": " .. tostring(err))
+        end
+      end
+    end
+  end)
+
+  it("refuse negative lengths with a message", function()
+    support.raises("metrics.spearman: argument 1 has a length of -1", core.metrics.spearman, negative(), {1})
+    support.raises("stats.simplex_search: y has a length of -1", core.stats.simplex_search, {{1}}, negative(), {1}, 4)
+    support.raises("nasflat: graphs: a list of -1 codes", core.space.graphs, "nb201", negative())
+    support.raises("tensor: dimension 1 is negative", X.index, X, negative())
   end)
 end)

@@ -61,7 +61,7 @@
 -- scaling: "failed" ranks worst, as NASLib intends, without squashing every other value to 1.
 -- Counts are returned in info.
 --
--- Cache (arch2vec): <cache_dir>/arch2vec-<space>-<settings hash>.nfenc, a binary file (csrc/nf_vae.h:
+-- Cache (arch2vec): <cache_dir>/arch2vec-<space>-<settings hash>.nfenc, a binary file (csrc/nf_enccache.h:
 -- magic, version, space, settings hash, rows, dims, CRC-32s), written atomically. The hash covers the
 -- model version, every autoencoder setting, the seed and (fbnet) the list of architectures, so changed
 -- settings never read a stale file; a file whose header or CRC does not match is rebuilt and
