@@ -115,10 +115,24 @@ void nf_lua_latency_done(lua_State *L, int idx, const char *origin)
     nf_lua_account(L, u->lat.bytes);
 }
 
+/* The path argument at idx; NULL after pushing nil, message when it holds a NUL byte (C would open the
+ * file named by the part before it). */
+static const char *path_arg(lua_State *L, int idx)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, idx, &len);
+    if (strlen(path) == len) return path;
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: the path has a NUL byte at byte %d (a file name cannot contain NUL)", path,
+                    (int)strlen(path) + 1);
+    return NULL;
+}
+
 /* core.data.load_latency(path) -> Latency | nil, message */
 static int l_load_latency(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = path_arg(L, 1);
+    if (!path) return 2;
     nf_latency *lat = nf_lua_latency_new(L);
     nf_err err;
     if (nf_latency_load(path, lat, &err)) return nf_lua_fail(L, &err);
@@ -382,8 +396,10 @@ static const char *const *name_list(lua_State *L, int idx, const char *key)
 static int l_load_table(lua_State *L)
 {
     static const char *const allowed[] = {"strings", "numbers", "key", "duplicates", NULL};
-    const char *path = luaL_checkstring(L, 1);
+    luaL_checkstring(L, 1);
     nf_lua_check_options(L, 2, "load_table", allowed);
+    const char *path = path_arg(L, 1);
+    if (!path) return 2;
     nf_table_opts o;
     memset(&o, 0, sizeof o);
     o.string_cols = name_list(L, 2, "strings");
