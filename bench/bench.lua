@@ -35,7 +35,7 @@ print(string.format("sgemm 1024x1024x1024: %.1f GFLOP/s (%d threads)", big, thre
 
 local ctx = {peak_gflops = peak, peak_gflops_1t = peak1, threads = threads}
 local order = {"bench/bench_data.lua", "bench/bench_space.lua", "bench/bench_samplers.lua", "bench/bench_nn.lua",
-  "bench/bench_run.lua"}
+  "bench/bench_run.lua", "bench/bench_model.lua"}
 for _, path in ipairs(order) do
   local chunk = loadfile(path)
   if chunk then

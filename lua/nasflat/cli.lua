@@ -344,8 +344,12 @@ local function run_task_specs(o)
   if o.train or o.test then return {{adhoc = true, space = o.space}} end
   if o.task then
     local out = {}
+    local in_file = {}   -- the space of each task a task file names
+    if o["task-file"] then
+      for _, t in ipairs(tasks.load_all{file = o["task-file"]} or {}) do in_file[t.name] = t.space end
+    end
     for i, n in ipairs(util.split(o.task)) do
-      out[i] = {name = n, space = tasks.NAMES[n] and tasks.NAMES[n][1] or o.space}
+      out[i] = {name = n, space = tasks.NAMES[n] and tasks.NAMES[n][1] or in_file[n] or o.space}
     end
     if #out == 0 then return nil, "--task: empty list" end
     return out
@@ -413,11 +417,15 @@ function commands.run.main(o)
         table.concat(zoo.task_names(spec.space), ", "))
     end
     if spec.file_all then
-      local list, lerr = tasks.load_all{file = o["task-file"], devices = src.devices}
+      -- every task of the file, each checked against the data of its own space
+      local list, lerr = tasks.load_all{file = o["task-file"]}
       if not list then finish() return fail(lerr) end
       for _, t in ipairs(list) do
         local tsrc, serr = source_for(t.space or spec.space)
         if not tsrc then finish() return fail(serr) end
+        local ok, derr = tasks.check_devices(t.train, tsrc.devices, "source")
+        if ok then ok, derr = tasks.check_devices(t.test, tsrc.devices, "target") end
+        if not ok then finish() return fail(o["task-file"] .. ": task " .. tostring(t.name) .. ": " .. derr) end
         jobs[#jobs + 1] = {src = tsrc, task = t}
       end
     else
