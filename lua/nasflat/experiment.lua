@@ -28,6 +28,7 @@ M.DEFAULTS = {
   hybrid_bagging = H.DEFAULTS.bagging,
   budgets = {20},                -- transfer samples per target
   trials = 3,                    -- repetitions with derived seeds
+  trial_ids = util.NIL,          -- run only these trials of 1..trials (a job of a sweep: the same seeds and numbers)
   seed = 1,
   interval = 0.9,                -- nominal coverage of the prediction intervals scored (false: none)
   pretrain_samples = util.NIL,   -- architectures per source device: 512 (the paper's), 256 on the synthetic zoo
@@ -145,6 +146,20 @@ function M.run(opts)
   local o = util.options("experiment.run", opts, M.DEFAULTS)
   local src, task = o.source, o.task
   check_predictors(o.predictors)
+  if math.type(o.trials) ~= "integer" or o.trials < 1 then error("experiment.run: option 'trials' must be an integer >= 1", 2) end
+  local trial_list = {}
+  for t = 1, o.trials do trial_list[t] = t end
+  if o.trial_ids ~= nil then
+    if type(o.trial_ids) ~= "table" or #o.trial_ids == 0 then
+      error("experiment.run: option 'trial_ids' must be a non-empty list of trial numbers", 2)
+    end
+    for _, t in ipairs(o.trial_ids) do
+      if math.type(t) ~= "integer" or t < 1 or t > o.trials then
+        error(string.format("experiment.run: trial_ids entry %s is not a trial of 1..%d", tostring(t), o.trials), 2)
+      end
+    end
+    trial_list = o.trial_ids
+  end
   for k, v in pairs(M.pretrain_defaults(src)) do if o[k] == nil then o[k] = v end end
   local report = o.progress or function() end
   local t_start = util.now()
@@ -170,7 +185,7 @@ function M.run(opts)
           #measured, k)
       end
       local summary = {budget = k, trials = {}}
-      for trial = 1, o.trials do
+      for _, trial in ipairs(trial_list) do
         report("%s: %s, %d samples, trial %d", task.name, target, k, trial)
         local tseed = core.derive_seed(o.seed, 10000 * trial + k)
         local rows = require("nasflat.samplers").select{method = o.sampler, n = k, encoding = enc,
@@ -195,7 +210,7 @@ function M.run(opts)
           P:free()
         end
         view:free()
-        summary.trials[trial] = run
+        summary.trials[#summary.trials + 1] = run
       end
       for _, p in ipairs(o.predictors) do
         local sp, kt = {}, {}
