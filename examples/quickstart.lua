@@ -1,55 +1,49 @@
 #!/usr/bin/env lua5.4
---- The Lua API in one page: train the predictor on two source devices, transfer it to a target device
--- with 20 measured architectures, and rank every architecture on the target.
+--- The Lua API in one page: 20 latencies measured on "your" device, the shipped predictor fitted on them, every
+-- architecture of the space predicted (with 90 % intervals), the model saved and loaded back.
 --   lua5.4 examples/quickstart.lua        (from the repository root, after `make`)
+-- With the real data the 20 measurements are pixel3's, and the source devices every other device of the data;
+-- without it, a device of the synthetic zoo.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/lua/?.so;" .. package.cpath
 local nf = require "nasflat"
 
--- real data when present, else the synthetic zoo (same Latency object either way)
-local lat, sources, target
-local dir = nf.data.dir()
-if dir then
-  lat = assert(nf.data.load_latency(dir .. "/nb201_latency.csv"))
-  sources, target = {"1080ti_1", "silver_4114"}, "pixel3"
-else
-  lat = assert(nf.zoo.latency{space = "nb201", seed = 1})
-  sources, target = {"gpu_server_a_b1", "cpu_desktop_8c"}, "cpu_mobile_big"
-end
-local space = nf.space.get("nb201")
-local archs = {}
-for row = 1, lat:n_archs() do archs[row] = lat:arch_string(row) end
-local graphs = space:graphs(archs)
+local src = assert(nf.source.open{data = nf.data.dir() or "synthetic", space = "nb201"})
+local target = src.synthetic and "cpu_mobile_big" or "pixel3"
 
--- pre-train on 256 random architectures per source device (normalised latency as the target)
+-- "measure" 20 architectures on the target (here: read them from the data)
 local rng = nf.Rng(1)
-local rows, devices, targets = {}, {}, {}
-for _, d in ipairs(sources) do
-  local norm = lat:norm(d)
-  for _, r in ipairs(rng:sample(lat:n_archs(), 256)) do
-    if norm:get(r) == norm:get(r) then          -- skip unmeasured cells (NaN)
-      rows[#rows + 1], devices[#devices + 1], targets[#targets + 1] = r, d, norm:get(r)
-    end
+local measured = src:measured(target)
+local archs, ms = {}, {}
+for i, k in ipairs(rng:sample(#measured, 20)) do
+  archs[i], ms[i] = src.arch_strings[measured[k]], src:ms(target):get(measured[k])
+end
+
+-- fit the hybrid (source devices: every other device of the data), predict all 15,625 cells
+local sources = {}
+for _, d in ipairs(src.devices) do if d ~= target then sources[#sources + 1] = d end end
+local P = assert(nf.model.fit{space = "nb201", samples = {archs = archs, ms = ms}, target = target, data = src,
+  sources = sources})
+print(P)
+local all = nf.space.get("nb201"):enumerate()
+local pred, info = P:predict(all, {interval = 0.9})
+
+-- how good is it on the architectures the data has measured?
+local truth, est, inside = {}, {}, 0
+for i, a in ipairs(all) do
+  local r = src:row(a)
+  local t = r and src:ms(target):get(r)
+  if t and t == t then
+    truth[#truth + 1], est[#est + 1] = t, pred:get(i)
+    if t >= info.lo:get(i) and t <= info.hi:get(i) then inside = inside + 1 end
   end
 end
-local P = nf.predictor.new(space:predictor_options{devices = sources, seed = 1})
-P:fit{graphs = graphs, rows = rows, devices = devices, targets = nf.Tensor.from(targets), epochs = 20}
+print(string.format("%s: Spearman %.3f over %d architectures; 90%% intervals hold %.1f%% of them",
+  target, nf.metrics.spearman(nf.Tensor.from(est), nf.Tensor.from(truth)), #truth, 100 * inside / #truth))
 
--- transfer: 20 measured architectures on the target, its embedding copied from the first source
-local measured = lat:measured(target)
-local picked = {}
-for i, k in ipairs(rng:sample(#measured, 20)) do picked[i] = measured[k] end
-local ms = lat:ms(target)
-local y = ms:index(picked)
-local lo, hi = y:min(), y:max()
-local ynorm = {}
-for i = 1, #picked do ynorm[i] = (y:get(i) - lo) / (hi - lo) end
-P:add_device(target, {copy_from = sources[1]})
-P:fit{graphs = graphs, rows = picked, devices = target, targets = nf.Tensor.from(ynorm), epochs = 30, batch = 16}
-
--- rank every measured architecture on the target
-local scores = P:predict{graphs = graphs, rows = measured, device = target}
-local truth = ms:index(measured)
-print(string.format("%s -> %s: Spearman %.3f, Kendall %.3f over %d architectures", table.concat(sources, "+"),
-  target, nf.metrics.spearman(scores, truth), nf.metrics.kendall(scores, truth), #measured))
-P:free()
+-- keep it: the file carries the source-device models, so it predicts without the data
+local path = os.tmpname()
+assert(P:save(path))
+local Q = assert(nf.model.load(path))
+assert(Q:predict({all[1]}):get(1) == pred:get(1))
+os.remove(path)

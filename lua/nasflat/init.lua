@@ -23,6 +23,13 @@ local lazy = {
   encodings = "nasflat.encodings",
   predictor = "nasflat.predictor",
   experiment = "nasflat.experiment",
+  model = "nasflat.model",
+  features = "nasflat.features",
+  source = "nasflat.source",
+  source_models = "nasflat.source_models",
+  results = "nasflat.results",
+  json = "nasflat.json",
+  tasks = "nasflat.tasks",
   zoo = "nasflat.zoo",
   util = "nasflat.util",
 }
