@@ -191,6 +191,14 @@ describe("nasflat usage errors", function()
       {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat,ridge,phys,phys_live," ..
         "ridge_ms,phys_ms,phys_live_ms,roofw,roofw_ms,floor,floor_ms,roof1,source)"},
       {{"run", "--interval", "1"}, "--interval must be a probability in (0, 1)"},
+      {{"run", "--budget", "20,1e400,10"}, "--budget: '1e400' is not a positive integer"},
+      {{"run", "--space", "zzz"}, "--space must be nb201 or fbnet (got 'zzz')"},
+      {{"run", "--sampler", "zzz"}, "--sampler: unknown sampler 'zzz' (known: random,params,kmeans,cosine," ..
+        "cosine_greedy,kmeancosine,latency)"},
+      {{"run", "--encoding", "struct+zz"}, "--encoding: unknown encoding 'zz' (known: zcp,arch2vec,path,onehot," ..
+        "params,struct,phys,phys_live,roof,roofw,floor, joined with '+')"},
+      {{"run", "--budget", "2"}, "--budget 2: the hybrid predictor needs at least 4 samples"},
+      {{"run", "--train", ",", "--test", "x"}, "--train: empty list"},
       {{"run", "--threads", "1000"}, "--threads must be between 1 and 256 (got 1000)"},
       {{"run", "--hybrid", ","}, "--hybrid: empty list"},
       {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv or equal (got 'best')"},

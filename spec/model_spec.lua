@@ -334,6 +334,30 @@ describe("nasflat fit and predict", function()
     os.execute("rm -r " .. quote(dir))
   end)
 
+  it("run keeps a trial whose Spearman is undefined: null with the reason, counted, shown, files written", function()
+    local dir = support.tmpdir()
+    local src = zoo("nb201")
+    local lines = {"arch_index,arch_string,a,b,flat"}
+    local A, B = src:ms("gpu_server_a_b1"), src:ms("cpu_desktop_8c")
+    for i = 1, 300 do
+      lines[#lines + 1] = string.format("%d,%s,%s,%s,5", i - 1, src.arch_strings[i], json.number(A:get(i)),
+        json.number(B:get(i)))
+    end
+    local f = assert(io.open(dir .. "/nb201_latency.csv", "w"))
+    f:write(table.concat(lines, "\n"), "\n")
+    f:close()
+    local r = nasflat{"run", "--data", dir, "--train", "a,b", "--test", "flat", "--predictor", "ridge", "--trials", "2",
+      "--out", dir .. "/out"}
+    assert.equal(0, r.code)
+    assert.matches("note: 2 trial%(s%) have no Spearman", r.out)
+    local res = assert(results.read(dir .. "/out/custom-seed1.json"))
+    assert.equal(2, res.nan_metrics)
+    local t = res.targets[1].budgets[1].trials[1].ridge
+    assert.equal(cjson.null, t.spearman)   -- null in the JSON
+    assert.equal("the measured latencies are all equal", t.nan_reason)
+    os.execute("rm -r " .. quote(dir))
+  end)
+
   it("names the file, line and column of bad samples; refuses impossible requests", function()
     local dir = support.tmpdir()
     local A = zoo("nb201").arch_strings

@@ -95,11 +95,11 @@ end
 local function int_list(s, what)
   local out = {}
   for _, piece in ipairs(util.split(tostring(s))) do
-    local v = tonumber(piece)
-    if not v or v ~= math.floor(v) or v < 1 then
+    local v = math.tointeger(tonumber(piece))
+    if not v or v < 1 then
       return nil, string.format("%s: '%s' is not a positive integer", what, piece)
     end
-    out[#out + 1] = math.tointeger(v)
+    out[#out + 1] = v
   end
   if #out == 0 then return nil, what .. ": empty list" end
   return out
@@ -309,6 +309,10 @@ local function print_run_table(records, out)
         if v then line(string.format("  mean Spearman, %s, k=%d: %s", p, k, fmt(v))) end
       end
     end
+    if (rec.nan_metrics or 0) > 0 then
+      line(string.format("  note: %d trial(s) have no Spearman (a constant prediction or target: see nan_reason in " ..
+        "--json); the means leave them out", rec.nan_metrics))
+    end
     line(string.format("  time: %.1f s (pre-training %.1f s), peak memory %s MiB", rec.timings.total_s,
       rec.timings.pretrain_s or 0, fmt(rec.peak_rss_mib, 0)))
   end
@@ -384,6 +388,32 @@ function commands.run.main(o)
     return fail("--hybrid-bagging must be refit or oof (got '" .. o["hybrid-bagging"] .. "')", 2)
   end
   if o.interval >= 1 then return fail("--interval must be a probability in (0, 1)", 2) end
+  if o.space ~= "nb201" and o.space ~= "fbnet" then return fail("--space must be nb201 or fbnet (got '" .. o.space .. "')", 2) end
+  local known_sampler = false
+  for _, m in ipairs(require("nasflat.samplers").METHODS) do known_sampler = known_sampler or m == o.sampler end
+  if not known_sampler then
+    return fail(string.format("--sampler: unknown sampler '%s' (known: %s)", o.sampler,
+      list_text(require("nasflat.samplers").METHODS)), 2)
+  end
+  local enc_known = {struct = true}
+  for _, e in ipairs(require("nasflat.encodings").NAMES) do enc_known[e] = true end
+  for _, piece in ipairs(util.split(o.encoding, "+")) do
+    if not enc_known[piece] then
+      return fail(string.format("--encoding: unknown encoding '%s' (known: %s, joined with '+')", piece,
+        list_text(require("nasflat.encodings").NAMES)), 2)
+    end
+  end
+  for _, which in ipairs({"train", "test"}) do
+    if o[which] and #util.split(o[which]) == 0 then return fail("--" .. which .. ": empty list", 2) end
+  end
+  for _, p in ipairs(predictors) do
+    local need = model.kind_module(p, "run").MIN_SAMPLES
+    for _, k in ipairs(budgets) do
+      if k < need then
+        return fail(string.format("--budget %d: the %s predictor needs at least %d samples", k, p, need), 2)
+      end
+    end
+  end
   if o.threads then
     if o.threads > 256 then return fail("--threads must be between 1 and 256 (got " .. o.threads .. ")", 2) end
     core.set_threads(o.threads)
@@ -626,6 +656,7 @@ local function predict_archs(o, pos, space)
     if o.archs == "-" then f = io.stdin else f, err = io.open(o.archs, "r") end
     if not f then return nil, string.format("predict: --archs: cannot open %s", err), 1 end
     local n = 0
+    local lines_ok, lines_err = pcall(function()
     for line in f:lines() do
       n = n + 1
       local a = line:match("^%s*(.-)%s*$")
@@ -633,7 +664,12 @@ local function predict_archs(o, pos, space)
         list[#list + 1], where[#list + 1] = a, (o.archs == "-" and "stdin" or o.archs) .. ":" .. n
       end
     end
+    end)
     if f ~= io.stdin then f:close() end
+    if not lines_ok then
+      return nil, string.format("predict: --archs: cannot read %s (%s)", o.archs,
+        tostring(lines_err):gsub("^.-:%d+: ", "")), 1
+    end
     if #list == 0 then return nil, "predict: " .. o.archs .. ": no architectures", 1 end
   end
   for i, a in ipairs(list) do
@@ -794,7 +830,11 @@ function M.main(argv)
     return fail(string.format("%s: unexpected argument '%s'", name, pos[1]), 2)
   end
   local ok, code = xpcall(cmd.main, debug.traceback, o, pos)
-  if not ok then return fail("internal error: " .. tostring(code), 70) end
+  if not ok then
+    -- lua5.4 turns Ctrl-C into the error "interrupted!": a clean stop, not an internal error
+    if tostring(code):find("interrupted!", 1, true) then return fail("interrupted", 130) end
+    return fail("internal error: " .. tostring(code), 70)
+  end
   return code
 end
 

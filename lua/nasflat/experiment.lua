@@ -56,10 +56,17 @@ function M.pretrain_defaults(src)
 end
 
 --- Scores of a prediction against the truth (ranking on the predicted ms).
+-- A rank correlation with a constant side is undefined (NaN): it is kept as NaN (null in JSON, empty in CSV) with
+-- the reason, counted in the record's nan_metrics, and left out of the means.
 local function evaluate(pred, truth)
   local m = require "nasflat.metrics"
-  return {spearman = m.spearman(pred, truth), kendall = m.kendall(pred, truth), mae_ms = m.mae(pred, truth),
+  local r = {spearman = m.spearman(pred, truth), kendall = m.kendall(pred, truth), mae_ms = m.mae(pred, truth),
     mape = m.mape(pred, truth), acc10 = m.acc10(pred, truth)}
+  if r.spearman ~= r.spearman then
+    r.nan_reason = (truth:max() == truth:min()) and "the measured latencies are all equal" or
+      (pred:max() == pred:min()) and "every prediction is the same" or "a metric is not finite"
+  end
+  return r
 end
 
 --- Coverage and median relative width of the intervals over the measured rows that were not samples.
@@ -225,6 +232,16 @@ function M.run(opts)
   record.timings.transfer_s = util.now() - t_transfer
   record.timings.total_s = util.now() - t_start
   record.peak_rss_mib = util.peak_rss_mib()
+  record.nan_metrics = 0
+  for _, e in ipairs(record.targets) do
+    for _, b in ipairs(e.budgets) do
+      for _, r in ipairs(b.trials) do
+        for _, p in ipairs(o.predictors) do
+          if r[p].nan_reason then record.nan_metrics = record.nan_metrics + 1 end
+        end
+      end
+    end
+  end
   record.mean = {}
   for _, p in ipairs(o.predictors) do
     record.mean[p] = {}
