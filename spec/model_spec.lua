@@ -62,6 +62,15 @@ describe("model.fit and predict", function()
     local by_code = P:predict(codes)
     assert.equal(ms:get(5), by_code:get(1))
     assert.equal(ms:get(9), by_code:get(2))
+    -- graph batches (pruned or not: the op labels are kept) and the data's arch_index numbers
+    for _, pruned in ipairs{true, false} do
+      local g = space:graphs({src.arch_strings[5], src.arch_strings[9]}, {pruned = pruned})
+      assert.same(by_code:totable(), P:predict(g):totable())
+    end
+    local i5, i9 = src.latency:arch_index(5), src.latency:arch_index(9)
+    assert.same(by_code:totable(), P:predict({i5, i9}, {data = src}):totable())
+    support.raises("model:predict: architecture 1 is a dataset index, but no 'data' source was given", function()
+      P:predict({i5}) end)
   end)
 
   it("predicts FBNet architectures outside the data: finite, positive, slower when a block gets heavier", function()

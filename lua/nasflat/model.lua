@@ -29,10 +29,11 @@
 --             data except the target), or a nasflat.source_models object already fitted (shared by many fits).
 -- Returns the model, or nil and a message (data missing, too few samples).
 --
--- Model methods: predict(archs, opts) -> ms Tensor, info {logms, lo, hi}; opts: interval (a probability in
--- (0, 1): lo and hi bound each prediction with that nominal coverage, split-conformal on the fit's
--- cross-validation residuals of log latency), features (a nasflat.features cache over exactly `archs`, to
--- share feature matrices between models); save(path) -> true or nil, msg; refit(samples) -> a new model with the
+-- Model methods: predict(archs, opts) -> ms Tensor, info {logms, lo, hi}; archs: arch strings (either form),
+-- codes, a graph batch from space:graphs, or arch_index numbers of opts.data (a nasflat.source Source); opts:
+-- interval (a probability in (0, 1): lo and hi bound each prediction with that nominal coverage, split-conformal
+-- on the fit's cross-validation residuals of log latency), features (a nasflat.features cache over exactly
+-- `archs`, to share feature matrices between models), data; save(path) -> true or nil, msg; refit(samples) -> a new model with the
 -- same settings on other samples; __tostring. Fields: kind, space, target, n_samples, samples, options.
 local core = require "nasflat.core"
 local util = require "nasflat.util"
@@ -63,15 +64,40 @@ local function kind_module(kind, fname)
 end
 M.kind_module = kind_module
 
---- Canonical arch strings of a list (strings in any accepted form, or codes). A malformed entry raises
--- (a programmer error: callers that read user input check with space:parse first).
-function M.canonical(space, archs, fname)
+--- The architectures of a graph batch (space:graphs, pruned or not: the node op labels are kept) as codes.
+local function codes_of_graphs(space, g)
+  local ops = g.ops:totable()
+  local out = {}
+  for i, row in ipairs(ops) do
+    local code = {}
+    if space.name == "nb201" then
+      for e = 1, 6 do code[e] = math.tointeger(row[e + 1]) - 2 end   -- node e+1 holds edge e's op as op id + 2
+    else
+      for l = 1, #row do code[l] = math.tointeger(row[l]) end      -- node l holds layer l's block id
+    end
+    out[i] = code
+  end
+  return out
+end
+
+--- Canonical arch strings of a list: arch strings in any accepted form, codes, dataset indices (the data's
+-- arch_index; `src` a nasflat.source Source), or a graph batch ({ops = Tensor, ...} from space:graphs). A
+-- malformed entry raises (a programmer error: callers that read user input check with space:parse first).
+function M.canonical(space, archs, fname, src)
   if type(archs) ~= "table" then error(fname .. ": architectures must be a list", 3) end
+  if type(archs.ops) == "userdata" then archs = codes_of_graphs(space, archs) end
   local out = {}
   for i, a in ipairs(archs) do
     local code, err
     if type(a) == "table" then code = a
     elseif type(a) == "string" then code, err = space:parse(a)
+    elseif math.type(a) == "integer" then
+      if not src then
+        error(string.format("%s: architecture %d is a dataset index, but no 'data' source was given", fname, i), 3)
+      end
+      local row = src.latency:row_of(a)
+      if not row then error(string.format("%s: architecture %d: no arch_index %d in the data", fname, i, a), 3) end
+      code = space:parse(src.arch_strings[row])
     else error(string.format("%s: architecture %d is a %s (expected an arch string or a code)", fname, i, type(a)), 3)
     end
     if not code then error(string.format("%s: architecture %d: %s", fname, i, err), 3) end
@@ -149,13 +175,13 @@ end
 
 --- Predictions for a list of architectures (see the module comment).
 function Model:predict(archs, opts)
-  opts = util.options("model:predict", opts, {interval = util.NIL, features = util.NIL})
+  opts = util.options("model:predict", opts, {interval = util.NIL, features = util.NIL, data = util.NIL})
   local space = require("nasflat.space").get(self.space)
   local cache = opts.features
   if cache then
     if cache.list ~= archs then error("model:predict: option 'features' must be a cache over the same list", 2) end
   else
-    cache = require("nasflat.features").cache(space, M.canonical(space, archs, "model:predict"))
+    cache = require("nasflat.features").cache(space, M.canonical(space, archs, "model:predict", opts.data))
   end
   local K = kind_module(self.kind, "model:predict")
   local logms = K.logms(self, cache)
