@@ -33,8 +33,9 @@
 -- codes, a graph batch from space:graphs, or arch_index numbers of opts.data (a nasflat.source Source); opts:
 -- interval (a probability in (0, 1): lo and hi bound each prediction with that nominal coverage, split-conformal
 -- on the fit's cross-validation residuals of log latency), features (a nasflat.features cache over exactly
--- `archs`, to share feature matrices between models), data; save(path) -> true or nil, msg; refit(samples) -> a new model with the
--- same settings on other samples; __tostring. Fields: kind, space, target, n_samples, samples, options.
+-- `archs`, to share feature matrices between models), data; save(path) -> true or nil, msg;
+-- refit(samples) -> a new model with the same settings on other samples; __tostring. Fields: kind, space,
+-- target, n_samples, samples, options.
 local core = require "nasflat.core"
 local util = require "nasflat.util"
 local json = require "nasflat.json"
