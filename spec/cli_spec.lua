@@ -188,8 +188,8 @@ describe("nasflat usage errors", function()
       {{"run", "--seed", "-2"}, "option '--seed' expects an integer >= 0, got '-2'"},
       {{"run", "--lr", "0"}, "option '--lr' expects a positive number, got '0'"},
       {{"run", "--predictor", "gnn"}, "--predictor: unknown kind 'gnn' (known: hybrid,nasflat,ridge, or all)"},
-      {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown component 'gnn' (known: nasflat,ridge,phys,phys_live," ..
-        "ridge_ms,phys_ms,phys_live_ms,roofw,roofw_ms,floor,floor_ms,roof1,source)"},
+      {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown hybrid component 'gnn' (known: nasflat, ridge, phys, " ..
+        "phys_live, ridge_ms, phys_ms, phys_live_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)"},
       {{"run", "--interval", "1"}, "--interval must be a probability in (0, 1)"},
       {{"run", "--budget", "20,1e400,10"}, "--budget: '1e400' is not a positive integer"},
       {{"run", "--space", "zzz"}, "--space must be nb201 or fbnet (got 'zzz')"},
@@ -200,9 +200,10 @@ describe("nasflat usage errors", function()
       {{"run", "--budget", "2"}, "--budget 2: the hybrid predictor needs at least 4 samples"},
       {{"run", "--train", ",", "--test", "x"}, "--train: empty list"},
       {{"run", "--threads", "1000"}, "--threads must be between 1 and 256 (got 1000)"},
-      {{"run", "--hybrid", ","}, "--hybrid: empty list"},
-      {{"run", "--hybrid-weights", "best"}, "--hybrid-weights must be cv or equal (got 'best')"},
-      {{"run", "--hybrid-bagging", "all"}, "--hybrid-bagging must be refit or oof (got 'all')"},
+      {{"run", "--hybrid", ","}, "--hybrid: option 'components' must be a non-empty list (nasflat, ridge, phys, " ..
+        "phys_live, ridge_ms, phys_ms, phys_live_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)"},
+      {{"run", "--hybrid-weights", "best"}, "--hybrid: option 'weights' must be \"cv\" or \"equal\" (got best)"},
+      {{"run", "--hybrid-bagging", "all"}, "--hybrid: option 'bagging' must be \"refit\" or \"oof\" (got all)"},
       {{"run", "--hybrid-bags", "0"}, "option '--hybrid-bags' expects an integer >= 1, got '0'"},
       {{"run", "--budget", "10,x"}, "--budget: 'x' is not a positive integer"},
       {{"run", "--budget", "0"}, "--budget: '0' is not a positive integer"},

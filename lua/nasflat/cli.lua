@@ -374,19 +374,13 @@ function commands.run.main(o)
     end
   end
   local comps = util.split(o.hybrid)
-  if #comps == 0 then return fail("--hybrid: empty list", 2) end
   local H = require "nasflat.model_hybrid"
-  for _, c in ipairs(comps) do
-    if not H.COMPONENTS[c] then
-      return fail("--hybrid: unknown component '" .. c .. "' (known: " .. list_text(H.COMPONENT_NAMES) .. ")", 2)
-    end
-  end
-  if not H.WEIGHTS[o["hybrid-weights"]] then
-    return fail("--hybrid-weights must be cv or equal (got '" .. o["hybrid-weights"] .. "')", 2)
-  end
-  if not H.BAGGING[o["hybrid-bagging"]] then
-    return fail("--hybrid-bagging must be refit or oof (got '" .. o["hybrid-bagging"] .. "')", 2)
-  end
+  local hopts = {}
+  for k, v in pairs(H.DEFAULTS) do hopts[k] = v end
+  hopts.components, hopts.weights, hopts.bags, hopts.bagging = comps, o["hybrid-weights"], o["hybrid-bags"],
+    o["hybrid-bagging"]
+  local hok, herr = H.validate(hopts)
+  if not hok then return fail("--hybrid: " .. herr, 2) end
   if o.interval >= 1 then return fail("--interval must be a probability in (0, 1)", 2) end
   if o.space ~= "nb201" and o.space ~= "fbnet" then return fail("--space must be nb201 or fbnet (got '" .. o.space .. "')", 2) end
   local known_sampler = false

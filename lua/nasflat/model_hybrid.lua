@@ -236,31 +236,35 @@ local function residuals(w, cvs, ms)
 end
 
 --------------------------------------------------------------------------------------------------- fit / predict
-local function check(o)
+--- Whether hybrid options are valid: true, or nil and what is wrong (the CLI reports it as a usage error; a fit
+-- raises it).
+function M.validate(o)
   if type(o.components) ~= "table" or #o.components == 0 then
-    error("model.fit: option 'components' must be a non-empty list (" .. table.concat(M.COMPONENT_NAMES, ", ") .. ")", 4)
+    return nil, "option 'components' must be a non-empty list (" .. table.concat(M.COMPONENT_NAMES, ", ") .. ")"
   end
   for _, c in ipairs(o.components) do
     if not M.COMPONENTS[c] then
-      error("model.fit: unknown hybrid component '" .. tostring(c) .. "' (known: " ..
-        table.concat(M.COMPONENT_NAMES, ", ") .. ")", 4)
+      return nil, "unknown hybrid component '" .. tostring(c) .. "' (known: " .. table.concat(M.COMPONENT_NAMES, ", ") ..
+        ")"
     end
   end
   if not M.WEIGHTS[o.weights] then
-    error("model.fit: option 'weights' must be \"cv\" or \"equal\" (got " .. tostring(o.weights) .. ")", 4)
+    return nil, "option 'weights' must be \"cv\" or \"equal\" (got " .. tostring(o.weights) .. ")"
   end
-  if type(o.step) ~= "number" or o.step <= 0 or o.step > 1 then
-    error("model.fit: option 'step' must be a number in (0, 1]", 4)
-  end
-  if math.type(o.folds) ~= "integer" or o.folds < 2 then error("model.fit: option 'folds' must be an integer >= 2", 4) end
-  if math.type(o.bags) ~= "integer" or o.bags < 1 then error("model.fit: option 'bags' must be an integer >= 1", 4) end
+  if type(o.step) ~= "number" or o.step <= 0 or o.step > 1 then return nil, "option 'step' must be a number in (0, 1]" end
+  if math.type(o.folds) ~= "integer" or o.folds < 2 then return nil, "option 'folds' must be an integer >= 2" end
+  if math.type(o.bags) ~= "integer" or o.bags < 1 then return nil, "option 'bags' must be an integer >= 1" end
   if not M.BAGGING[o.bagging] then
-    error("model.fit: option 'bagging' must be \"refit\" or \"oof\" (got " .. tostring(o.bagging) .. ")", 4)
+    return nil, "option 'bagging' must be \"refit\" or \"oof\" (got " .. tostring(o.bagging) .. ")"
   end
   local f = o.bag_fraction
-  if type(f) ~= "number" or not (f > 0 and f < 1) then
-    error("model.fit: option 'bag_fraction' must be a number in (0, 1)", 4)
-  end
+  if type(f) ~= "number" or not (f > 0 and f < 1) then return nil, "option 'bag_fraction' must be a number in (0, 1)" end
+  return true
+end
+
+local function check(o)
+  local ok, err = M.validate(o)
+  if not ok then error("model.fit: " .. err, 4) end
 end
 
 local function has(list, x)
