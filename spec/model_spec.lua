@@ -384,6 +384,8 @@ describe("nasflat fit and predict", function()
     end
     case("arch,latency\n" .. A[1] .. ",1\n", 1, "FILE:1: no column 'ms' (the header has: arch,latency; expected arch,ms)")
     case("arch,ms\n" .. A[1] .. ",1\n" .. A[2] .. ",0\n", 1, "FILE:3:2: ms must be a positive number (got 0)")
+    case("arch,ms\n" .. A[1] .. ",abc\n", 1, 'FILE:2:2: ms must be a positive number (got "abc")')
+    case("arch,ms\n" .. A[1] .. ",\n", 1, "FILE:2:2: ms must be a positive number (got an empty cell)")
     case("arch,ms\n" .. A[1] .. ",1\n|bogus~0|,2\n", 1, "FILE:3:1: nb201 arch string: unknown op 'bogus' " ..
       "(expected none, skip_connect, nor_conv_1x1, nor_conv_3x3 or avg_pool_3x3) at column 2 (edge 1, 0->1)")
     case("arch,ms\n17,1\n", 1, "FILE:2:1: '17' is a dataset index, but there is no data directory to look it up " ..

@@ -551,7 +551,7 @@ local function read_samples_file(path, space, src)
     end
     if type(v) ~= "number" or not (v > 0 and v < math.huge) then
       return nil, string.format("%s:%d:%d: ms must be a positive number (got %s)", path, line, col.ms,
-        v == nil and "an empty cell" or json.number(v))
+        type(v) == "number" and json.number(v) or v == nil and "an empty cell" or string.format("%q", v))
     end
     archs[#archs + 1], ms[#ms + 1] = a, v
   end
