@@ -83,5 +83,6 @@ int luaopen_nasflat_core(lua_State *L)
     nf_lua_nn_open(L);
     nf_lua_vae_open(L);
     nf_lua_taskgen_open(L);
+    nf_lua_search_open(L);
     return 1;
 }

@@ -62,5 +62,6 @@ void nf_lua_stats_open(lua_State *L);
 void nf_lua_nn_open(lua_State *L);
 void nf_lua_vae_open(lua_State *L);
 void nf_lua_taskgen_open(lua_State *L);
+void nf_lua_search_open(lua_State *L);
 
 #endif

@@ -1,0 +1,125 @@
+/* lua_search.c — nasflat.core.search: Pareto ranks and the 2-D hypervolume of nf_search.c for Lua.
+ *   search.pareto_rank(points) -> ranks (list), fronts     points: Tensor(n × m) or a list of n lists of m numbers
+ *   search.hypervolume2(xs, ys, rx, ry) -> area            xs, ys: Tensors or lists of numbers of equal length
+ * Every objective is minimised; NaN marks a missing value (rank 0, no volume). Buffers are userdata pushed on
+ * the stack, so an error never leaks them. */
+#include "lua_nf.h"
+#include "nf_search.h"
+
+static void *scratch(lua_State *L, size_t bytes)
+{
+    return lua_newuserdatauv(L, bytes ? bytes : 1, 0);
+}
+
+/* A flat double copy of a number list or Tensor at idx (pushed as userdata). */
+static double *check_numbers(lua_State *L, int idx, const char *fname, int64_t *n)
+{
+    nf_tensor *t = nf_lua_test_tensor(L, idx);
+    if (t) {
+        double *buf = scratch(L, (size_t)t->size * sizeof *buf);
+        for (int64_t i = 0; i < t->size; i++) buf[i] = t->data[i];
+        *n = t->size;
+        return buf;
+    }
+    if (luaL_testudata(L, idx, NF_TENSOR_MT)) luaL_error(L, "nasflat: attempt to use a closed tensor");
+    if (!lua_istable(L, idx))
+        luaL_error(L, "%s: argument %d must be a Tensor or a list of numbers (got %s)", fname, idx, luaL_typename(L, idx));
+    lua_Integer len = luaL_len(L, idx);
+    if (len < 0 || len > ((lua_Integer)1 << 40)) luaL_error(L, "%s: argument %d has a length of %I", fname, idx, len);
+    double *buf = scratch(L, (size_t)len * sizeof *buf);
+    for (lua_Integer i = 1; i <= len; i++) {
+        lua_geti(L, idx, i);
+        int ok;
+        lua_Number v = lua_tonumberx(L, -1, &ok);
+        if (!ok) luaL_error(L, "%s: argument %d entry %I is not a number (%s)", fname, idx, i, luaL_typename(L, -1));
+        buf[i - 1] = v;
+        lua_pop(L, 1);
+    }
+    *n = (int64_t)len;
+    return buf;
+}
+
+static int l_pareto_rank(lua_State *L)
+{
+    const char *fname = "search.pareto_rank";
+    int64_t n;
+    int m;
+    double *obj;
+    nf_tensor *t = nf_lua_test_tensor(L, 1);
+    if (t) {
+        if (t->ndim != 2) luaL_error(L, "%s: the Tensor must be 2-D (n × m), got %d dimensions", fname, t->ndim);
+        n = t->shape[0];
+        m = (int)t->shape[1];
+        obj = scratch(L, (size_t)t->size * sizeof *obj);
+        for (int64_t i = 0; i < t->size; i++) obj[i] = t->data[i];
+    } else {
+        if (luaL_testudata(L, 1, NF_TENSOR_MT)) luaL_error(L, "nasflat: attempt to use a closed tensor");
+        if (!lua_istable(L, 1))
+            luaL_error(L, "%s: argument 1 must be a Tensor or a list of points (got %s)", fname, luaL_typename(L, 1));
+        lua_Integer len = luaL_len(L, 1);
+        if (len < 0 || len > ((lua_Integer)1 << 31)) luaL_error(L, "%s: the list has a length of %I", fname, len);
+        n = (int64_t)len;
+        m = 0;
+        obj = NULL;
+        for (lua_Integer i = 1; i <= len; i++) {
+            if (lua_geti(L, 1, i) != LUA_TTABLE) luaL_error(L, "%s: point %I is not a list of numbers", fname, i);
+            lua_Integer k = luaL_len(L, -1);
+            if (i == 1) {
+                if (k < 1 || k > 64) luaL_error(L, "%s: point 1 has %I objectives (1..64 allowed)", fname, k);
+                m = (int)k;
+                lua_pop(L, 1);
+                obj = scratch(L, (size_t)n * (size_t)m * sizeof *obj);   /* below the loop's temporaries */
+                lua_geti(L, 1, i);
+            } else if (k != m) {
+                luaL_error(L, "%s: point %I has %I objectives, point 1 has %d", fname, i, k, m);
+            }
+            for (int j = 0; j < m; j++) {
+                lua_geti(L, -1, j + 1);
+                int ok;
+                lua_Number v = lua_tonumberx(L, -1, &ok);
+                if (!ok) luaL_error(L, "%s: point %I objective %d is not a number", fname, i, j + 1);
+                obj[(size_t)(i - 1) * (size_t)m + (size_t)j] = v;
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+        if (n == 0) m = 1;
+    }
+    int32_t *rank = scratch(L, (size_t)n * sizeof *rank);
+    int64_t *work = scratch(L, (size_t)n * 3 * sizeof *work);
+    int32_t fronts = 0;
+    nf_err err;
+    if (nf_pareto_rank(obj, n, m, rank, work, &fronts, &err)) return nf_lua_raise(L, &err);
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_pushinteger(L, rank[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_pushinteger(L, fronts);
+    return 2;
+}
+
+static int l_hypervolume2(lua_State *L)
+{
+    const char *fname = "search.hypervolume2";
+    int64_t nx, ny;
+    double *x = check_numbers(L, 1, fname, &nx);
+    double *y = check_numbers(L, 2, fname, &ny);
+    if (nx != ny) luaL_error(L, "%s: %I x values but %I y values", fname, (lua_Integer)nx, (lua_Integer)ny);
+    double rx = luaL_checknumber(L, 3), ry = luaL_checknumber(L, 4);
+    int64_t *work = scratch(L, (size_t)nx * 2 * sizeof *work);
+    double area;
+    nf_err err;
+    if (nf_hypervolume2(x, y, nx, rx, ry, &area, work, &err)) return nf_lua_raise(L, &err);
+    lua_pushnumber(L, area);
+    return 1;
+}
+
+void nf_lua_search_open(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"pareto_rank", l_pareto_rank}, {"hypervolume2", l_hypervolume2}, {NULL, NULL},
+    };
+    luaL_newlib(L, fns);
+    lua_setfield(L, -2, "search");
+}

@@ -1,0 +1,28 @@
+/* nf_search.h — the hot kernels of architecture search: Pareto (non-dominated) ranks and the 2-D hypervolume.
+ *
+ * Every objective is MINIMISED (negate an accuracy before calling). Points with a NaN coordinate are never
+ * on any front (rank 0) and add no volume. The caller owns every output and scratch buffer; nothing is
+ * allocated, nothing is global, and every sort is a stable merge sort on indices (no qsort, so results do not
+ * depend on the platform).
+ */
+#ifndef NF_SEARCH_H
+#define NF_SEARCH_H
+
+#include "nf.h"
+
+/* Non-dominated sorting of n points with m objectives (obj row-major, n × m): rank[i] = 1 for the first
+ * front, 2 for the next, ...; 0 for a point with a NaN objective. a dominates b when a <= b in every
+ * objective and a < b in one; equal points share a front. m == 2 is O(F n log n) (sort once, sweep per
+ * front); m > 2 peels fronts with pairwise tests, O(F n^2 m). scratch: 3 n int64s. Returns the number of
+ * fronts in *n_fronts (may be NULL). NF_EINVAL: n < 0, m < 1, NULL buffers with n > 0. */
+nf_status nf_pareto_rank(const double *obj, int64_t n, int m, int32_t *rank, int64_t *scratch,
+                         int32_t *n_fronts, nf_err *err);
+
+/* Hypervolume of n 2-D points (x[i], y[i]) against the reference point (rx, ry), both objectives minimised:
+ * the area of the union of the boxes [x, rx] × [y, ry] of the points with x < rx and y < ry. Dominated and
+ * repeated points add nothing. scratch: 2 n int64s. NF_EINVAL: n < 0, NULL buffers with n > 0, a NaN or
+ * infinite reference. */
+nf_status nf_hypervolume2(const double *x, const double *y, int64_t n, double rx, double ry, double *out,
+                          int64_t *scratch, nf_err *err);
+
+#endif
