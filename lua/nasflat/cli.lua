@@ -19,6 +19,7 @@ commands:
   run       the transfer experiment: fit on k samples of each target device of a task, score every measured one
   data      describe a latency dataset (devices, counts, missing values, correlations)
   tasks     generate, list, show and compare transfer tasks (sources and targets)
+  sweep     a run as independent jobs: plan, run on local processes or Slurm, status, merge
   help      show this text, or `nasflat help <command>`
 
 `nasflat <command> --help` shows the options of a command. Version ]] .. core.version .. "\n"
@@ -103,11 +104,6 @@ local function int_list(s, what)
   end
   if #out == 0 then return nil, what .. ": empty list" end
   return out
-end
-
-local function fmt(x, digits)
-  if x == nil or x ~= x then return "-" end
-  return string.format("%." .. (digits or 3) .. "f", x)
 end
 
 --------------------------------------------------------------------------------------------------- commands
@@ -230,6 +226,7 @@ commands.data = {
 }
 
 commands.tasks = require("nasflat.cli_tasks").command
+commands.sweep = require("nasflat.cli_sweep").command
 
 local function fail(msg, code)
   io.stderr:write("nasflat: ", msg, "\n")
@@ -276,65 +273,12 @@ local function stdout_writer()
 end
 
 local function print_run_table(records, out)
-  local lines = {}
-  local function line(s) lines[#lines + 1] = s end
-  for _, rec in ipairs(records) do
-    line(string.format("task %s (%s): sources %s", rec.task, rec.space, table.concat(rec.train, ", ")))
-    local head = {string.format("  %-44s %4s", "target", "k")}
-    for _, p in ipairs(rec.predictors) do head[#head + 1] = string.format("%-15s", p .. " rho") end
-    head[#head + 1] = "kendall  coverage"
-    line(table.concat(head, " "))
-    local function cell(m)
-      if not m then return "-" end
-      if m.spearman_std and m.spearman_std > 0 then return fmt(m.spearman) .. " ± " .. fmt(m.spearman_std) end
-      return fmt(m.spearman)
-    end
-    for _, t in ipairs(rec.targets) do
-      for _, b in ipairs(t.budgets) do
-        local cells = {string.format("  %-44s %4d", t.device, b.budget)}
-        for _, p in ipairs(rec.predictors) do cells[#cells + 1] = string.format("%-15s", cell(b[p])) end
-        local main = b[rec.predictors[1]]
-        local cov = {}
-        for _, r in ipairs(b.trials) do
-          local iv = r[rec.predictors[1]].interval
-          if iv then cov[#cov + 1] = iv.coverage end
-        end
-        cells[#cells + 1] = string.format("%-8s %s", fmt(main.kendall), #cov > 0 and fmt((util.mean_std(cov))) or "-")
-        line(table.concat(cells, " "))
-      end
-    end
-    for _, p in ipairs(rec.predictors) do
-      for _, k in ipairs(rec.config.budgets) do
-        local v = rec.mean[p] and rec.mean[p][tostring(k)]
-        if v then line(string.format("  mean Spearman, %s, k=%d: %s", p, k, fmt(v))) end
-      end
-    end
-    if (rec.nan_metrics or 0) > 0 then
-      line(string.format("  note: %d trial(s) have no Spearman (a constant prediction or target: see nan_reason in " ..
-        "--json); the means leave them out", rec.nan_metrics))
-    end
-    line(string.format("  time: %.1f s (pre-training %.1f s), peak memory %s MiB", rec.timings.total_s,
-      rec.timings.pretrain_s or 0, fmt(rec.peak_rss_mib, 0)))
-  end
-  return out(table.concat(lines, "\n"), "\n")
+  return require("nasflat.report").print_run_table(records, out)
 end
 
 --- The paper tables of a multi-task run, one per budget, with the win counts and the hybrid's mean weights.
 local function print_paper_tables(records, budgets, out)
-  local report = require "nasflat.report"
-  for _, b in ipairs(budgets) do
-    out(string.format("\nmean Spearman on the target devices, %d transfer samples, beside the published numbers " ..
-      "(20 samples)\n", b))
-    out(report.paper_table(records, b))
-    for _, p in ipairs(records[1].predictors) do
-      local w = report.wins(records, b, p)
-      if w.tasks > 0 then
-        out(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, %s ridge) on %d, " ..
-          "by %+.3f on average\n", p, w.at_least_nasflat, w.tasks, w.ridge_source, w.above_both, w.margin))
-      end
-      if p == "hybrid" then out("hybrid weights, mean over targets and trials:\n", report.hybrid_weights(records, b)) end
-    end
-  end
+  return require("nasflat.report").print_paper_tables(records, budgets, out)
 end
 
 --- The tasks a run names: paper names, 'all', an ad-hoc task, a task file (one or every task).
@@ -812,7 +756,7 @@ function M.main(argv)
   if name == "--version" then io.stdout:write("nasflat ", core.version, "\n") return 0 end
   local cmd = commands[name]
   if not cmd then
-    return fail("unknown command '" .. tostring(name) .. "' (commands: fit, predict, run, data, tasks, help)", 2)
+    return fail("unknown command '" .. tostring(name) .. "' (commands: fit, predict, run, data, tasks, sweep, help)", 2)
   end
   local rest = {}
   for i = 2, #argv do rest[#rest + 1] = argv[i] end

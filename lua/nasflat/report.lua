@@ -105,4 +105,75 @@ function M.wins(records, budget, predictor)
     ridge_source = ridge_source}
 end
 
+local function fmt(x, digits)
+  if x == nil or x ~= x then return "-" end
+  return string.format("%." .. (digits or 3) .. "f", x)
+end
+
+--- The table `nasflat run` prints for run records: per task, one line per target and budget (each predictor's
+-- mean Spearman ± std over the trials, the main predictor's Kendall and interval coverage), the means, the
+-- timings. `out(...)` writes text (returns false once a write failed); returns what the last out returned.
+function M.print_run_table(records, out)
+  local mean_std = require("nasflat.util").mean_std
+  local lines = {}
+  local function line(s) lines[#lines + 1] = s end
+  for _, rec in ipairs(records) do
+    line(string.format("task %s (%s): sources %s", rec.task, rec.space, table.concat(rec.train, ", ")))
+    local head = {string.format("  %-44s %4s", "target", "k")}
+    for _, p in ipairs(rec.predictors) do head[#head + 1] = string.format("%-15s", p .. " rho") end
+    head[#head + 1] = "kendall  coverage"
+    line(table.concat(head, " "))
+    local function cell(m)
+      if not m then return "-" end
+      if m.spearman_std and m.spearman_std > 0 then return fmt(m.spearman) .. " ± " .. fmt(m.spearman_std) end
+      return fmt(m.spearman)
+    end
+    for _, t in ipairs(rec.targets) do
+      for _, b in ipairs(t.budgets) do
+        local cells = {string.format("  %-44s %4d", t.device, b.budget)}
+        for _, p in ipairs(rec.predictors) do cells[#cells + 1] = string.format("%-15s", cell(b[p])) end
+        local main = b[rec.predictors[1]]
+        local cov = {}
+        for _, r in ipairs(b.trials) do
+          local iv = r[rec.predictors[1]].interval
+          if iv then cov[#cov + 1] = iv.coverage end
+        end
+        cells[#cells + 1] = string.format("%-8s %s", fmt(main.kendall), #cov > 0 and fmt((mean_std(cov))) or "-")
+        line(table.concat(cells, " "))
+      end
+    end
+    for _, p in ipairs(rec.predictors) do
+      for _, k in ipairs(rec.config.budgets) do
+        local v = rec.mean[p] and rec.mean[p][tostring(k)]
+        if v then line(string.format("  mean Spearman, %s, k=%d: %s", p, k, fmt(v))) end
+      end
+    end
+    if (rec.nan_metrics or 0) > 0 then
+      line(string.format("  note: %d trial(s) have no Spearman (a constant prediction or target: see nan_reason in " ..
+        "--json); the means leave them out", rec.nan_metrics))
+    end
+    line(string.format("  time: %.1f s (pre-training %.1f s), peak memory %s MiB", rec.timings.total_s,
+      rec.timings.pretrain_s or 0, fmt(rec.peak_rss_mib, 0)))
+  end
+  return out(table.concat(lines, "\n"), "\n")
+end
+
+--- The paper tables of a multi-task run, one per budget, with the win counts and the hybrid's mean weights,
+-- written through `out(...)` (as `nasflat run` and `nasflat sweep merge` print them).
+function M.print_paper_tables(records, budgets, out)
+  for _, b in ipairs(budgets) do
+    out(string.format("\nmean Spearman on the target devices, %d transfer samples, beside the published numbers " ..
+      "(20 samples)\n", b))
+    out(M.paper_table(records, b))
+    for _, p in ipairs(records[1].predictors) do
+      local w = M.wins(records, b, p)
+      if w.tasks > 0 then
+        out(string.format("%s: >= published NASFLAT on %d of %d tasks; above max(NASFLAT, %s ridge) on %d, " ..
+          "by %+.3f on average\n", p, w.at_least_nasflat, w.tasks, w.ridge_source, w.above_both, w.margin))
+      end
+      if p == "hybrid" then out("hybrid weights, mean over targets and trials:\n", M.hybrid_weights(records, b)) end
+    end
+  end
+end
+
 return M
