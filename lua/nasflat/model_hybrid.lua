@@ -221,7 +221,7 @@ end
 -- the model, against the sample's log ms. Each is the error of one fit on a part of the samples at an architecture
 -- it did not see (pooled, not averaged per sample over the bags: an average of bags' predictions is a better
 -- predictor than the model's own fit, and its residuals gave intervals that covered 81-83 % of FD, F1 and F3 at 90 %
--- nominal; docs/study.md §1d).
+-- nominal; docs/study.md §5).
 local function residuals(w, cvs, ms)
   local r = {}
   for _, cv in ipairs(cvs) do
