@@ -1,9 +1,14 @@
 /* lua_search.c — nasflat.core.search: Pareto ranks and the 2-D hypervolume of nf_search.c for Lua.
  *   search.pareto_rank(points) -> ranks (list), fronts     points: Tensor(n × m) or a list of n lists of m numbers
  *   search.hypervolume2(xs, ys, rx, ry) -> area            xs, ys: Tensors or lists of numbers of equal length
+ *   search.select(obj, logms, {budgets =, sigmas =, skip =, incumbent =, k =}) -> rows (1-based), scores
+ *       obj: Tensor or list (n, higher is better); logms: a list of m Tensors (n predicted log ms each);
+ *       budgets: m log budgets; sigmas: m log-error sds (0 = hard test, default); skip: list of 1-based rows
+ *       to exclude; incumbent: the best feasible objective so far (default none); k: how many (default 1).
  * Every objective is minimised; NaN marks a missing value (rank 0, no volume). Buffers are userdata pushed on
  * the stack, so an error never leaks them. */
 #include "lua_nf.h"
+#include <math.h>
 #include "nf_search.h"
 
 static void *scratch(lua_State *L, size_t bytes)
@@ -115,10 +120,80 @@ static int l_hypervolume2(lua_State *L)
     return 1;
 }
 
+static int l_select(lua_State *L)
+{
+    const char *fname = "search.select";
+    static const char *const opts[] = {"budgets", "sigmas", "skip", "incumbent", "k", NULL};
+    nf_lua_check_options(L, 3, fname, opts);
+    int64_t n;
+    double *obj = check_numbers(L, 1, fname, &n);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer m = luaL_len(L, 2);
+    if (m < 0 || m > 64) luaL_error(L, "%s: %I constraints (0..64 allowed)", fname, m);
+    float *logms = scratch(L, (size_t)m * (size_t)n * sizeof *logms);
+    double *lb = scratch(L, (size_t)(m ? m : 1) * sizeof *lb), *sd = scratch(L, (size_t)(m ? m : 1) * sizeof *sd);
+    lua_getfield(L, 3, "budgets");
+    int ib = lua_gettop(L);
+    lua_getfield(L, 3, "sigmas");
+    int is = lua_gettop(L);
+    if (m > 0 && !lua_istable(L, ib)) luaL_error(L, "%s: option 'budgets' must list one log budget per constraint", fname);
+    for (lua_Integer j = 1; j <= m; j++) {
+        lua_geti(L, 2, j);
+        nf_tensor *t = nf_lua_test_tensor(L, -1);
+        if (!t || t->size != n) luaL_error(L, "%s: logms %I must be a Tensor of %I predictions", fname, j, (lua_Integer)n);
+        for (int64_t i = 0; i < n; i++) logms[(size_t)(j - 1) * (size_t)n + (size_t)i] = t->data[i];
+        lua_pop(L, 1);
+        lua_geti(L, ib, j);
+        int ok;
+        lb[j - 1] = lua_tonumberx(L, -1, &ok);
+        if (!ok) luaL_error(L, "%s: budget %I is not a number", fname, j);
+        lua_pop(L, 1);
+        sd[j - 1] = 0;
+        if (lua_istable(L, is)) {
+            lua_geti(L, is, j);
+            if (!lua_isnil(L, -1)) sd[j - 1] = luaL_checknumber(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    uint8_t *skip = NULL;
+    if (lua_getfield(L, 3, "skip") == LUA_TTABLE) {
+        int iskip = lua_gettop(L);
+        skip = scratch(L, (size_t)n);
+        for (int64_t i = 0; i < n; i++) skip[i] = 0;
+        lua_Integer ns = luaL_len(L, iskip);
+        for (lua_Integer j = 1; j <= ns; j++) {
+            lua_geti(L, iskip, j);
+            lua_Integer r = lua_tointeger(L, -1);
+            if (r < 1 || r > n) luaL_error(L, "%s: skip entry %I is not a row in 1..%I", fname, j, (lua_Integer)n);
+            skip[r - 1] = 1;
+            lua_pop(L, 1);
+        }
+    }
+    double inc = -INFINITY;
+    if (lua_getfield(L, 3, "incumbent") != LUA_TNIL) inc = luaL_checknumber(L, -1);
+    lua_Integer k = nf_lua_opt_integer(L, 3, "k", 1);
+    if (k < 0 || k > n + 1) k = k < 0 ? -1 : n;
+    int64_t *out = scratch(L, (size_t)(k > 0 ? k : 1) * sizeof *out);
+    double *score = scratch(L, (size_t)(k > 0 ? k : 1) * sizeof *score);
+    int64_t got = 0;
+    nf_err err;
+    if (nf_search_select(obj, logms, (int)m, n, lb, sd, skip, inc, (int64_t)k, out, score, &got, &err))
+        return nf_lua_raise(L, &err);
+    lua_createtable(L, (int)got, 0);
+    lua_createtable(L, (int)got, 0);
+    for (int64_t i = 0; i < got; i++) {
+        lua_pushinteger(L, (lua_Integer)out[i] + 1);
+        lua_rawseti(L, -3, (lua_Integer)i + 1);
+        lua_pushnumber(L, score[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 2;
+}
+
 void nf_lua_search_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"pareto_rank", l_pareto_rank}, {"hypervolume2", l_hypervolume2}, {NULL, NULL},
+        {"pareto_rank", l_pareto_rank}, {"hypervolume2", l_hypervolume2}, {"select", l_select}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     lua_setfield(L, -2, "search");

@@ -140,3 +140,48 @@ nf_status nf_hypervolume2(const double *x, const double *y, int64_t n, double rx
     *out = area;
     return NF_OK;
 }
+
+nf_status nf_search_select(const double *obj, const float *logms, int m, int64_t n, const double *log_budget,
+                           const double *sigma, const uint8_t *skip, double incumbent, int64_t k, int64_t *out,
+                           double *score, int64_t *n_out, nf_err *err)
+{
+    if (n < 0 || m < 0 || k < 0)
+        return nf_seterr(err, NF_EINVAL, "search_select: n = %lld, m = %d, k = %lld", (long long)n, m, (long long)k);
+    if (!n_out || (n > 0 && !obj) || (m > 0 && n > 0 && !logms) || (m > 0 && (!log_budget || !sigma)) ||
+        (k > 0 && (!out || !score)))
+        return nf_seterr(err, NF_EINVAL, "search_select: NULL buffer");
+    for (int j = 0; j < m; j++)
+        if (isnan(log_budget[j]) || !(sigma[j] >= 0))
+            return nf_seterr(err, NF_EINVAL, "search_select: constraint %d: log budget %g, sigma %g", j + 1,
+                             log_budget[j], sigma[j]);
+    double base = incumbent;
+    if (isinf(incumbent) && incumbent < 0) {
+        double lo = INFINITY;
+        for (int64_t i = 0; i < n; i++) if (obj[i] < lo) lo = obj[i];
+        base = lo - 1;
+    }
+    int64_t have = 0;
+    for (int64_t i = 0; i < n && k > 0; i++) {
+        if ((skip && skip[i]) || isnan(obj[i])) continue;
+        double s = obj[i] - base;
+        if (!(s > 0)) continue;
+        for (int j = 0; j < m && s > 0; j++) {
+            double l = logms[(size_t)j * (size_t)n + (size_t)i];
+            if (isnan(l)) s = 0;
+            else if (sigma[j] == 0) s = l <= log_budget[j] ? s : 0;
+            else s *= 0.5 * erfc(-(log_budget[j] - l) / (sigma[j] * 1.4142135623730951));
+        }
+        if (!(s > 0)) continue;
+        if (have == k && !(s > score[k - 1])) continue;   /* ties keep the earlier index */
+        int64_t pos = have < k ? have++ : k - 1;
+        while (pos > 0 && s > score[pos - 1]) {
+            score[pos] = score[pos - 1];
+            out[pos] = out[pos - 1];
+            pos--;
+        }
+        score[pos] = s;
+        out[pos] = i;
+    }
+    *n_out = have;
+    return NF_OK;
+}

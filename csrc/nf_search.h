@@ -25,4 +25,18 @@ nf_status nf_pareto_rank(const double *obj, int64_t n, int m, int32_t *rank, int
 nf_status nf_hypervolume2(const double *x, const double *y, int64_t n, double rx, double ry, double *out,
                           int64_t *scratch, nf_err *err);
 
+/* Constrained selection over n candidates: the k best by score, in decreasing score (ties: lower index first).
+ * obj[n]: the objective (higher is better; NaN: never chosen). logms: m rows of n predicted log latencies
+ * (row-major m × n; m >= 0 constraints), log_budget[m] the log of each constraint, sigma[m] the standard
+ * deviation of each prediction's log error (0: a hard test logms <= log_budget). skip[n] (NULL: none): nonzero
+ * excludes a candidate (already measured). score = gain × prod_j P(feasible_j), P = Phi((log_budget - logms) /
+ * sigma) or the hard test; gain = obj - incumbent, or, when incumbent is -INFINITY (nothing feasible yet),
+ * obj - min(obj) + 1. Only candidates with score > 0 are returned: *n_out <= k of them in out (0-based
+ * indices), their scores in score (k doubles). With sigma 0 and no incumbent this is exhaustive constrained
+ * selection: the k best objectives predicted feasible. NF_EINVAL: n < 0, m < 0, k < 0, NULL buffers, a NaN
+ * budget or a negative sigma. */
+nf_status nf_search_select(const double *obj, const float *logms, int m, int64_t n, const double *log_budget,
+                           const double *sigma, const uint8_t *skip, double incumbent, int64_t k, int64_t *out,
+                           double *score, int64_t *n_out, nf_err *err);
+
 #endif

@@ -116,8 +116,58 @@ static void test_rank_hand(void)
     CHECK(nf_pareto_rank(NULL, 0, 2, NULL, NULL, &fronts, &err) == NF_OK && fronts == 0);
 }
 
+/* exhaustive constrained selection (sigma 0) against a brute-force scan */
+static void test_select_brute(void)
+{
+    enum { N = 300 };
+    double obj[N], lb[2] = {log(5.0), log(7.0)}, sd[2] = {0, 0}, sc[10];
+    float lm[2 * N];
+    uint8_t skip[N];
+    int64_t out[10], got;
+    unsigned seed = 3;
+    for (int rep = 0; rep < 40; rep++) {
+        for (int i = 0; i < N; i++) {
+            seed = seed * 1103515245u + 12345u; obj[i] = (double)((seed >> 16) % 1000) / 10;
+            seed = seed * 1103515245u + 12345u; lm[i] = (float)log(1 + (double)((seed >> 16) % 100) / 10);
+            seed = seed * 1103515245u + 12345u; lm[N + i] = (float)log(1 + (double)((seed >> 16) % 100) / 10);
+            skip[i] = (uint8_t)(i % 7 == 0);
+        }
+        int m = 1 + rep % 2;
+        CHECK(nf_search_select(obj, lm, m, N, lb, sd, skip, -INFINITY, 10, out, sc, &got, NULL) == NF_OK);
+        /* brute force: the best objectives among feasible rows, ties to the lower index */
+        int taken[N] = {0};
+        int64_t want = 0;
+        for (int r = 0; r < 10; r++) {
+            int best = -1;
+            for (int i = 0; i < N; i++) {
+                int ok = !skip[i] && !taken[i] && lm[i] <= lb[0] && (m < 2 || lm[N + i] <= lb[1]);
+                if (ok && (best < 0 || obj[i] > obj[best])) best = i;
+            }
+            if (best < 0) break;
+            taken[best] = 1;
+            CHECK(r < got && out[r] == best);
+            want++;
+        }
+        CHECK(got == want);
+    }
+    /* soft constraints: the score is gain × Phi; a sure-feasible smaller gain can beat a doubtful larger one */
+    double o2[] = {10, 12, 11}, lb1[] = {0}, sd1[] = {0.1};
+    float l2[] = {-1.0f, 0.1f, -0.05f};   /* P = ~1, Phi(-1) = 0.159, Phi(0.5) = 0.691 */
+    CHECK(nf_search_select(o2, l2, 1, 3, lb1, sd1, NULL, 9, 3, out, sc, &got, NULL) == NF_OK);
+    CHECK(got == 3 && out[0] == 2 && out[1] == 0 && out[2] == 1);
+    CHECK_NEAR(sc[0], 2 * 0.691462461274955, 1e-6);
+    CHECK_NEAR(sc[1], 1.0, 1e-6);
+    CHECK_NEAR(sc[2], 3 * 0.158655253931457, 1e-6);
+    /* nothing better than the incumbent: nothing returned */
+    CHECK(nf_search_select(o2, l2, 1, 3, lb1, sd1, NULL, 12, 3, out, sc, &got, NULL) == NF_OK && got == 0);
+    nf_err err;
+    double bad[] = {NAN};
+    CHECK(nf_search_select(o2, l2, 1, 3, bad, sd1, NULL, 9, 3, out, sc, &got, &err) == NF_EINVAL);
+}
+
 int main(void)
 {
+    RUN(test_select_brute);
     RUN(test_hv_hand);
     RUN(test_hv_grid);
     RUN(test_rank_hand);
