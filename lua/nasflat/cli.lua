@@ -651,7 +651,7 @@ function commands.predict.main(o, pos)
     end
   else
     if o.device then return fail("predict: --device is for network files; this model predicts " .. P.target, 2) end
-    local CHUNK = 65536
+    local CHUNK = 16384   -- architectures per prediction: bounded memory for any --random N
     if o.json then out('{"model":', json.encode(o.model), ',"kind":', json.encode(P.kind), ',"space":',
       json.encode(P.space), ',"target":', json.encode(P.target), ',"predictions":[') end
     if not o.json then out(o.interval and "arch,ms,lo,hi\n" or "arch,ms\n") end

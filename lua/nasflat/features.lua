@@ -49,8 +49,10 @@ local BUILD = {
   onehot = function(c)
     -- the choice at each position, from the unpruned graphs (nasflat.encodings "onehot", without its checks)
     local raw = c.space:graphs(c.list, {pruned = false})
-    if c.space.name == "nb201" then return core.vae.onehot(raw.ops, 1, 6, 2, 5) end
-    return core.vae.onehot(raw.ops, 0, 22, 0, 9)
+    local X = c.space.name == "nb201" and core.vae.onehot(raw.ops, 1, 6, 2, 5) or core.vae.onehot(raw.ops, 0, 22, 0, 9)
+    raw.ops:free()
+    raw.adj:free()
+    return X
   end,
   source = function(c)
     return core.hcat{c:get("phys"), c:get("phys_live"), c:get("struct"), c:get("roof"), c:get("onehot")}
