@@ -79,6 +79,28 @@ function Doc:text(o)
   return self
 end
 
+function Doc:circle(o)
+  o = util.options("svg:circle", o, {cx = util.REQUIRED, cy = util.REQUIRED, r = 3, fill = "#000000", stroke = util.NIL,
+    stroke_width = 1, tip = util.NIL})
+  local s = string.format('<circle cx="%s" cy="%s" r="%s" fill="%s"', num(o.cx), num(o.cy), num(o.r), M.escape(o.fill))
+  if o.stroke then s = s .. string.format(' stroke="%s" stroke-width="%s"', M.escape(o.stroke), num(o.stroke_width)) end
+  if o.tip then s = s .. "><title>" .. M.escape(o.tip) .. "</title></circle>" else s = s .. "/>" end
+  self.parts[#self.parts + 1] = s
+  return self
+end
+
+--- A polyline through points {{x, y}, ...}.
+function Doc:polyline(o)
+  o = util.options("svg:polyline", o, {points = util.REQUIRED, stroke = "#000000", stroke_width = 1, dash = util.NIL})
+  local pts = {}
+  for i, p in ipairs(o.points) do pts[i] = num(p[1]) .. "," .. num(p[2]) end
+  local s = string.format('<polyline points="%s" fill="none" stroke="%s" stroke-width="%s"', table.concat(pts, " "),
+    M.escape(o.stroke), num(o.stroke_width))
+  if o.dash then s = s .. string.format(' stroke-dasharray="%s"', M.escape(o.dash)) end
+  self.parts[#self.parts + 1] = s .. "/>"
+  return self
+end
+
 --- The SVG text of the document.
 function Doc:render()
   return table.concat({
@@ -197,6 +219,77 @@ function M.heatmap(opts)
   doc:text{x = lx + lw / 2, y = ly + 26, text = num((opts.lo + opts.hi) / 2), size = 10, anchor = "middle"}
   doc:text{x = lx + lw, y = ly + 26, text = num(opts.hi), size = 10, anchor = "middle"}
   doc:text{x = lx + lw + 10, y = ly + 10, text = "Spearman rho (grey: too few common architectures)", size = 10}
+  return doc
+end
+
+--- A scatter plot: series of points on shared axes, with a legend. opts: series (required: list of {name,
+-- points = {{x, y, tip}, ...}, color, line = false (join the points, sorted by x, as a step front), size = 3,
+-- hollow = false}), xlabel, ylabel, title, width (640), height (420), vlines ({{x =, label =, color =}}: dashed
+-- vertical markers, e.g. a budget). Returns a document.
+function M.scatter(opts)
+  opts = util.options("svg.scatter", opts, {series = util.REQUIRED, xlabel = "", ylabel = "", title = util.NIL,
+    width = 640, height = 420, vlines = {}})
+  local W, H = opts.width, opts.height
+  local L, R, T, B = 64, 170, opts.title and 30 or 12, 44
+  local x0, x1, y0, y1 = math.huge, -math.huge, math.huge, -math.huge
+  for _, se in ipairs(opts.series) do
+    for _, p in ipairs(se.points) do
+      if p[1] == p[1] and p[2] == p[2] then
+        x0, x1, y0, y1 = math.min(x0, p[1]), math.max(x1, p[1]), math.min(y0, p[2]), math.max(y1, p[2])
+      end
+    end
+  end
+  if x0 > x1 then x0, x1, y0, y1 = 0, 1, 0, 1 end
+  if x1 == x0 then x1 = x0 + 1 end
+  if y1 == y0 then y1 = y0 + 1 end
+  local px, py = (x1 - x0) * 0.03, (y1 - y0) * 0.05
+  x0, x1, y0, y1 = x0 - px, x1 + px, y0 - py, y1 + py
+  local function X(v) return L + (v - x0) / (x1 - x0) * (W - L - R) end
+  local function Y(v) return H - B - (v - y0) / (y1 - y0) * (H - T - B) end
+  local doc = M.new{width = W, height = H, title = opts.title}
+  if opts.title then doc:text{x = W / 2, y = 18, text = opts.title, size = 13, anchor = "middle", bold = true} end
+  doc:rect{x = L, y = T, w = W - L - R, h = H - T - B, stroke = "#999999"}
+  for k = 0, 4 do
+    local xv, yv = x0 + (x1 - x0) * k / 4, y0 + (y1 - y0) * k / 4
+    doc:text{x = X(xv), y = H - B + 14, text = string.format("%.3g", xv), size = 10, anchor = "middle"}
+    doc:text{x = L - 4, y = Y(yv) + 3, text = string.format("%.4g", yv), size = 10, anchor = "end"}
+  end
+  doc:text{x = (L + W - R) / 2, y = H - 8, text = opts.xlabel, anchor = "middle"}
+  doc:text{x = 14, y = (T + H - B) / 2, text = opts.ylabel, anchor = "middle", rotate = -90}
+  for _, v in ipairs(opts.vlines) do
+    if v.x >= x0 and v.x <= x1 then
+      doc:line{x1 = X(v.x), y1 = T, x2 = X(v.x), y2 = H - B, stroke = v.color or "#e53e3e", dash = "3 3"}
+      if v.label then doc:text{x = X(v.x) + 3, y = T + 12, text = v.label, size = 10, fill = v.color or "#e53e3e"} end
+    end
+  end
+  for si, se in ipairs(opts.series) do
+    local color = se.color or "#333333"
+    if se.line then
+      local pts = {}
+      for _, p in ipairs(se.points) do pts[#pts + 1] = {p[1], p[2]} end
+      table.sort(pts, function(a, b) return a[1] < b[1] end)
+      local path = {}
+      for i, p in ipairs(pts) do
+        if i > 1 then path[#path + 1] = {X(p[1]), Y(pts[i - 1][2])} end
+        path[#path + 1] = {X(p[1]), Y(p[2])}
+      end
+      if #path > 1 then doc:polyline{points = path, stroke = color, stroke_width = 1.5, dash = se.dash} end
+    end
+    if not se.line or se.markers then
+      for _, p in ipairs(se.points) do
+        doc:circle{cx = X(p[1]), cy = Y(p[2]), r = se.size or 3, fill = se.hollow and "none" or color,
+          stroke = se.hollow and color or nil, tip = p[3]}
+      end
+    end
+    local ly = T + 14 + (si - 1) * 18
+    if se.line and not se.markers then
+      doc:line{x1 = W - R + 12, y1 = ly - 4, x2 = W - R + 30, y2 = ly - 4, stroke = color, stroke_width = 1.5, dash = se.dash}
+    else
+      doc:circle{cx = W - R + 21, cy = ly - 4, r = se.size or 3, fill = se.hollow and "none" or color,
+        stroke = se.hollow and color or nil}
+    end
+    doc:text{x = W - R + 36, y = ly, text = se.name or ("series " .. si), size = 11}
+  end
   return doc
 end
 

@@ -1,0 +1,279 @@
+--- The search bar of issue 11 (docs/search.md): for every target of the NB201 tasks, latency constraints at
+-- quantiles of the target's measured latencies and a few trials, the adaptive loop and three baselines with
+-- the same measurement budget on the target (the dataset as a simulated device), against the oracle pick.
+--
+--   local bar = require "nasflat.search_bar"
+--   local res = assert(bar.run{tasks = {"ND"}, trials = 3})   -- see bar.DEFAULTS
+--   io.write(bar.format(res))
+--
+-- Regret (percentage points) = test accuracy of the oracle pick (the best validation accuracy among the
+-- architectures whose measured latency is under the constraint) − test accuracy of the method's pick (chosen
+-- by validation accuracy among its measured-feasible architectures). A method without a feasible measured
+-- architecture has no pick: counted in `none` and given the regret of the worst feasible architecture. A pick
+-- is "over" when its true latency exceeds the constraint (never for a measured pick: the column checks it).
+-- "unverified over": how often the adaptive loop's best predicted-feasible architecture (upper bound of the
+-- 90 % interval under the budget), taken WITHOUT measuring it, is over the constraint.
+-- Hypervolume: of the (validation accuracy, measured ms) points the adaptive search measured at the 50 %
+-- constraint, over the hypervolume of the oracle front of the whole table (reference: the worst accuracy and
+-- the largest latency of the target), per target; and the same for the random search's 30 points.
+local util = require "nasflat.util"
+local search = require "nasflat.search"
+local dev = require "nasflat.search_device"
+
+local M = {}
+
+M.TASKS = {"ND", "N1", "N2", "N3", "N4", "NA"}
+M.METHODS = {"adaptive", "random", "evolution", "predict_once"}
+M.DEFAULTS = {tasks = M.TASKS, targets = util.NIL, quantiles = {0.1, 0.25, 0.5}, trials = 3, measurements = 30,
+  init = 20, batch = 2, objective = "cifar10", data = util.NIL, cost_s = 10, progress = util.NIL}
+
+local function quantile_of(sorted, q)
+  return sorted[math.max(1, math.min(#sorted, math.floor(q * #sorted + 0.5)))]
+end
+
+local function pct(xs, q)
+  local s = {}
+  for i, v in ipairs(xs) do s[i] = v end
+  table.sort(s)
+  if #s == 0 then return 0 / 0 end
+  local h = (#s - 1) * q + 1
+  local lo = math.floor(h)
+  local hi = math.min(lo + 1, #s)
+  return s[lo] + (h - lo) * (s[hi] - s[lo])
+end
+M.percentile = pct
+
+--- Run the bar. opts: see M.DEFAULTS (tasks: names of NB201 tasks; targets: restrict to these devices;
+-- cost_s: simulated seconds per measurement). Returns {rows = {per search}, hv = {per target}, timing, ...}.
+function M.run(opts)
+  local o = util.options("search_bar.run", opts, M.DEFAULTS)
+  local report = o.progress or function() end
+  local src, err = require("nasflat.source").open{data = o.data, space = "nb201"}
+  if not src then return nil, err end
+  if src.synthetic then return nil, "the search bar needs the real data (NB201 accuracies)" end
+  local obj, oerr = search.objective(o.objective, {space = "nb201", data = src.info.data})
+  if not obj then return nil, oerr end
+  local tasks = require "nasflat.tasks"
+  local out = {rows = {}, hv = {}, objective = o.objective, measurements = o.measurements, init = o.init,
+    batch = o.batch, trials = o.trials, quantiles = o.quantiles, cost_s = o.cost_s, timing = {}}
+  local t_all = util.now()
+  local only = {}
+  for _, t in ipairs(o.targets or {}) do only[t] = true end
+  -- the whole space scored once, cold (a fresh feature cache) and warm
+  for _, tname in ipairs(o.tasks) do
+    local task, terr = tasks.resolve{name = tname, devices = src.devices, tasks_file = src.tasks_file}
+    if not task then return nil, terr end
+    local t0 = util.now()
+    local sm, serr = require("nasflat.source_models").fit{source = src, devices = task.train}
+    if not sm then return nil, serr end
+    out.timing["source_models_" .. tname] = util.now() - t0
+    for _, target in ipairs(task.test) do
+      if not o.targets or only[target] then
+        local rows = src:measured(target)
+        local feats = require("nasflat.features").view(src:features(), rows)
+        local pool = feats.list
+        local values, test = obj.values(pool), obj.report(pool)
+        local truth = src:ms(target)
+        local lat, sorted = {}, {}
+        for i, r in ipairs(rows) do lat[i] = truth:get(r); sorted[i] = lat[i] end
+        table.sort(sorted)
+        -- oracle front of the whole table: (validation, ms); reference = worst accuracy, largest latency
+        local ref_v, ref_ms = math.huge, sorted[#sorted]
+        for _, v in ipairs(values) do if v < ref_v then ref_v = v end end
+        local fr = search.front(values, lat)
+        local fv, fm = {}, {}
+        for k, i in ipairs(fr) do fv[k], fm[k] = values[i], lat[i] end
+        local hv_oracle = search.hypervolume(fv, fm, ref_v, ref_ms)
+        local hv = {task = tname, target = target, oracle = hv_oracle, adaptive = {}, random = {}}
+        for qi, q in ipairs(o.quantiles) do
+          local budget = quantile_of(sorted, q)
+          local best, worst
+          for i = 1, #pool do
+            if lat[i] <= budget then
+              if not best or values[i] > values[best] then best = i end
+              if not worst or test[i] < test[worst] then worst = i end
+            end
+          end
+          for trial = 1, o.trials do
+            local seed = trial
+            local row = {task = tname, target = target, q = q, budget_ms = budget, trial = trial,
+              oracle = {arch = pool[best], valid = values[best], test = test[best], ms = lat[best]}}
+            local function score(name, r)
+              local e = {n = r.n_measurements, timing = r.timing}
+              if r.pick then
+                local i = r.pick.index
+                e.arch, e.valid, e.test, e.ms = pool[i], values[i], test[i], lat[i]
+                e.regret = test[best] - test[i]
+                e.over = lat[i] > budget
+              else
+                e.none = true
+                e.regret = test[best] - test[worst]
+                e.over = false
+              end
+              row[name] = e
+              return e
+            end
+            local common = {space = "nb201", pool = pool, values = values, seed = seed}
+            local function device() return assert(dev.dataset{source = src, device = target, cost_s = o.cost_s}) end
+            local function cons() return {{device = device(), budget_ms = budget}} end
+            local fit = {data = src, sources = sm, target = target}
+            -- adaptive
+            local a = {}
+            for k, v in pairs(common) do a[k] = v end
+            a.features, a.constraints, a.measurements, a.init, a.batch, a.fit = feats, cons(), o.measurements, o.init,
+              o.batch, fit
+            local r, rerr = search.adaptive(a)
+            if not r then return nil, rerr end
+            local e = score("adaptive", r)
+            if r.predicted_best then
+              local pi
+              for i = 1, #pool do if pool[i] == r.predicted_best.arch then pi = i break end end
+              e.unverified_over = lat[pi] > budget
+              e.unverified_regret = test[best] - test[pi]
+            end
+            e.stop = r.stop
+            if qi == #o.quantiles then
+              local v, m = {}, {}
+              for _, rec in ipairs(r.measurements) do
+                local ms = rec.ms[target]
+                if ms then v[#v + 1] = rec.objective; m[#m + 1] = ms end
+              end
+              hv.adaptive[#hv.adaptive + 1] = search.hypervolume(v, m, ref_v, ref_ms) / hv_oracle
+            end
+            -- baselines
+            local rr = assert(search.random_search{space = "nb201", pool = pool, values = values, seed = seed,
+              constraints = cons(), measurements = o.measurements})
+            score("random", rr)
+            if qi == #o.quantiles then
+              local v, m = {}, {}
+              for _, rec in ipairs(rr.measurements) do
+                local ms = rec.ms[target]
+                if ms then v[#v + 1] = rec.objective; m[#m + 1] = ms end
+              end
+              hv.random[#hv.random + 1] = search.hypervolume(v, m, ref_v, ref_ms) / hv_oracle
+            end
+            score("evolution", assert(search.evolution{space = "nb201", pool = pool, values = values, seed = seed,
+              constraints = cons(), measurements = o.measurements}))
+            local po, perr = search.predict_once{space = "nb201", pool = pool, values = values, seed = seed,
+              features = feats, constraints = cons(), init = o.init, verify = o.measurements - o.init, fit = fit}
+            if not po then return nil, perr end
+            score("predict_once", po)
+            out.rows[#out.rows + 1] = row
+            report("%s %s q%.2f trial %d: adaptive regret %.2f", tname, target, q, trial, row.adaptive.regret)
+          end
+        end
+        out.hv[#out.hv + 1] = hv
+        feats:free()
+      end
+    end
+  end
+  -- the whole space scored by one fitted model: cold (features built) and warm
+  local space = require("nasflat.space").get("nb201")
+  local all = space:enumerate()
+  local last = out.rows[#out.rows]
+  if last then
+    local ms3 = src:ms("pixel3")
+    local archs, ms = {}, {}
+    for i = 1, 20 do archs[i] = src.arch_strings[i * 700]; ms[i] = ms3:get(i * 700) end
+    local P = assert(require("nasflat.model").fit{space = "nb201", data = src, target = "pixel3",
+      sources = {"1080ti_1", "pixel2"}, samples = {archs = archs, ms = ms}})
+    local t0 = util.now()
+    P:predict(all, {interval = 0.9})
+    out.timing.space_cold = util.now() - t0
+    local cache = require("nasflat.features").cache(space, all)
+    P:predict(all, {interval = 0.9, features = cache})
+    t0 = util.now()
+    P:predict(all, {interval = 0.9, features = cache})
+    out.timing.space_warm = util.now() - t0
+    cache:free()
+  end
+  out.timing.total = util.now() - t_all
+  return out
+end
+
+--- Summaries: per (task, quantile) and overall, for each method: median and 90th percentile regret, picks over
+-- the constraint, searches without a pick.
+function M.summary(res)
+  local groups, order = {}, {}
+  local function add(key, row)
+    if not groups[key] then groups[key] = {}; order[#order + 1] = key end
+    table.insert(groups[key], row)
+  end
+  for _, r in ipairs(res.rows) do
+    add(string.format("%s q%02d", r.task, math.floor(r.q * 100 + 0.5)), r)
+  end
+  for _, r in ipairs(res.rows) do add("all", r) end
+  local out = {}
+  for _, key in ipairs(order) do
+    local g = groups[key]
+    local s = {group = key, n = #g}
+    for _, m in ipairs(M.METHODS) do
+      local reg, over, none, uover = {}, 0, 0, 0
+      for _, r in ipairs(g) do
+        reg[#reg + 1] = r[m].regret
+        if r[m].over then over = over + 1 end
+        if r[m].none then none = none + 1 end
+        if r[m].unverified_over then uover = uover + 1 end
+      end
+      s[m] = {median = pct(reg, 0.5), p90 = pct(reg, 0.9), mean = util.mean_std(reg), over = over, none = none,
+        unverified_over = uover}
+    end
+    out[#out + 1] = s
+  end
+  return out
+end
+
+--- Mean per-search timings of the adaptive loop (seconds): fit, predict, select, measure (wall), simulated cost.
+function M.timing(res)
+  local keys = {"fit", "predict", "select", "measure", "measure_cost", "total"}
+  local sums, n = {}, 0
+  for _, k in ipairs(keys) do sums[k] = 0 end
+  for _, r in ipairs(res.rows) do
+    n = n + 1
+    for _, k in ipairs(keys) do sums[k] = sums[k] + (r.adaptive.timing[k] or 0) end
+  end
+  for _, k in ipairs(keys) do sums[k] = n > 0 and sums[k] / n or 0 / 0 end
+  sums.n = n
+  return sums
+end
+
+--- The bar as text: the regret table, the hypervolume table, the timings.
+function M.format(res)
+  local lines = {}
+  local function p(...) lines[#lines + 1] = string.format(...) end
+  p("NB201 search bar: objective %s (search on validation, report test), %d target measurements (%d transfer " ..
+    "samples + %d adaptive, batch %d), %d trials", res.objective, res.measurements, res.init,
+    res.measurements - res.init, res.batch, res.trials)
+  p("regret in pp: median / 90th percentile [picks over the constraint, searches without a pick]")
+  p("%-9s %3s  %-22s %-22s %-22s %-22s %s", "group", "n", "adaptive", "random (30)", "evolution (30)",
+    "predict-once 20+10", "unverified over")
+  for _, s in ipairs(M.summary(res)) do
+    local cells = {}
+    for k, m in ipairs(M.METHODS) do
+      local x = s[m]
+      cells[k] = string.format("%5.2f / %5.2f [%d,%d]", x.median, x.p90, x.over, x.none)
+    end
+    p("%-9s %3d  %-22s %-22s %-22s %-22s %d/%d", s.group, s.n, cells[1], cells[2], cells[3], cells[4],
+      s.adaptive.unverified_over, s.n)
+  end
+  p("")
+  p("hypervolume of the measured (validation accuracy, ms) points / the oracle front's, per target (at the 50%% " ..
+    "constraint; mean over trials)")
+  p("%-5s %-48s %9s %9s", "task", "target", "adaptive", "random")
+  for _, h in ipairs(res.hv) do
+    p("%-5s %-48s %9.4f %9.4f", h.task, h.target, util.mean_std(h.adaptive) or 0 / 0, util.mean_std(h.random) or 0 / 0)
+  end
+  local t = M.timing(res)
+  p("")
+  p("wall clock per adaptive search (mean of %d): fit %.2f s, predict %.2f s, select %.4f s, measure %.4f s " ..
+    "(simulated device: %.0f s charged at %g s per measurement), total %.2f s", t.n, t.fit, t.predict, t.select,
+    t.measure, t.measure_cost, res.cost_s, t.total)
+  if res.timing.space_cold then
+    p("the whole NB201 space (15,625 cells) scored with intervals: %.2f s cold (features built), %.2f s warm",
+      res.timing.space_cold, res.timing.space_warm)
+  end
+  p("bar run: %.0f s", res.timing.total)
+  return table.concat(lines, "\n") .. "\n"
+end
+
+return M
