@@ -63,5 +63,6 @@ void nf_lua_nn_open(lua_State *L);
 void nf_lua_vae_open(lua_State *L);
 void nf_lua_taskgen_open(lua_State *L);
 void nf_lua_search_open(lua_State *L);
+void nf_lua_engine_open(lua_State *L);
 
 #endif

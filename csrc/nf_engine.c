@@ -1,5 +1,10 @@
 /* nf_engine.c — the inference engine of nf_engine.h: network construction for both spaces, the
  * buffer plan, seeded weights with batch-norm folding, the kernels and the export for PyTorch. */
+/* The kernels' inner loops have run-time trip counts: GCC's -O2 cost model ("very cheap") leaves them scalar,
+ * the dynamic one vectorises them (im2col with ReLU, depthwise rows, sums: 2-4x faster here). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -428,6 +433,17 @@ void nf_engine_free(nf_engine *e)
 }
 
 /* ------------------------------------------------------------------ kernels */
+/* Output columns ox whose input column ox*stride - pad + kx lies in [0, H): [*lo, *hi). */
+static void valid_range(int Ho, int H, int stride, int pad, int kx, int *lo, int *hi)
+{
+    int l = 0, h = Ho;
+    while (l < Ho && l * stride - pad + kx < 0) l++;
+    while (h > l && (h - 1) * stride - pad + kx >= H) h--;
+    *lo = l;
+    *hi = h;
+}
+
+/* col[(c·k + ky)·k + kx][oy·Ho + ox] = in[c][oy·s − pad + ky][ox·s − pad + kx] (0 outside), ReLU'd if relu. */
 static void im2col(const float *in, int C, int H, int k, int stride, int pad, int relu, int Ho, float *col)
 {
     int HW = Ho * Ho;
@@ -436,18 +452,28 @@ static void im2col(const float *in, int C, int H, int k, int stride, int pad, in
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
                 float *dst = col + ((int64_t)(c * k + ky) * k + kx) * HW;
+                int lo, hi;
+                valid_range(Ho, H, stride, pad, kx, &lo, &hi);
                 for (int oy = 0; oy < Ho; oy++) {
                     int iy = oy * stride - pad + ky;
                     float *d = dst + oy * Ho;
-                    if (iy < 0 || iy >= H) {
+                    if (iy < 0 || iy >= H || lo >= hi) {
                         memset(d, 0, sizeof(float) * (size_t)Ho);
                         continue;
                     }
-                    const float *row = src + (int64_t)iy * H;
-                    for (int ox = 0; ox < Ho; ox++) {
-                        int ix = ox * stride - pad + kx;
-                        float v = ix >= 0 && ix < H ? row[ix] : 0.0f;
-                        d[ox] = relu && v < 0.0f ? 0.0f : v;
+                    for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                    for (int ox = hi; ox < Ho; ox++) d[ox] = 0.0f;
+                    const float *row = src + (int64_t)iy * H + kx - pad;
+                    if (stride == 1) {
+                        if (relu)
+                            for (int ox = lo; ox < hi; ox++) d[ox] = row[ox] > 0.0f ? row[ox] : 0.0f;
+                        else
+                            memcpy(d + lo, row + lo, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) {
+                            float v = row[ox * stride];
+                            d[ox] = relu && v < 0.0f ? 0.0f : v;
+                        }
                     }
                 }
             }
@@ -492,31 +518,39 @@ static nf_status run_conv(nf_engine *e, const eop *o, nf_err *err)
     return NF_OK;
 }
 
-/* Depthwise k×k / stride, padding k/2: direct, bias and ReLU fused. */
+/* Depthwise k×k / stride, padding k/2, direct: each output plane starts at the bias and gets k² shifted,
+ * scaled input rows added (contiguous for stride 1, so the inner loop vectorises); then the ReLU. */
 static void run_dw(nf_engine *e, const eop *o)
 {
     const nf_layer *l = &o->L;
     int C = l->cin, k = l->kernel, s = l->stride, H = l->hin, Ho = l->hout, pad = o->pad;
     const float *W = e->w + o->w_off, *b = e->w + o->b_off;
+    int lo[7], hi[7];   /* kernels up to 7 */
+    for (int kx = 0; kx < k && kx < 7; kx++) valid_range(Ho, H, s, pad, kx, &lo[kx], &hi[kx]);
     for (int n = 0; n < e->batch; n++) {
         const float *in = e->val_ptr[o->in[0]] + (int64_t)n * C * H * H;
         float *out = e->val_ptr[o->out] + (int64_t)n * C * Ho * Ho;
         for (int c = 0; c < C; c++) {
             const float *src = in + (int64_t)c * H * H, *w = W + c * k * k;
             float *dst = out + (int64_t)c * Ho * Ho;
+            for (int i = 0; i < Ho * Ho; i++) dst[i] = b[c];
             for (int oy = 0; oy < Ho; oy++) {
-                int y0 = oy * s - pad, ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
-                for (int ox = 0; ox < Ho; ox++) {
-                    int x0 = ox * s - pad, kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > H ? H - x0 : k;
-                    float acc = 0.0f;
-                    for (int ky = ky0; ky < ky1; ky++) {
-                        const float *row = src + (int64_t)(y0 + ky) * H + x0, *wr = w + ky * k;
-                        for (int kx = kx0; kx < kx1; kx++) acc += wr[kx] * row[kx];
+                float *d = dst + oy * Ho;
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = oy * s - pad + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int kx = 0; kx < k; kx++) {
+                        const float *row = src + (int64_t)iy * H + kx - pad;
+                        float wv = w[ky * k + kx];
+                        if (s == 1)
+                            for (int ox = lo[kx]; ox < hi[kx]; ox++) d[ox] += wv * row[ox];
+                        else
+                            for (int ox = lo[kx]; ox < hi[kx]; ox++) d[ox] += wv * row[ox * s];
                     }
-                    acc += b[c];
-                    dst[oy * Ho + ox] = l->relu_out && acc < 0.0f ? 0.0f : acc;
                 }
             }
+            if (l->relu_out)
+                for (int i = 0; i < Ho * Ho; i++) dst[i] = dst[i] > 0.0f ? dst[i] : 0.0f;
         }
     }
 }
