@@ -154,6 +154,22 @@ describe("search.adaptive", function()
     end
   end)
 
+  it("grows the pool with proposals (spaces too large to enumerate) and still picks a measured architecture", function()
+    local P = fake_model(0.1)
+    local d = dev.fn{name = "board", fn = function(a) return P.ms_of(a) end}
+    local start = {table.unpack(pool, 1, 50)}
+    local proposed = 0
+    local r = assert(search.adaptive{space = "nb201", pool = start, objective = code_value, init = 0, measurements = 8,
+      constraints = {{device = d, budget_ms = 6, model = P}}, propose = function(models, round)
+        assert.are.equal(P, models[1])
+        proposed = proposed + 1
+        return {pool[1000 + round], pool[2000 + round], pool[1]}
+      end})
+    assert.are.equal(50, #start)   -- the caller's list is not grown
+    assert.is_true(proposed >= 1)
+    assert.is_true(r.pick.ms.board <= 6)
+  end)
+
   it("refuses bad budgets, counts and unknown objectives with clear messages", function()
     local d = dev.fn{name = "b", fn = function() return 1 end}
     support.raises("search.adaptive: constraint 1: budget_ms must be a positive number of ms (got -3)",

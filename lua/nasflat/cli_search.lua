@@ -52,7 +52,8 @@ M.command = {
     {name = "json", help = "print one JSON object"},
     {name = "svg", arg = "FILE", help = "plot the true front (dataset devices), the predicted front, the " ..
       "measurements and the pick"},
-    {name = "bar", help = "run the NB201 bar of docs/search.md instead (--tasks, --trials)"},
+    {name = "bar", help = "run the NB201 bar of docs/search.md instead (--tasks, --trials); with --space fbnet, " ..
+      "the FBNet run (a user objective, evolution over the whole space)"},
     {name = "tasks", arg = "T,..", help = "--bar: tasks", default = "ND,N1,N2,N3,N4,NA"},
     {name = "trials", arg = "N", number = true, int = 1, help = "--bar: trials per constraint", default = 3},
     {name = "quiet", help = "no progress on stderr"},
@@ -76,6 +77,19 @@ end
 
 local function bar_main(o)
   local bar = require "nasflat.search_bar"
+  if o.space == "fbnet" then
+    local report, finish = util.progress{enabled = (not o.quiet) and nil or false}
+    local f, err = bar.fbnet{data = o.data, measurements = o.measurements, init = o.init or 20, batch = o.batch,
+      seed = o.seed, progress = report}
+    finish()
+    if not f then return fail(err) end
+    if o.json then
+      local r = f.result
+      f.result = {n_measurements = r.n_measurements, measurements = r.measurements, timing = r.timing, stop = r.stop}
+      io.stdout:write(require("nasflat.json").encode(f), "\n")
+    else io.stdout:write(bar.format_fbnet(f)) end
+    return 0
+  end
   local tasks = util.split(o.tasks)
   local report, finish = util.progress{enabled = (not o.quiet) and nil or false}
   local res, err = bar.run{tasks = tasks, trials = o.trials, data = o.data, measurements = o.measurements,

@@ -294,7 +294,7 @@ end
 --------------------------------------------------------------------------------------------------- adaptive
 M.ADAPTIVE = {space = util.REQUIRED, objective = util.NIL, values = util.NIL, pool = util.NIL, features = util.NIL,
   constraints = util.REQUIRED, measurements = 30, init = 20, batch = 2, interval = 0.9, seed = 1, fit = util.NIL,
-  data = util.NIL, log = util.NIL, resume = false, progress = util.NIL, init_archs = util.NIL}
+  data = util.NIL, log = util.NIL, resume = false, progress = util.NIL, init_archs = util.NIL, propose = util.NIL}
 
 local function fit_models(st, o, space)
   local t0 = util.now()
@@ -342,7 +342,9 @@ end
 --   refit), interval (nominal coverage of the interval the probability of feasibility is read from),
 --   seed, fit (nasflat.model.fit options: kind, data, sources, target...), data (accuracy directory),
 --   log (a CSV path or a search_device log: every measurement appended as it is made), resume (reuse the
---   log's earlier measurements), progress (function(fmt, ...)).
+--   log's earlier measurements), progress (function(fmt, ...)), propose (function(models, round) -> more
+--   candidate arch strings, called before each round: spaces too large to enumerate grow the pool with what a
+--   predictor-only search, e.g. search.evolve, finds under the current models; needs an objective, not values).
 -- Returns {pick = {arch, objective, report, ms}, pick_reason, measurements = {{arch, round, objective, ms =
 -- {device = ms}, status, predicted = {device = {ms, lo, hi}}, feasible}}, n_measurements, rounds, models,
 -- predicted_best (unverified: the best pool entry whose interval upper bound is under every budget), timing
@@ -371,6 +373,11 @@ function M.adaptive(opts)
   end
   local pool, values = pool_values(o, space, fname)
   if not pool then return nil, values end
+  if o.propose then   -- the pool grows: a copy, so the caller's list is left as it was
+    local copy = {}
+    for i, a in ipairs(pool) do copy[i] = a end
+    pool = copy
+  end
   local cons = {}
   for i, c in ipairs(o.constraints) do
     cons[i] = {device = c.device, budget_ms = c.budget_ms, given = c.model, model = c.model, fit = c.fit,
@@ -380,6 +387,10 @@ function M.adaptive(opts)
   if not st then return nil, serr end
   local cache = o.features
   if cache and cache.list ~= pool then error(fname .. ": option 'features' must be a cache over exactly `pool`", 2) end
+  if o.propose and (cache or o.values) then
+    error(fname .. ": option 'propose' grows the pool: give an objective, not 'values' or 'features'", 2)
+  end
+  if o.propose and type(o.propose) ~= "function" then error(fname .. ": option 'propose' must be a function", 2) end
   local own_cache = false
   if not cache then cache, own_cache = require("nasflat.features").cache(space, pool), true end
   local report = o.progress or function() end
@@ -408,6 +419,27 @@ function M.adaptive(opts)
   local stop
   local last_pred
   while true do
+    if o.propose and st.used < o.measurements then
+      local t0 = util.now()
+      local models = {}
+      for ci, c in ipairs(cons) do models[ci] = c.model end
+      local extra, fresh = o.propose(models, st.round + 1), {}
+      for _, a in ipairs(extra or {}) do
+        local code = type(a) == "table" and a or space:parse(a)
+        local s = code and space:format(code)
+        if s and not st.index[s] then st.index[s] = true; fresh[#fresh + 1] = s end
+      end
+      if #fresh > 0 then
+        local v = o._objective.values(fresh)
+        for k, a in ipairs(fresh) do
+          pool[#pool + 1], values[#values + 1] = a, v[k]
+          st.index[a] = #pool
+        end
+        cache:free()
+        cache = require("nasflat.features").cache(space, pool)
+      end
+      st.timing.propose = (st.timing.propose or 0) + util.now() - t0
+    end
     -- predict the pool under every constraint's model
     local t0 = util.now()
     local logms, sigmas, budgets, halves = {}, {}, {}, {}

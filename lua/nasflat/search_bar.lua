@@ -276,4 +276,110 @@ function M.format(res)
   return table.concat(lines, "\n") .. "\n"
 end
 
+--- The FBNet run: FBNet has no accuracy table, so the objective is a user function, FLOPs-normalised: the
+-- network's FLOPs over the largest of a 20,000-architecture sample (a stand-in for capacity, NOT accuracy). The
+-- target device is a Lua function: a device of the synthetic zoo (nasflat.zoo, latency computed from the real
+-- network structure; the only device here that can measure any of the 9^22 architectures), the predictor's
+-- sources the real FBNet devices of task FD. Each round grows the pool with a predictor-only aging evolution over
+-- the whole space (search.evolve under the current model). Reference: the same evolution run on the device's
+-- TRUE latency with `reference_cycles` evaluations, i.e. as many measurements.
+-- opts: target (zoo device, "cpu_mobile_mid"), quantile (0.25 of a 5,000-sample), measurements (30), init (20),
+-- batch (2), seed (1), cycles (per round, 1000), reference_cycles (20000), data. Returns a table.
+function M.fbnet(opts)
+  local o = util.options("search_bar.fbnet", opts, {target = "cpu_mobile_mid", quantile = 0.25, measurements = 30,
+    init = 20, batch = 2, seed = 1, cycles = 1000, reference_cycles = 20000, data = util.NIL, progress = util.NIL})
+  local core = require "nasflat.core"
+  local zoo = require "nasflat.zoo"
+  local space = require("nasflat.space").get("fbnet")
+  local src, err = require("nasflat.source").open{data = o.data, space = "fbnet"}
+  if not src then return nil, err end
+  local task, terr = require("nasflat.tasks").resolve{name = "FD", devices = src.devices, tasks_file = src.tasks_file}
+  if not task then return nil, terr end
+  local t0 = util.now()
+  local sm, serr = require("nasflat.source_models").fit{source = src, devices = task.train}
+  if not sm then return nil, serr end
+  local t_sm = util.now() - t0
+  local function truth(a) return zoo.latency_one("fbnet", a, o.target) end
+  local rng = core.Rng(o.seed)
+  local sample = space:sample(rng, 20000)
+  local _, flops = space:costs(sample)
+  local fmax = 0
+  for _, v in ipairs(flops:totable()) do fmax = math.max(fmax, v) end
+  local function objective(list)
+    local _, f = space:costs(list)
+    local v = f:totable()
+    for i = 1, #v do v[i] = v[i] / fmax end
+    return v
+  end
+  local lat = {}
+  for i = 1, 5000 do lat[i] = truth(sample[i]) end
+  table.sort(lat)
+  local budget = lat[math.floor(o.quantile * #lat + 0.5)]
+  local device = dev.fn{name = o.target, fn = truth}
+  local propose_time = 0
+  local function propose(models, round)
+    local t1 = util.now()
+    local ev = assert(search.evolve{space = "fbnet", models = models, budgets = {budget}, objective = objective,
+      cycles = o.cycles, population = 100, sample = 25, seed = o.seed * 1000 + round, margin = "none"})
+    propose_time = propose_time + util.now() - t1
+    local out = {}
+    for i, m in ipairs(ev.population) do out[i] = m.arch end
+    return out
+  end
+  t0 = util.now()
+  local r, rerr = search.adaptive{space = "fbnet", pool = space:sample(rng, 2000), objective = objective,
+    constraints = {{device = device, budget_ms = budget}}, measurements = o.measurements, init = o.init,
+    batch = o.batch, seed = o.seed, fit = {data = src, sources = sm, target = o.target}, propose = propose,
+    progress = o.progress}
+  if not r then return nil, rerr end
+  local t_search = util.now() - t0
+  -- the reference: aging evolution on the true latency (every evaluation a measurement)
+  local T = {}
+  function T.predict(_, archs, popts)
+    local l = {}
+    for i, a in ipairs(archs) do l[i] = math.log(truth(a)) end
+    local logms = core.Tensor.from(l)
+    local info = {logms = logms, halfwidth_log = 0}
+    if popts and popts.interval then info.lo, info.hi = logms:clone():exp(), logms:clone():exp() end
+    return logms:clone():exp(), info
+  end
+  t0 = util.now()
+  local ref = assert(search.evolve{space = "fbnet", models = {T}, budgets = {budget}, objective = objective,
+    cycles = o.reference_cycles, population = 100, sample = 25, seed = o.seed, margin = "none"})
+  local t_ref = util.now() - t0
+  local best_random
+  for i = 1, o.measurements do
+    local v = objective({sample[i]})[1]
+    if truth(sample[i]) <= budget and (not best_random or v > best_random) then best_random = v end
+  end
+  return {target = o.target, budget_ms = budget, quantile = o.quantile, sources = task.train, result = r,
+    pick = r.pick, reference = {objective = ref.best and ref.best.objective, arch = ref.best and ref.best.arch,
+    evaluations = ref.evaluated, seconds = t_ref}, random_best = best_random, pool_size = #r.measurements,
+    timing = {source_models = t_sm, search = t_search, propose = propose_time, fit = r.timing.fit,
+    predict = r.timing.predict, select = r.timing.select, measure = r.timing.measure}}
+end
+
+--- The FBNet run as text.
+function M.format_fbnet(f)
+  local lines = {}
+  local function p(...) lines[#lines + 1] = string.format(...) end
+  p("FBNet (9^22 architectures): objective = FLOPs-normalised (a user Lua function; FBNet has no accuracy table)")
+  p("target %s: a synthetic zoo device (latency computed from the network, any architecture) through a Lua " ..
+    "function; sources: the real FBNet devices of task FD", f.target)
+  p("budget %.3f ms (the %d %% quantile of 5,000 random architectures)", f.budget_ms, math.floor(f.quantile * 100 + 0.5))
+  if f.pick then
+    p("pick (measured): %s  objective %.4f, %.3f ms", f.pick.arch, f.pick.objective, f.pick.ms[f.target])
+  else
+    p("pick: none (%s)", f.result.pick_reason)
+  end
+  p("with %d measurements; best of %d random measured architectures: %s", f.result.n_measurements,
+    f.result.n_measurements, f.random_best and string.format("%.4f", f.random_best) or "none feasible")
+  p("reference: aging evolution on the true latency, %d evaluations (= measurements): objective %.4f (%.1f s)",
+    f.reference.evaluations, f.reference.objective or 0 / 0, f.reference.seconds)
+  p("time: source models %.2f s, search %.2f s (evolution proposals %.2f s, fits %.2f s, predictions %.2f s, " ..
+    "selection %.3f s, measurements %.2f s)", f.timing.source_models, f.timing.search, f.timing.propose, f.timing.fit,
+    f.timing.predict, f.timing.select, f.timing.measure)
+  return table.concat(lines, "\n") .. "\n"
+end
+
 return M
