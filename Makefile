@@ -70,7 +70,7 @@ test-c: $(CTEST_BIN)
 	@set -e; for t in $(CTEST_BIN); do echo "== $$t"; $(RUNNER) $$t; done
 
 test-lua: $(MODULE)
-	$(LUA_ENV) $(SAN_ENV) $(LUA) $(BUSTED) --output=utfTerminal spec
+	$(LUA_ENV) $(SAN_ENV) $(LUA) $(BUSTED) --cpath="$(BUILD)/lua/?.so" --output=utfTerminal spec
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: the same C tests and specs.
 # The stock lua5.4 is not instrumented, so the ASan runtime is preloaded.
