@@ -41,7 +41,7 @@ CORELIB = $(BUILD)/libnfcore.a
 LUA_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(BUILD)/lua/?.so;;"
 
 .PHONY: lint all test test-c test-lua test-asan bench install uninstall clean valgrind check-rockspec \
-        fuzz fuzz-build fuzz-coverage
+        fuzz fuzz-build fuzz-coverage test-slurm
 
 all: $(MODULE)
 
@@ -165,6 +165,12 @@ fuzz-coverage: | $(FUZZ_DIR)/cov
 	    fuzz_modelfile) f="$(FUZZ_COV_FILES_fuzz_modelfile)";; *) f="$(FUZZ_COV_FILES_fuzz_arch)";; esac; \
 	  $(LLVM_COV) report $$b -instr-profile=$$b.profdata $$f; done
 
+
+# A real Slurm on this machine (root; installs Debian's slurm-wlm and munge when missing): munged, slurmctld and
+# slurmd with a minimal configuration in a temp dir, a small sweep as job arrays, merged and compared with one
+# `nasflat run`, the daemons stopped by their pids. Exit 77 and "PENDING: <reason>" when they cannot start here.
+test-slurm: $(MODULE)
+	BUILD=$(BUILD) bash spec/slurm/run.sh
 
 LUA_LMOD = $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VERSION)
 LUA_CMOD = $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VERSION)

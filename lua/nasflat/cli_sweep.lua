@@ -284,8 +284,8 @@ end
 
 local function load_plan(pos, name)
   local dir = pos[1]
-  if not dir then return nil, string.format("%s: the sweep directory is required (see `nasflat %s --help`)", name, name) end
-  if #pos > 1 then return nil, string.format("%s: unexpected argument '%s'", name, pos[2]) end
+  if not dir then return nil, string.format("%s: the sweep directory is required (see `nasflat %s --help`)", name, name), 2 end
+  if #pos > 1 then return nil, string.format("%s: unexpected argument '%s'", name, pos[2]), 2 end
   return sweep.load(dir)
 end
 
@@ -295,8 +295,8 @@ local function status_line(counts, n)
 end
 
 local function run_main(o, pos)
-  local plan, err = load_plan(pos, "sweep run")
-  if not plan then return fail(err, err:find("required", 1, true) and 2 or 1) end
+  local plan, err, code = load_plan(pos, "sweep run")
+  if not plan then return fail(err, code) end
   if o.only then
     local ids, ierr = sweep.parse_ids(o.only, #plan.jobs)
     if not ids then return fail(ierr, 2) end
@@ -306,10 +306,8 @@ local function run_main(o, pos)
     finish()
     if not ran then return fail(failures) end
     if #failures > 0 then
-      for i = 2, #failures do
-        io.stderr:write("nasflat: ", sweep.describe(failures[i].job), ": ", failures[i].reason, "\n")
-      end
-      return fail(sweep.describe(failures[1].job) .. ": " .. failures[1].reason)
+      for _, f in ipairs(failures) do fail(sweep.describe(f.job) .. ": " .. f.reason) end
+      return 1
     end
     io.stdout:write(string.format("%s: %d jobs run, %d already done\n", sweep.ranges(ids), ran, #ids - ran))
     return 0
@@ -336,8 +334,8 @@ end
 
 --------------------------------------------------------------------------------------------------- slurm
 local function slurm_main(o, pos)
-  local plan, err = load_plan(pos, "sweep slurm")
-  if not plan then return fail(err, err:find("required", 1, true) and 2 or 1) end
+  local plan, err, code = load_plan(pos, "sweep slurm")
+  if not plan then return fail(err, code) end
   local command = self_command()
   if not command then return fail("sweep slurm: cannot tell how this nasflat was started (no arg[0])") end
   local env = {}
@@ -361,8 +359,8 @@ end
 
 --------------------------------------------------------------------------------------------------- status
 local function status_main(o, pos)
-  local plan, err = load_plan(pos, "sweep status")
-  if not plan then return fail(err, err:find("required", 1, true) and 2 or 1) end
+  local plan, err, code = load_plan(pos, "sweep status")
+  if not plan then return fail(err, code) end
   local st, counts = sweep.status{plan = plan}
   if o.json then
     local jobs = {}
@@ -388,8 +386,8 @@ end
 
 --------------------------------------------------------------------------------------------------- merge
 local function merge_main(o, pos)
-  local plan, err = load_plan(pos, "sweep merge")
-  if not plan then return fail(err, err:find("required", 1, true) and 2 or 1) end
+  local plan, err, code = load_plan(pos, "sweep merge")
+  if not plan then return fail(err, code) end
   local records, info = sweep.merge{plan = plan, partial = o.partial or false}
   if not records then return fail(info) end
   local budgets = plan.run.budgets

@@ -255,6 +255,7 @@ local function alive(marker)
   local rest = stat:match("^%d+ %b() (.*)$") or ""
   local fields = {}
   for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+  if fields[1] == "Z" or fields[1] == "X" then return false end   -- killed, not yet reaped
   return fields[20] == marker.start
 end
 
@@ -321,7 +322,7 @@ local function open_source(plan, space, cache)
   if want then
     local have = src.info.files and src.info.files[space .. "_latency.csv"]
     local w = want.files and want.files[space .. "_latency.csv"]
-    if w and (not have or math.tointeger(w.crc32) ~= have.crc32 or math.tointeger(w.bytes) ~= have.bytes) then
+    if w and (not have or w.crc32 ~= have.crc32 or math.tointeger(w.bytes) ~= have.bytes) then
       return nil, string.format("%s/%s_latency.csv is not the file the plan was made with (CRC-32 or size differ)",
         plan.data, space)
     end
@@ -373,61 +374,87 @@ local function run_group(plan, group, cache, me)
     if not pre then return nil, perr end
     o.pretrained = pre
   end
-  local trial_ids = {}
-  for i, j in ipairs(group) do trial_ids[i] = j.trial end
-  o.task = {name = task.name, space = task.space, train = task.train, test = {first.target}}
+  -- the group: the same trials of several targets at one budget (M.work makes it so)
+  local targets, jobs_of, trial_ids = {}, {}, {}
+  for _, j in ipairs(group) do
+    if not jobs_of[j.target] then targets[#targets + 1] = j.target; jobs_of[j.target] = {} end
+    local list = jobs_of[j.target]
+    list[#list + 1] = j
+    if j.target == first.target then trial_ids[#trial_ids + 1] = j.trial end
+  end
+  o.task = {name = task.name, space = task.space, train = task.train, test = targets}
   o.budgets, o.trial_ids = {first.budget}, trial_ids
   local rec, rerr = experiment.run(o)
   if o.pretrained then o.pretrained:free() end
   if not rec then return nil, rerr end
-  local runs = rec.targets[1].budgets[1].trials
   local n = #group
-  for i, j in ipairs(group) do
-    local r = runs[i]
-    if r.trial ~= j.trial or r.seed ~= j.seed then
-      error(string.format("sweep: %s: experiment.run gave trial %s seed %s, the plan says trial %d seed %d",
-        describe(j), tostring(r.trial), tostring(r.seed), j.trial, j.seed))
+  for ti, target in ipairs(targets) do
+    local got = rec.targets[ti]
+    for i, j in ipairs(jobs_of[target]) do
+      local r = got.budgets[1].trials[i]
+      if got.device ~= j.target or r.trial ~= j.trial or r.seed ~= j.seed then
+        error(string.format("sweep: %s: experiment.run gave %s trial %s seed %s, the plan says %s trial %d seed %d",
+          describe(j), tostring(got.device), tostring(r.trial), tostring(r.seed), j.target, j.trial, j.seed))
+      end
+      local one = {}
+      for k, v in pairs(rec) do one[k] = v end
+      local entry = {}
+      for k, v in pairs(got) do entry[k] = v end
+      local summary = {}
+      for k, v in pairs(got.budgets[1]) do summary[k] = v end
+      summary.trials = {r}
+      entry.budgets = {summary}
+      one.task = task.name
+      one.test, one.targets = {j.target}, {entry}
+      one.config = {}
+      for k, v in pairs(rec.config) do one.config[k] = v end
+      one.config.trial_ids = {j.trial}
+      one.nan_metrics = 0
+      for _, p in ipairs(plan.run.predictors) do
+        if r[p] and r[p].nan_reason then one.nan_metrics = one.nan_metrics + 1 end
+      end
+      -- the group's time, shared equally among its jobs (merge sums them)
+      one.timings = {total_s = rec.timings.total_s / n, pretrain_s = (rec.timings.pretrain_s or 0) / n,
+        transfer_s = (rec.timings.transfer_s or 0) / n, group_jobs = n}
+      one.job, one.worker = j, me
+      one.mean = nil
+      local jp, werr = results.write{dir = jobs_dir(plan), stem = j.key, value = one, csv = results.csv({one})}
+      if not jp then return nil, werr end
     end
-    local one = {}
-    for k, v in pairs(rec) do one[k] = v end
-    local entry = {}
-    for k, v in pairs(rec.targets[1]) do entry[k] = v end
-    local summary = {}
-    for k, v in pairs(rec.targets[1].budgets[1]) do summary[k] = v end
-    summary.trials = {r}
-    entry.budgets = {summary}
-    one.targets = {entry}
-    one.config = {}
-    for k, v in pairs(rec.config) do one.config[k] = v end
-    one.config.trial_ids = {j.trial}
-    -- the group's time, shared equally among its jobs (merge sums them)
-    one.timings = {total_s = rec.timings.total_s / n, pretrain_s = (rec.timings.pretrain_s or 0) / n,
-      transfer_s = (rec.timings.transfer_s or 0) / n, group_jobs = n}
-    one.job, one.worker = j, me
-    one.mean = nil
-    local jp, werr = results.write{dir = jobs_dir(plan), stem = j.key, value = one, csv = results.csv({one})}
-    if not jp then return nil, werr end
   end
   return true
 end
 
---- Run the jobs `ids` (plan job numbers) in this process, jobs of the same task, target and budget together.
--- A job already done is skipped. Returns the number of jobs run and a list of failures {job, reason}.
+--- Run the jobs `ids` (plan job numbers) in this process. Jobs of one task and budget whose targets have the same
+-- trials to run go together in one experiment.run (they share the source models). A job already done is skipped
+-- unless `redo`. Returns the number of jobs run and a list of failures {job, reason}.
 function M.work(opts)
   opts = util.options("sweep.work", opts, {plan = util.REQUIRED, ids = util.REQUIRED, progress = util.NIL,
     redo = false})
   local plan = opts.plan
   local report = opts.progress or function() end
-  local groups, where = {}, {}
+  -- cells: the jobs of one (task, target, budget); then cells of one (task, budget) with the same trials merged
+  local cells, where = {}, {}
   for _, id in ipairs(opts.ids) do
     local j = plan.jobs[id]
     if not j then error(string.format("sweep.work: there is no job %s (the plan has %d)", tostring(id), #plan.jobs), 2) end
     if opts.redo or job_state(plan, j) ~= "done" then
       local g = j.kind == "pretrain" and ("p" .. j.id) or table.concat({j.task, j.target, j.budget}, "\0")
-      if not where[g] then where[g] = #groups + 1; groups[#groups + 1] = {} end
-      local list = groups[where[g]]
+      if not where[g] then where[g] = #cells + 1; cells[#cells + 1] = {} end
+      local list = cells[where[g]]
       list[#list + 1] = j
     end
+  end
+  local groups, gwhere = {}, {}
+  for _, cell in ipairs(cells) do
+    local j = cell[1]
+    local trials = {}
+    for i, c in ipairs(cell) do trials[i] = c.trial end
+    local g = j.kind == "pretrain" and ("p" .. j.id) or
+      table.concat({j.task, j.budget, table.concat(trials, ",")}, "\0")
+    if not gwhere[g] then gwhere[g] = #groups + 1; groups[#groups + 1] = {} end
+    local list = groups[gwhere[g]]
+    for _, c in ipairs(cell) do list[#list + 1] = c end
   end
   local me = whoami()
   local cache, ran, failures = {}, 0, {}
@@ -492,14 +519,14 @@ local function command_line(words)
   return table.concat(q, " ")
 end
 
---- The jobs that are not done, split into batches for workers: pre-trainings one each; trial jobs by task and
--- target (one batch shares its source, features and, per budget, its source models).
+--- The jobs that are not done, split into batches for workers: pre-trainings one each; trial jobs by task (one
+-- batch shares its source, features and, per budget, its source models).
 local function batches_of(todo)
   local pre, trials, where = {}, {}, {}
   for _, j in ipairs(todo) do
     if j.kind == "pretrain" then pre[#pre + 1] = {j.id}
     else
-      local g = j.task .. "\0" .. j.target
+      local g = j.task
       if not where[g] then where[g] = #trials + 1; trials[#trials + 1] = {} end
       local b = trials[where[g]]
       b[#b + 1] = j.id
@@ -541,13 +568,18 @@ end
 --------------------------------------------------------------------------------------------------- merging
 local NULL = require("cjson.safe").null
 
---- A trial's table read back from JSON: integers as integers, null metrics (NaN when written) as NaN.
-local function to_int_fields(run)
-  for _, v in pairs(run) do
-    if type(v) == "table" then
-      for k, x in pairs(v) do if x == NULL then v[k] = 0 / 0 end end
-    end
+--- JSON null back to NaN, everywhere in a value read back (the writer writes NaN and infinities as null, and
+-- nothing else: a nil field is left out).
+local function unnull(v, depth)
+  if depth > 100 then return end
+  for k, x in pairs(v) do
+    if x == NULL then v[k] = 0 / 0
+    elseif type(x) == "table" then unnull(x, depth + 1) end
   end
+end
+
+--- A trial's table read back from JSON: integers as integers.
+local function to_int_fields(run)
   run.trial = math.tointeger(run.trial) or run.trial
   run.seed = math.tointeger(run.seed) or run.seed
   if run.rows then run.rows = ints(run.rows) end
@@ -565,7 +597,9 @@ function M.merge(opts)
   for _, j in ipairs(plan.jobs) do
     local state, reason, v = job_state(plan, j)
     counts[state] = counts[state] + 1
-    if state == "done" then got[j.key] = v
+    if state == "done" then
+      unnull(v, 0)
+      got[j.key] = v
     else missing[#missing + 1] = {job = j, state = state, reason = reason} end
   end
   if #missing > 0 and not opts.partial then
