@@ -2,7 +2,7 @@
  *   engine.new{space = "nb201"|"fbnet", arch = STRING, batch = 1, seed = 0, dw_gemm = false, count_only = false}
  *       -> Engine | nil, message (a malformed arch string is a failure of the input: nil, message)
  *   e:run()                                   one forward pass (raises on an internal failure)
- *   e:bench{warmup = 5, repeats = 20}         -> list of wall milliseconds, one per timed run
+ *   e:bench{warmup = 5, repeats = 20}         -> wall ms, CPU ms: two lists, one entry per timed run
  *   e:profile{repeats = 1}                    -> list of seconds per op (summed over the repeats)
  *   e:layers()                                -> list of {kind, cin, cout, hin, hout, kernel, stride, groups, arity,
  *                                                 relu_in, bn, relu_out, block, flops, params}
@@ -10,6 +10,7 @@
  *   e:output()                                -> list of batch × classes logits (after a run)
  *   e:export(path)                            -> true | nil, message
  *   e:free() (idempotent; __gc, __close), tostring(e)
+ *   engine.blas_config()                      -> OpenBLAS's configuration string (version, target, threading)
  */
 #include <string.h>
 #include "lua_nf.h"
@@ -104,15 +105,17 @@ static int engine_bench(lua_State *L)
     lua_Integer warmup = nf_lua_opt_integer(L, 2, "warmup", 5), repeats = nf_lua_opt_integer(L, 2, "repeats", 20);
     if (warmup < 0 || warmup > 1000000) luaL_error(L, "Engine:bench: option 'warmup' must be in 0..1000000 (got %I)", warmup);
     if (repeats < 1 || repeats > 1000000) luaL_error(L, "Engine:bench: option 'repeats' must be in 1..1000000 (got %I)", repeats);
-    double *ms = lua_newuserdatauv(L, sizeof(double) * (size_t)repeats, 0);   /* before the timed runs */
+    double *ms = lua_newuserdatauv(L, 2 * sizeof(double) * (size_t)repeats, 0);   /* before the timed runs */
     nf_err err;
-    if (nf_engine_bench(u->e, (int)warmup, (int)repeats, ms, &err)) return nf_lua_raise(L, &err);
-    lua_createtable(L, (int)repeats, 0);
-    for (lua_Integer i = 0; i < repeats; i++) {
-        lua_pushnumber(L, ms[i]);
-        lua_rawseti(L, -2, i + 1);
+    if (nf_engine_bench(u->e, (int)warmup, (int)repeats, ms, ms + repeats, &err)) return nf_lua_raise(L, &err);
+    for (int k = 0; k < 2; k++) {
+        lua_createtable(L, (int)repeats, 0);
+        for (lua_Integer i = 0; i < repeats; i++) {
+            lua_pushnumber(L, ms[k * repeats + i]);
+            lua_rawseti(L, -2, i + 1);
+        }
     }
-    return 1;
+    return 2;
 }
 
 static int engine_profile(lua_State *L)
@@ -166,9 +169,12 @@ static int engine_layers(lua_State *L)
         setint(L, "stride", l->stride);
         setint(L, "groups", l->groups);
         setint(L, "arity", l->arity);
-        setint(L, "relu_in", l->relu_in);
-        setint(L, "bn", l->bn);
-        setint(L, "relu_out", l->relu_out);
+        lua_pushboolean(L, l->relu_in);   /* booleans, as space:layers gives them */
+        lua_setfield(L, -2, "relu_in");
+        lua_pushboolean(L, l->bn);
+        lua_setfield(L, -2, "bn");
+        lua_pushboolean(L, l->relu_out);
+        lua_setfield(L, -2, "relu_out");
         setint(L, "block", l->block);
         setnum(L, "flops", l->flops);
         setnum(L, "params", l->params);
@@ -218,6 +224,13 @@ static int engine_export(lua_State *L)
     return 1;
 }
 
+/* engine.blas_config() -> OpenBLAS's configuration string */
+static int l_blas_config(lua_State *L)
+{
+    lua_pushstring(L, nf_blas_config());
+    return 1;
+}
+
 void nf_lua_engine_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
@@ -225,7 +238,7 @@ void nf_lua_engine_open(lua_State *L)
         {"info", engine_info}, {"output", engine_output}, {"export", engine_export}, {"free", engine_free},
         {NULL, NULL},
     };
-    static const luaL_Reg fns[] = {{"new", l_new}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"new", l_new}, {"blas_config", l_blas_config}, {NULL, NULL}};
     luaL_newmetatable(L, NF_ENGINE_MT);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");

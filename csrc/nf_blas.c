@@ -78,3 +78,12 @@ void nf_dtrsm_lower(int64_t p, int64_t n, const double *L, double *B)
 
 void nf_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 int nf_blas_get_threads(void) { return openblas_get_num_threads(); }
+
+/* OpenBLAS's build configuration (version, target, threading), recorded beside measurements (nf_engine.h). */
+char *openblas_get_config(void);
+const char *nf_blas_config(void);   /* declared for callers in nf_engine.h */
+const char *nf_blas_config(void)
+{
+    const char *s = openblas_get_config();
+    return s ? s : "unknown";
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "nf_engine.h"
 #include "nf_util.h"
 
@@ -680,7 +681,14 @@ nf_status nf_engine_run_profiled(nf_engine *e, double *op_seconds, nf_err *err)
     return NF_OK;
 }
 
-nf_status nf_engine_bench(nf_engine *e, int warmup, int repeats, double *ms, nf_err *err)
+static double cpu_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+nf_status nf_engine_bench(nf_engine *e, int warmup, int repeats, double *ms, double *cpu_ms, nf_err *err)
 {
     nf_status st0 = runnable(e, err);
     if (st0) return st0;
@@ -690,9 +698,11 @@ nf_status nf_engine_bench(nf_engine *e, int warmup, int repeats, double *ms, nf_
     for (int i = 0; i < warmup; i++)
         if ((st = nf_engine_run(e, err))) return st;
     for (int i = 0; i < repeats; i++) {
-        double t0 = nf_now();
+        double c0 = cpu_ms ? cpu_now() : 0.0, t0 = nf_now();
         if ((st = nf_engine_run(e, err))) return st;
-        ms[i] = (nf_now() - t0) * 1e3;
+        double t1 = nf_now();
+        ms[i] = (t1 - t0) * 1e3;
+        if (cpu_ms) cpu_ms[i] = (cpu_now() - c0) * 1e3;
     }
     return NF_OK;
 }

@@ -49,8 +49,11 @@ void nf_engine_free(nf_engine *e);   /* NULL ok */
 nf_status nf_engine_run(nf_engine *e, nf_err *err);
 /* The same, adding each op's wall time (seconds) to op_seconds[0 .. n_ops). */
 nf_status nf_engine_run_profiled(nf_engine *e, double *op_seconds, nf_err *err);
-/* warmup untimed runs, then repeats timed runs; ms[i] = wall milliseconds of run i (repeats entries). */
-nf_status nf_engine_bench(nf_engine *e, int warmup, int repeats, double *ms, nf_err *err);
+/* warmup untimed runs, then repeats timed runs; ms[i] = wall milliseconds of run i (repeats entries); cpu_ms
+ * (NULL: not measured) = the process's CPU milliseconds of run i (all threads; on a machine shared with other
+ * work it excludes the time the process waited for a core, so it is far less noisy than wall time, but it is
+ * not latency: with several BLAS threads it adds their times). */
+nf_status nf_engine_bench(nf_engine *e, int warmup, int repeats, double *ms, double *cpu_ms, nf_err *err);
 
 float *nf_engine_input(nf_engine *e);              /* batch × 3 × 32 × 32, filled from the seed */
 const float *nf_engine_output(const nf_engine *e); /* batch × classes (valid after a run) */
@@ -68,5 +71,8 @@ size_t nf_engine_bytes(const nf_engine *e);        /* memory planned (weights + 
 /* Write the unfolded weights, the input and the output of the last run to path (format in
  * tools/torch_check.py): a text header line, then little-endian float32 arrays. */
 nf_status nf_engine_export(const nf_engine *e, const char *path, nf_err *err);
+
+/* OpenBLAS's configuration string ("OpenBLAS 0.3.21 DYNAMIC_ARCH ... SkylakeX MAX_THREADS=64"); in nf_blas.c. */
+const char *nf_blas_config(void);
 
 #endif

@@ -216,10 +216,12 @@ static void test_errors(void)
     nf_engine_free(e);
     o.count_only = 0;
     CHECK(nf_engine_new(NF_SPACE_NB201, ok, &o, &e, &err) == NF_OK);
-    double ms[2];
-    CHECK(nf_engine_bench(e, 0, 0, ms, &err) == NF_EINVAL);
-    CHECK(nf_engine_bench(e, 1, 2, ms, &err) == NF_OK);
+    double ms[2], cpu[2];
+    CHECK(nf_engine_bench(e, 0, 0, ms, NULL, &err) == NF_EINVAL);
+    CHECK(nf_engine_bench(e, 1, 2, ms, NULL, &err) == NF_OK);
     CHECK(ms[0] > 0 && ms[1] > 0);
+    CHECK(nf_engine_bench(e, 0, 2, ms, cpu, &err) == NF_OK);
+    CHECK(cpu[0] > 0 && cpu[1] > 0);
     CHECK(nf_engine_export(e, "/nonexistent-dir/x.bin", &err) == NF_EIO);
     CHECK(strstr(err.msg, "cannot open for writing") != NULL);
     nf_engine_free(e);

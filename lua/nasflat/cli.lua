@@ -20,6 +20,7 @@ commands:
   data      describe a latency dataset (devices, counts, missing values, correlations)
   tasks     generate, list, show and compare transfer tasks (sources and targets)
   sweep     a run as independent jobs: plan, run on local processes or Slurm, status, merge
+  measure   measure architectures on this machine (the real networks in nasflat's C engine)
   search    hardware-aware NAS: the best architecture measured under a latency budget, few measurements
   help      show this text, or `nasflat help <command>`
 
@@ -228,6 +229,7 @@ commands.data = {
 
 commands.tasks = require("nasflat.cli_tasks").command
 commands.sweep = require("nasflat.cli_sweep").command
+commands.measure = require("nasflat.cli_measure").command
 commands.search = require("nasflat.cli_search").command
 
 local function fail(msg, code)
