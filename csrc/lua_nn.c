@@ -72,7 +72,7 @@ static void read_config(lua_State *L, int idx, nf_model_cfg *c)
     static const char *const allowed[] = {
         "nodes", "n_ops", "z_dim", "layer", "heads", "device_at", "op_dim", "hw_dim", "node_dim", "hid",
         "op_layers", "main_layers", "gate_mlp", "upd_hidden", "z_hidden", "z_out", "dev_out", "head", "dropout",
-        "readout", "none_op", "quirk_io_emb", "quirk_gat_mask_zero", "quirk_gat_nscale", "gat_slope", "op_encoding",
+        "readout", "none_op", "quirk_io_emb", "quirk_gat_mask_zero", "gat_slope", "op_encoding",
         NULL};
     nf_lua_check_options(L, idx, "Model", allowed);
     nf_model_cfg_default(c);
@@ -119,7 +119,6 @@ static void read_config(lua_State *L, int idx, nf_model_cfg *c)
     c->none_op = opt_int(L, idx, "none_op", c->none_op);
     c->quirk_io_emb = nf_lua_opt_boolean(L, idx, "quirk_io_emb", 0);
     c->quirk_gat_mask_zero = nf_lua_opt_boolean(L, idx, "quirk_gat_mask_zero", 0);
-    c->quirk_gat_nscale = nf_lua_opt_boolean(L, idx, "quirk_gat_nscale", 0);
     c->gat_slope = (float)nf_lua_opt_number(L, idx, "gat_slope", c->gat_slope);
 }
 
@@ -149,7 +148,6 @@ static void push_config(lua_State *L, const nf_model_cfg *c)
     lua_pushnumber(L, (double)c->dropout); lua_setfield(L, -2, "dropout");
     SETS("readout", nf_readout_name(c->readout)); SETI("none_op", c->none_op);
     SETB("quirk_io_emb", c->quirk_io_emb); SETB("quirk_gat_mask_zero", c->quirk_gat_mask_zero);
-    SETB("quirk_gat_nscale", c->quirk_gat_nscale);
     lua_pushnumber(L, (double)c->gat_slope); lua_setfield(L, -2, "gat_slope");
 #undef SETI
 #undef SETS
@@ -647,11 +645,11 @@ static int l_model_gradcheck(lua_State *L)
 }
 
 /* nasflat.core.nn_gradcheck{layer=, B=, N=, in=, out=, seed=, eps=, h_shared=, quirk_gat_mask_zero=,
- *                          quirk_gat_nscale=, gat_slope=, breakit=} */
+ *                          gat_slope=, breakit=} */
 static int l_nn_gradcheck(lua_State *L)
 {
     static const char *const allowed[] = {"layer", "B", "N", "in", "out", "seed", "eps", "h_shared",
-                                          "quirk_gat_mask_zero", "quirk_gat_nscale", "gat_slope", "breakit", NULL};
+                                          "quirk_gat_mask_zero", "gat_slope", "breakit", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     nf_lua_check_options(L, 1, "nn_gradcheck", allowed);
     nf_gradcheck_opts o;
@@ -668,7 +666,6 @@ static int l_nn_gradcheck(lua_State *L)
     o.eps = nf_lua_opt_number(L, 1, "eps", 1e-3);
     o.h_shared = nf_lua_opt_boolean(L, 1, "h_shared", 0);
     o.quirk_gat_mask_zero = nf_lua_opt_boolean(L, 1, "quirk_gat_mask_zero", 0);
-    o.quirk_gat_nscale = nf_lua_opt_boolean(L, 1, "quirk_gat_nscale", 0);
     o.gat_slope = (float)nf_lua_opt_number(L, 1, "gat_slope", 0.2);
     o.breakit = nf_lua_opt_boolean(L, 1, "breakit", 0);
     nf_gradcheck_result r;

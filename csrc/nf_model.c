@@ -309,7 +309,6 @@ static nf_status graph_layout(nf_model *m, nf_err *err)
             gc[l].heads = c->heads;
             gc[l].gat_slope = c->gat_slope;
             gc[l].quirk_gat_mask_zero = c->quirk_gat_mask_zero;
-            gc[l].quirk_gat_nscale = c->quirk_gat_nscale;
             co[l] = S;
             S += (int64_t)nf_glayer_branches(&gc[l]) * w[l];
             snprintf(buf, sizeof buf, "%s%d", pass ? "main" : "op", l + 1);

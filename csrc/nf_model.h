@@ -53,7 +53,6 @@ typedef struct {
     int none_op;                               /* op id of `none` for masked readouts (-1: none) */
     int quirk_io_emb;        /* first/last node's op embedding replaced by fixed input (0) / learned output vectors */
     int quirk_gat_mask_zero; /* GAT masked logits are 0, not −∞ */
-    int quirk_gat_nscale;    /* GAT logits × N */
     float gat_slope;         /* 0.2 (reference code effectively uses 0.01) */
 } nf_model_cfg;
 

@@ -48,9 +48,8 @@ static void header_json(const nf_model *m, nf_wbuf *b)
     json_ints(b, "head", c->n_head, c->head);
     nf_wbuf_printf(b, ",\"dropout\":%.9g,\"readout\":\"%s\",\"none_op\":%d,\"gat_slope\":%.9g", (double)c->dropout,
               nf_readout_name(c->readout), c->none_op, (double)c->gat_slope);
-    nf_wbuf_printf(b, ",\"quirk_io_emb\":%s,\"quirk_gat_mask_zero\":%s,\"quirk_gat_nscale\":%s}",
-              c->quirk_io_emb ? "true" : "false", c->quirk_gat_mask_zero ? "true" : "false",
-              c->quirk_gat_nscale ? "true" : "false");
+    nf_wbuf_printf(b, ",\"quirk_io_emb\":%s,\"quirk_gat_mask_zero\":%s}",
+              c->quirk_io_emb ? "true" : "false", c->quirk_gat_mask_zero ? "true" : "false");
     nf_wbuf_bytes(b, ",\"devices\":[", 12);
     for (int i = 0; i < nf_model_ndev(m); i++) {
         if (i) nf_wbuf_bytes(b, ",", 1);
@@ -343,7 +342,14 @@ static nf_status read_config(cfgread *r, nf_model_cfg *c)
     TRY(cfg_num(r, "gat_slope", &c->gat_slope));
     TRY(cfg_bool(r, "quirk_io_emb", &c->quirk_io_emb));
     TRY(cfg_bool(r, "quirk_gat_mask_zero", &c->quirk_gat_mask_zero));
-    TRY(cfg_bool(r, "quirk_gat_nscale", &c->quirk_gat_nscale));
+    {
+        /* quirk_gat_nscale (GAT logits × N) misread the reference and was removed: files written without it
+         * set, as every default one was, still load */
+        const jnode *ns = jget(r->p, r->cfg, "quirk_gat_nscale");
+        if (ns && (ns->type != J_BOOL || ns->num != 0))
+            return nf_seterr(r->err, NF_EFORMAT, "%s: header: written with quirk_gat_nscale, which nasflat no longer "
+                             "has (it misread the reference's attention)", r->path);
+    }
 #undef TRY
     if (nf_model_layer_parse(c, layer) < 0)
         return nf_seterr(r->err, NF_EFORMAT, "%s: header: unknown graph layer '%s'", r->path, layer);

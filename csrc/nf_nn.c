@@ -398,8 +398,8 @@ NF_KERNEL float v_sqdev(const float *x, float m, int64_t n)
 
 static float gat_scale(const nf_glayer_cfg *c, int64_t N)
 {
-    float s = 1.0f / sqrtf((float)c->out);
-    return c->quirk_gat_nscale ? s * (float)N : s;
+    (void)N;
+    return 1.0f / sqrtf((float)c->out);
 }
 
 /* ---- row kernels of the graph layers (one node, F features) */
@@ -829,7 +829,6 @@ nf_status nf_gradcheck_layer(const nf_gradcheck_opts *o, nf_gradcheck_result *re
         c.gl.heads = 4;
         c.gl.gat_slope = o->gat_slope > 0 ? o->gat_slope : 0.2f;
         c.gl.quirk_gat_mask_zero = o->quirk_gat_mask_zero;
-        c.gl.quirk_gat_nscale = o->quirk_gat_nscale;
         nb = nf_glayer_branches(&c.gl);
     }
     switch (c.kind) {

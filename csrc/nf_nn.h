@@ -75,7 +75,7 @@ void nf_readout_backward(const float *w, const float *den, const float *dY, int6
  * all GAT), ensemble (nb=2: DGF, GAT). The projections of all branches share one GEMM:
  * P = H·W with W (in × nb·out); branch k owns columns [k·out, (k+1)·out).
  *   DGF branch:  S = P_k;  out_k = σ(Z_k) ⊙ (Aᵀ·S) + S + b_k
- *   GAT branch:  K = P_k;  e_ij = c·Σ_f a_f K_if K_jf,  c = 1/√out (× N with quirk_gat_nscale);
+ *   GAT branch:  K = P_k;  e_ij = c·Σ_f a_f K_if K_jf,  c = 1/√out;
  *                l_ij = M_ij·leaky(e_ij) for edges j→i, masked entries −∞ (or 0 with quirk_gat_mask_zero);
  *                α = softmax_j(l) (a row without any edge attends to nothing: zero);
  *                out_k = LayerNorm(σ(Z_k) ⊙ Σ_j α_ij K_j; γ_k, β_k)
@@ -89,7 +89,6 @@ typedef struct {
     int heads;              /* GAT-MH head count (default 4) */
     float gat_slope;        /* leaky-ReLU slope on attention logits (0.2; reference quirk 0.01) */
     int quirk_gat_mask_zero; /* masked logits are 0, not −∞ (every node attends to every node) */
-    int quirk_gat_nscale;    /* logits scaled by N (the reference's einsum over an expanded axis) */
 } nf_glayer_cfg;
 
 const char *nf_gl_kind_name(nf_gl_kind k);
@@ -123,7 +122,7 @@ nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, 
 typedef struct {
     const char *layer;
     int B, N, in, out;
-    int quirk_gat_mask_zero, quirk_gat_nscale;
+    int quirk_gat_mask_zero;
     int h_shared;           /* graph layers: H is N×in, shared by all graphs */
     float gat_slope;
     double eps;

@@ -20,7 +20,7 @@ static void test_layer_gradients(void)
             o.layer = layers[i];
             o.seed = 9 + (uint64_t)variant;
             o.h_shared = variant == 1 && i >= 8;
-            if (variant == 2) { o.quirk_gat_mask_zero = 1; o.quirk_gat_nscale = 1; o.gat_slope = 0.01f; }
+            if (variant == 2) { o.quirk_gat_mask_zero = 1; o.gat_slope = 0.01f; }
             nf_gradcheck_result r;
             nf_err err;
             CHECK(nf_gradcheck_layer(&o, &r, &err) == NF_OK);

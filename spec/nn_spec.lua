@@ -26,7 +26,7 @@ describe("nn layers", function()
       -- node states shared by all graphs (the model's first layer)
       assert_ok(gradcheck{layer = layer, seed = 6, h_shared = true}, layer .. " (shared H)")
       -- every reference quirk on
-      assert_ok(gradcheck{layer = layer, seed = 7, quirk_gat_mask_zero = true, quirk_gat_nscale = true,
+      assert_ok(gradcheck{layer = layer, seed = 7, quirk_gat_mask_zero = true,
         gat_slope = 0.01}, layer .. " (reference quirks)")
     end)
   end

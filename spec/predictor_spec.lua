@@ -122,7 +122,7 @@ describe("predictor gradients", function()
       assert_grad(P:gradcheck{B = 6, per_slice = 6, loss = loss, seed = 4}, loss)
     end
     local P = predictor.new(small{op_dim = 10, quirk_io_emb = true, quirk_gat_mask_zero = true,
-      quirk_gat_nscale = true, gat_slope = 0.01, readout = "reference", none_op = 2})
+      gat_slope = 0.01, readout = "reference", none_op = 2})
     assert_grad(P:gradcheck{B = 5, per_slice = 6, seed = 5}, "quirks")
     P = predictor.new(small{op_dim = 10, readout = "masked", none_op = 2})
     assert_grad(P:gradcheck{B = 5, per_slice = 6, seed = 6}, "masked readout")
@@ -310,7 +310,7 @@ describe("predictor files", function()
 
   it("save -> load gives identical predictions, config, devices and metadata", function()
     local P = predictor.new{devices = {"a", "b \"quoted\""}, hidden = 16, z_dim = 3, layer = "gat_mh",
-      device_at = "head", readout = "masked", none_op = 2, quirk_gat_nscale = true}
+      device_at = "head", readout = "masked", none_op = 2}
     P:set_meta("lat_min.a", 1.25)
     P:set_meta("lat_max.a", 9.5)
     local path = os.tmpname()
@@ -699,14 +699,27 @@ describe("predictor files: limits and old files", function()
     local got = {}
     for i = 1, 3 do got[i] = string.format("%.9g", out:get(i)) end
     assert.same({"-0.0353398919", "-0.0338811874", "-0.0330564976"}, got)
-    -- saved again: the same bytes
+    -- saved again: the same bytes but for the removed quirk_gat_nscale key (false in the old file)
     local q = os.tmpname()
     assert.is_true(P:save(q))
     local f = assert(io.open(q, "rb"))
     local again = f:read("a")
     f:close()
     os.remove(q)
-    assert.equal(unhex(OLD), again)
+    local old = unhex(OLD)
+    local hlen = string.unpack("<I4", old, 13)
+    local header = old:sub(17, 16 + hlen):gsub(',"quirk_gat_nscale":false', "")
+    local body = old:sub(1, 12) .. string.pack("<I4", #header) .. header .. old:sub(17 + hlen, #old - 4)
+    assert.equal(body .. string.pack("<I4", tonumber(nf.core.crc32(body), 16)), again)
+    -- a file written with the quirk set is refused by name
+    local on = old:sub(17, 16 + hlen):gsub('"quirk_gat_nscale":false', '"quirk_gat_nscale":true')
+    local body2 = old:sub(1, 12) .. string.pack("<I4", #on) .. on .. old:sub(17 + hlen, #old - 4)
+    local p2 = support.tmpfile(body2 .. string.pack("<I4", tonumber(nf.core.crc32(body2), 16)))
+    local m2, err2 = predictor.load(p2)
+    os.remove(p2)
+    assert.is_nil(m2)
+    assert.equal(p2 .. ": header: written with quirk_gat_nscale, which nasflat no longer has (it misread the " ..
+      "reference's attention)", err2)
   end)
 
   it("refuses non-regular files by name, before reading them", function()

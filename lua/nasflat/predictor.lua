@@ -39,7 +39,6 @@
 --   reference quirks (all off by default; METHOD marks them):
 --   quirk_io_emb = false         first/last node op embeddings replaced by fixed input / learned output vectors
 --   quirk_gat_mask_zero = false  GAT masked logits are 0 instead of −∞ (every node attends to every node)
---   quirk_gat_nscale = false     GAT logits multiplied by N (the reference's einsum over an expanded axis)
 --   gat_slope = 0.2              leaky-ReLU slope on attention logits (the reference effectively uses 0.01)
 local core = require "nasflat.core"
 local util = require "nasflat.util"
@@ -55,7 +54,7 @@ local NEW_DEFAULTS = {
   op_layers = NIL, main_layers = NIL, gate_mlp = NIL, head = NIL, z_hidden = NIL, z_out = 48,
   op_dim = NIL, hw_dim = 8, node_dim = 48, hid = 96, upd_hidden = 128, dev_out = 48, heads = 4, dropout = 0.1,
   readout = "mean", none_op = NIL, seed = 1,
-  quirk_io_emb = false, quirk_gat_mask_zero = false, quirk_gat_nscale = false, gat_slope = 0.2,
+  quirk_io_emb = false, quirk_gat_mask_zero = false, gat_slope = 0.2,
 }
 
 local function check_type(fname, key, v, ty)
@@ -96,8 +95,7 @@ function M.new(opts)
     head = o.head or {200, 200, 200}, z_hidden = o.z_hidden or {128, 128}, z_out = o.z_out,
     op_dim = o.op_dim, hw_dim = o.hw_dim, node_dim = o.node_dim, hid = o.hid, upd_hidden = o.upd_hidden,
     dev_out = o.dev_out, heads = o.heads, dropout = o.dropout, readout = o.readout, none_op = o.none_op,
-    quirk_io_emb = o.quirk_io_emb, quirk_gat_mask_zero = o.quirk_gat_mask_zero,
-    quirk_gat_nscale = o.quirk_gat_nscale, gat_slope = o.gat_slope,
+    quirk_io_emb = o.quirk_io_emb, quirk_gat_mask_zero = o.quirk_gat_mask_zero, gat_slope = o.gat_slope,
   }
   if cfg.none_op == nil then cfg.none_op = -1 end
   return wrap(core.Model(cfg, devices, o.seed))
