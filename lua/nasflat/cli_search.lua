@@ -38,8 +38,8 @@ M.command = {
     {name = "model", arg = "FILE,..", help = "start from saved model(s) (nasflat fit), one per target"},
     {name = "predictor", arg = "KIND", help = "hybrid, ridge or nasflat", default = "hybrid"},
     {name = "data", arg = "DIR", help = "data directory (default: $NASFLAT_DATA, else ../shared/data)"},
-    {name = "pool", arg = "N", number = true, int = 1, help = "fbnet: candidates drawn per search (the space " ..
-      "has 9^22)", default = 20000},
+    {name = "pool", arg = "N", number = true, int = 1, help = "fbnet with --measure-cmd: random candidates to " ..
+      "start from (each round adds an evolution's population over the whole 9^22 space)", default = 2000},
     {name = "measure-cmd", arg = "CMD", help = "measure with a shell command: {arch} becomes the architecture, " ..
       "{device} the target; the last number printed is the ms"},
     {name = "timeout", arg = "S", number = true, positive = true, help = "--measure-cmd: seconds before a " ..
@@ -269,10 +269,22 @@ function M.command.main(o)
       pool = space:sample(require("nasflat.core").Rng(o.seed), o.pool)
     end
   end
+  -- fbnet on a device that measures anything: each round the pool grows with a predictor-only aging evolution
+  -- over the whole space under the current models
+  local propose
+  if o.space == "fbnet" and o["measure-cmd"] then
+    propose = function(current, round)
+      local ev = assert(search.evolve{space = "fbnet", models = current, budgets = budgets, objective = obj,
+        cycles = 1000, population = 100, sample = 25, seed = o.seed * 1000 + round, margin = "none"})
+      local out = {}
+      for i, m in ipairs(ev.population) do out[i] = m.arch end
+      return out
+    end
+  end
   local report, finish = util.progress{enabled = (not o.quiet) and nil or false}
   local r, err = search.adaptive{space = o.space, objective = obj, pool = pool, constraints = cons,
     measurements = o.measurements, init = init, batch = o.batch, seed = o.seed, fit = fit, log = o.log,
-    resume = o.resume or false, progress = report, data = src and src.info.data or nil}
+    resume = o.resume or false, progress = report, data = src and src.info.data or nil, propose = propose}
   finish()
   if not r then return fail(err) end
   local values = obj.values(pool)
