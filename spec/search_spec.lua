@@ -170,6 +170,41 @@ describe("search.adaptive", function()
     assert.is_true(r.pick.ms.board <= 6)
   end)
 
+  it("several devices at once: the pick is measured under every budget", function()
+    local P = fake_model(0.1)
+    local phone = dev.fn{name = "phone", fn = function(a) return P.ms_of(a) end}
+    local gpu = dev.fn{name = "gpu", fn = function(a) return 0.5 + #a % 5 / 10 end}
+    local Q = fake_model(0.3)
+    local r = assert(search.adaptive{space = "nb201", pool = pool, objective = code_value, init = 0, measurements = 10,
+      constraints = {{device = phone, budget_ms = 6, model = P}, {device = gpu, budget_ms = 0.75, model = Q}}})
+    assert.is_true(r.pick.ms.phone <= 6)
+    assert.is_true(r.pick.ms.gpu <= 0.75)
+    for _, m in ipairs(r.measurements) do
+      assert.are.equal(m.ms.phone <= 6 and m.ms.gpu <= 0.75, m.feasible)
+    end
+    support.raises("search.adaptive: device 'phone' is constrained twice", search.adaptive, {space = "nb201",
+      objective = code_value, constraints = {{device = phone, budget_ms = 1}, {device = phone, budget_ms = 2}}})
+  end)
+
+  it("starts from a saved model (read back by model.load) and refits it with its own samples", function()
+    local dir = support.data_dir()
+    if not dir then pending(support.NO_DATA) return end
+    local src = assert(require("nasflat.source").open{data = dir, space = "nb201"})
+    local rows = src:measured("raspi4")
+    local archs, ms = {}, {}
+    for i = 1, 15 do archs[i] = src.arch_strings[rows[i * 900]]; ms[i] = src:ms("raspi4"):get(rows[i * 900]) end
+    local P = assert(require("nasflat.model").fit{kind = "ridge", space = "nb201", samples = {archs = archs, ms = ms},
+      target = "raspi4"})
+    local path = support.tmpdir() .. "/r.nfm"
+    assert(P:save(path))
+    local L = assert(require("nasflat.model").load(path))
+    local d = assert(dev.dataset{source = src, device = "raspi4"})
+    local r = assert(search.adaptive{space = "nb201", objective = "cifar10", data = dir, init = 0, measurements = 6,
+      batch = 3, constraints = {{device = d, budget_ms = 20, model = L}}})
+    assert.are.equal(21, r.models[1].n_samples)
+    assert.is_true(r.pick.ms.raspi4 <= 20)
+  end)
+
   it("refuses bad budgets, counts and unknown objectives with clear messages", function()
     local d = dev.fn{name = "b", fn = function() return 1 end}
     support.raises("search.adaptive: constraint 1: budget_ms must be a positive number of ms (got -3)",

@@ -296,6 +296,23 @@ M.ADAPTIVE = {space = util.REQUIRED, objective = util.NIL, values = util.NIL, po
   constraints = util.REQUIRED, measurements = 30, init = 20, batch = 2, interval = 0.9, seed = 1, fit = util.NIL,
   data = util.NIL, log = util.NIL, resume = false, progress = util.NIL, init_archs = util.NIL, propose = util.NIL}
 
+-- model:refit of a model read by model.load: its options come back from the file's JSON with integral numbers
+-- as floats (seed 1.0, folds 5.0), which model.fit refuses; the same options with those made integers again.
+local function refit_given(P, samples)
+  local model = require "nasflat.model"
+  local opts = model.kind_module(P.kind, "search").refit_options(P)
+  local function norm(t, depth)
+    for k, v in pairs(t) do
+      if math.type(v) == "float" and math.tointeger(v) then t[k] = math.tointeger(v)
+      elseif type(v) == "table" and getmetatable(v) == nil and depth < 3 then norm(v, depth + 1) end
+    end
+  end
+  norm(opts, 0)
+  opts.kind, opts.space, opts.target, opts.samples = P.kind, P.space, P.target, samples
+  opts.seed = math.tointeger(P.seed) or P.seed
+  return model.fit(opts)
+end
+
 local function fit_models(st, o, space)
   local t0 = util.now()
   for ci, c in ipairs(st.cons) do
@@ -308,7 +325,11 @@ local function fit_models(st, o, space)
         local archs, ms = {}, {}
         for k, a in ipairs(c.given.samples.archs) do archs[k] = a; ms[k] = c.given.samples.ms[k] end
         for k, a in ipairs(s.archs) do archs[#archs + 1] = a; ms[#ms + 1] = s.ms[k] end
-        P, err = c.given:refit{archs = archs, ms = ms}
+        if getmetatable(c.given) == require("nasflat.model").Model then
+          P, err = refit_given(c.given, {archs = archs, ms = ms})
+        else
+          P, err = c.given:refit{archs = archs, ms = ms}   -- any object with the predictor interface
+        end
       end
     elseif c.model then
       P, err = c.model:refit(s)
