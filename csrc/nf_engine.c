@@ -309,6 +309,7 @@ static void init_weights(nf_engine *e, eop *o, nf_rng *r)
 static int64_t col_floats(const eop *o, int dw_gemm)
 {
     const nf_layer *l = &o->L;
+    if (l->kind == NF_LAYER_POOL) return (int64_t)l->hin * l->hin;   /* pool3's row sums */
     if (l->kind != NF_LAYER_CONV && !(l->kind == NF_LAYER_DWCONV && dw_gemm)) return 0;
     if (l->kernel == 1 && l->stride == 1 && !l->relu_in) return 0;   /* reads its input directly */
     return (int64_t)l->cin * l->kernel * l->kernel * l->hout * l->hout;
@@ -556,6 +557,38 @@ static void run_dw(nf_engine *e, const eop *o)
     }
 }
 
+/* 3×3 / 1 average pooling, padding 1, count_include_pad=False, separably: row sums of 3 (2 at the edges) into
+ * the scratch, then column sums of those times 1 / (valid rows × valid columns). Vectorisable loops. */
+static void pool3(const float *src, float *dst, int H, float *rows)
+{
+    for (int y = 0; y < H; y++) {
+        const float *r = src + (int64_t)y * H;
+        float *h = rows + (int64_t)y * H;
+        if (H == 1) { h[0] = r[0]; continue; }
+        h[0] = r[0] + r[1];
+        for (int x = 1; x < H - 1; x++) h[x] = r[x - 1] + r[x] + r[x + 1];
+        h[H - 1] = r[H - 2] + r[H - 1];
+    }
+    for (int y = 0; y < H; y++) {
+        const float *up = rows + (int64_t)(y > 0 ? y - 1 : y) * H, *mid = rows + (int64_t)y * H,
+                    *dn = rows + (int64_t)(y < H - 1 ? y + 1 : y) * H;
+        float *d = dst + (int64_t)y * H;
+        int ny = 1 + (y > 0) + (y < H - 1);
+        float inner = 1.0f / (float)(3 * ny), edge = H > 1 ? 1.0f / (float)(2 * ny) : 1.0f / (float)ny;
+        if (ny == 3)
+            for (int x = 0; x < H; x++) d[x] = up[x] + mid[x] + dn[x];
+        else if (y == 0 && H > 1)
+            for (int x = 0; x < H; x++) d[x] = mid[x] + dn[x];
+        else if (H > 1)
+            for (int x = 0; x < H; x++) d[x] = up[x] + mid[x];
+        else
+            d[0] = mid[0];
+        for (int x = 1; x < H - 1; x++) d[x] *= inner;
+        d[0] *= edge;
+        if (H > 1) d[H - 1] *= edge;
+    }
+}
+
 static void run_pool(nf_engine *e, const eop *o)
 {
     const nf_layer *l = &o->L;
@@ -563,6 +596,10 @@ static void run_pool(nf_engine *e, const eop *o)
     for (int64_t nc = 0; nc < (int64_t)e->batch * C; nc++) {
         const float *src = e->val_ptr[o->in[0]] + nc * H * H;
         float *dst = e->val_ptr[o->out] + nc * Ho * Ho;
+        if (k == 3 && s == 1 && pad == 1) {
+            pool3(src, dst, H, e->col);
+            continue;
+        }
         for (int oy = 0; oy < Ho; oy++) {
             int y0 = oy * s - pad, ya = y0 < 0 ? 0 : y0, yb = y0 + k > H ? H : y0 + k;
             for (int ox = 0; ox < Ho; ox++) {
@@ -581,7 +618,7 @@ static nf_status run_op(nf_engine *e, const eop *o, nf_err *err)
     const nf_layer *l = &o->L;
     const float *in = e->val_ptr[o->in[0]];
     float *out = e->val_ptr[o->out];
-    int64_t n_in = e->val_size[o->in[0]] * e->batch, n_out = e->val_size[o->out] * e->batch;
+    int64_t n_out = e->val_size[o->out] * e->batch;
     switch (l->kind) {
     case NF_LAYER_CONV: return run_conv(e, o, err);
     case NF_LAYER_DWCONV:
@@ -646,7 +683,6 @@ static nf_status run_op(nf_engine *e, const eop *o, nf_err *err)
     }
     default: break;
     }
-    (void)n_in;
     return nf_seterr(err, NF_EINVAL, "engine: op kind %d cannot run", (int)l->kind);
 }
 
