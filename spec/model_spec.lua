@@ -367,6 +367,21 @@ describe("nasflat fit and predict", function()
     os.execute("rm -r " .. quote(dir))
   end)
 
+  it("fails (exit 1) when its output cannot be written: a full disk as stdout", function()
+    local f = io.open("/dev/full", "w")
+    if not f then return pending("no /dev/full here") end
+    f:close()
+    local msg = "nasflat: cannot write the results to standard output (No space left on device)\n"
+    for _, args in ipairs{{"data", "--data", "synthetic"}, {"data", "--data", "synthetic", "--json"},
+                          {"run", "--data", "synthetic", "--task", "Z1", "--predictor", "ridge", "--trials", "1"}} do
+      local parts = {"./bin/nasflat"}
+      for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
+      local r = support.capture(table.concat(parts, " ") .. " >/dev/full")
+      assert.equal(1, r.code, table.concat(args, " "))
+      assert.equal(msg, r.err)
+    end
+  end)
+
   it("names the file, line and column of bad samples; refuses impossible requests", function()
     local dir = support.tmpdir()
     local A = zoo("nb201").arch_strings

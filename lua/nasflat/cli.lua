@@ -726,25 +726,32 @@ function commands.data.main(o)
   end
   if o.json then
     info.device_names = devs
-    io.stdout:write(json.encode(info), "\n")
+    local out, close = stdout_writer()
+    out(json.encode(info), "\n")
+    local ok, cerr = close()
+    if not ok then return fail(cerr) end
     return 0
   end
-  print(string.format("%s: %d architectures, %d devices, data: %s%s", info.space, info.architectures, n,
+  local out, close = stdout_writer()
+  local function print_line(text) out(text, "\n") end
+  print_line(string.format("%s: %d architectures, %d devices, data: %s%s", info.space, info.architectures, n,
     tostring(src.info.data), src.synthetic and "  [SYNTHETIC device zoo: computed, not measured]" or ""))
-  print(string.format("%-48s %8s %7s %10s %10s %7s  %s", "device", "measured", "missing", "min ms", "max ms",
+  print_line(string.format("%-48s %8s %7s %10s %10s %7s  %s", "device", "measured", "missing", "min ms", "max ms",
     "mean rho", "least correlated with"))
   for _, d in ipairs(info.devices) do
-    print(string.format("%-48s %8d %7d %10.3f %10.3f %7.3f  %s (%.3f)", d.name, d.measured, d.missing, d.min_ms,
+    print_line(string.format("%-48s %8d %7d %10.3f %10.3f %7.3f  %s (%.3f)", d.name, d.measured, d.missing, d.min_ms,
       d.max_ms, d.mean_spearman_others or 0 / 0, d.least_correlated or "-", d.least_spearman or 0 / 0))
   end
   if o.matrix then
-    io.stdout:write("\nSpearman matrix (rows/cols in the order above)\n")
+    out("\nSpearman matrix (rows/cols in the order above)\n")
     for i = 1, n do
       local cells = {}
       for j = 1, n do cells[j] = string.format("%5.2f", rho[i][j]) end
-      io.stdout:write(string.format("%-3d ", i), table.concat(cells, " "), "\n")
+      out(string.format("%-3d ", i), table.concat(cells, " "), "\n")
     end
   end
+  local ok, cerr = close()
+  if not ok then return fail(cerr) end
   return 0
 end
 
