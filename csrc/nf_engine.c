@@ -310,6 +310,8 @@ static int64_t col_floats(const eop *o, int dw_gemm)
 {
     const nf_layer *l = &o->L;
     if (l->kind == NF_LAYER_POOL) return (int64_t)l->hin * l->hin;   /* pool3's row sums */
+    if (l->kind == NF_LAYER_DWCONV && !dw_gemm)   /* the zero-padded plane */
+        return (int64_t)(l->hin + 2 * o->pad) * (l->hin + 2 * o->pad);
     if (l->kind != NF_LAYER_CONV && !(l->kind == NF_LAYER_DWCONV && dw_gemm)) return 0;
     if (l->kernel == 1 && l->stride == 1 && !l->relu_in) return 0;   /* reads its input directly */
     return (int64_t)l->cin * l->kernel * l->kernel * l->hout * l->hout;
@@ -520,39 +522,40 @@ static nf_status run_conv(nf_engine *e, const eop *o, nf_err *err)
     return NF_OK;
 }
 
-/* Depthwise k×k / stride, padding k/2, direct: each output plane starts at the bias and gets k² shifted,
- * scaled input rows added (contiguous for stride 1, so the inner loop vectorises); then the ReLU. */
+/* Depthwise k×k / stride, padding k/2, direct: each channel plane is copied into a zero-padded scratch plane,
+ * then every output row starts at the bias and gets k² scaled, shifted input rows added (a fixed trip count of
+ * Ho, contiguous for stride 1, so the loop vectorises); then the ReLU. */
 static void run_dw(nf_engine *e, const eop *o)
 {
     const nf_layer *l = &o->L;
-    int C = l->cin, k = l->kernel, s = l->stride, H = l->hin, Ho = l->hout, pad = o->pad;
+    int C = l->cin, k = l->kernel, s = l->stride, H = l->hin, Ho = l->hout, pad = o->pad, Hp = H + 2 * pad;
     const float *W = e->w + o->w_off, *b = e->w + o->b_off;
-    int lo[7], hi[7];   /* kernels up to 7 */
-    for (int kx = 0; kx < k && kx < 7; kx++) valid_range(Ho, H, s, pad, kx, &lo[kx], &hi[kx]);
+    float *P = e->col;
+    memset(P, 0, sizeof(float) * (size_t)Hp * (size_t)Hp);   /* the border stays 0 for every plane */
     for (int n = 0; n < e->batch; n++) {
         const float *in = e->val_ptr[o->in[0]] + (int64_t)n * C * H * H;
         float *out = e->val_ptr[o->out] + (int64_t)n * C * Ho * Ho;
         for (int c = 0; c < C; c++) {
             const float *src = in + (int64_t)c * H * H, *w = W + c * k * k;
+            for (int y = 0; y < H; y++) memcpy(P + (int64_t)(y + pad) * Hp + pad, src + (int64_t)y * H, sizeof(float) * (size_t)H);
             float *dst = out + (int64_t)c * Ho * Ho;
-            for (int i = 0; i < Ho * Ho; i++) dst[i] = b[c];
             for (int oy = 0; oy < Ho; oy++) {
                 float *d = dst + oy * Ho;
+                for (int ox = 0; ox < Ho; ox++) d[ox] = b[c];
                 for (int ky = 0; ky < k; ky++) {
-                    int iy = oy * s - pad + ky;
-                    if (iy < 0 || iy >= H) continue;
+                    const float *prow = P + (int64_t)(oy * s + ky) * Hp;
                     for (int kx = 0; kx < k; kx++) {
-                        const float *row = src + (int64_t)iy * H + kx - pad;
                         float wv = w[ky * k + kx];
+                        const float *r = prow + kx;
                         if (s == 1)
-                            for (int ox = lo[kx]; ox < hi[kx]; ox++) d[ox] += wv * row[ox];
+                            for (int ox = 0; ox < Ho; ox++) d[ox] += wv * r[ox];
                         else
-                            for (int ox = lo[kx]; ox < hi[kx]; ox++) d[ox] += wv * row[ox * s];
+                            for (int ox = 0; ox < Ho; ox++) d[ox] += wv * r[ox * s];
                     }
                 }
+                if (l->relu_out)
+                    for (int ox = 0; ox < Ho; ox++) d[ox] = d[ox] > 0.0f ? d[ox] : 0.0f;
             }
-            if (l->relu_out)
-                for (int i = 0; i < Ho * Ho; i++) dst[i] = dst[i] > 0.0f ? dst[i] : 0.0f;
         }
     }
 }
