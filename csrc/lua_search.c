@@ -5,11 +5,14 @@
  *       obj: Tensor or list (n, higher is better); logms: a list of m Tensors (n predicted log ms each);
  *       budgets: m log budgets; sigmas: m log-error sds (0 = hard test, default); skip: list of 1-based rows
  *       to exclude; incumbent: the best feasible objective so far (default none); k: how many (default 1).
+ *   search.children(space, parents, rng [, mates]) -> arch strings: each parent (crossed uniformly with its mate
+ *       when mates is given) with one position changed; parents and mates are lists of arch strings (either form).
  * Every objective is minimised; NaN marks a missing value (rank 0, no volume). Buffers are userdata pushed on
  * the stack, so an error never leaks them. */
 #include "lua_nf.h"
 #include <math.h>
 #include "nf_search.h"
+#include "nf_space.h"
 
 static void *scratch(lua_State *L, size_t bytes)
 {
@@ -190,10 +193,63 @@ static int l_select(lua_State *L)
     return 2;
 }
 
+/* Codes of a list of arch strings at idx (pushed as userdata). */
+static uint8_t *check_arch_list(lua_State *L, int idx, nf_space_id sp, int len, const char *fname, const char *what,
+                                int64_t *n)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_Integer cnt = luaL_len(L, idx);
+    if (cnt < 0 || cnt > ((lua_Integer)1 << 31)) luaL_error(L, "%s: %s has a length of %I", fname, what, cnt);
+    uint8_t *codes = scratch(L, (size_t)cnt * (size_t)len);
+    for (lua_Integer i = 1; i <= cnt; i++) {
+        lua_geti(L, idx, i);
+        size_t sl;
+        const char *str = lua_tolstring(L, -1, &sl);
+        if (!str || lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: %s entry %I is not an arch string", fname, what, i);
+        nf_err err;
+        if (nf_space_parse_n(sp, str, sl, codes + (size_t)(i - 1) * (size_t)len, &err))
+            luaL_error(L, "%s: %s entry %I: %s", fname, what, i, err.msg);
+        lua_pop(L, 1);
+    }
+    *n = (int64_t)cnt;
+    return codes;
+}
+
+static int l_children(lua_State *L)
+{
+    const char *fname = "search.children";
+    lua_settop(L, 4);   /* the buffers pushed below sit above the arguments */
+    int sid = nf_space_from_name(luaL_checkstring(L, 1));
+    if (sid < 0) luaL_error(L, "%s: unknown space '%s'", fname, lua_tostring(L, 1));
+    nf_space_id sp = (nf_space_id)sid;
+    int len = nf_space_code_len(sp);
+    int64_t n, nm = 0;
+    uint8_t *parents = check_arch_list(L, 2, sp, len, fname, "parents", &n);
+    nf_rng *rng = nf_lua_check_rng(L, 3);
+    uint8_t *mates = NULL;
+    if (!lua_isnoneornil(L, 4)) {
+        mates = check_arch_list(L, 4, sp, len, fname, "mates", &nm);
+        if (nm != n) luaL_error(L, "%s: %I parents but %I mates", fname, (lua_Integer)n, (lua_Integer)nm);
+    }
+    uint8_t *out = scratch(L, (size_t)n * (size_t)len);
+    nf_err err;
+    if (nf_search_children(parents, mates, n, len, nf_space_n_choices(sp), rng, out, &err)) return nf_lua_raise(L, &err);
+    lua_createtable(L, (int)n, 0);
+    char buf[NF_SPACE_MAX_STRING];
+    for (int64_t i = 0; i < n; i++) {
+        if (nf_space_format(sp, out + (size_t)i * (size_t)len, buf, sizeof buf) < 0)
+            luaL_error(L, "%s: cannot format child %I", fname, (lua_Integer)i + 1);
+        lua_pushstring(L, buf);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 void nf_lua_search_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"pareto_rank", l_pareto_rank}, {"hypervolume2", l_hypervolume2}, {"select", l_select}, {NULL, NULL},
+        {"pareto_rank", l_pareto_rank}, {"hypervolume2", l_hypervolume2}, {"select", l_select}, {"children", l_children}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     lua_setfield(L, -2, "search");

@@ -185,3 +185,27 @@ nf_status nf_search_select(const double *obj, const float *logms, int m, int64_t
     *n_out = have;
     return NF_OK;
 }
+
+nf_status nf_search_children(const uint8_t *parents, const uint8_t *mates, int64_t n, int len, int n_choices,
+                             nf_rng *rng, uint8_t *out, nf_err *err)
+{
+    if (n < 0 || len < 1 || n_choices < 2 || n_choices > 256)
+        return nf_seterr(err, NF_EINVAL, "search_children: n = %lld, len = %d, n_choices = %d", (long long)n, len,
+                         n_choices);
+    if (n > 0 && (!parents || !rng || !out)) return nf_seterr(err, NF_EINVAL, "search_children: NULL buffer");
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *p = parents + (size_t)i * (size_t)len, *q = mates ? mates + (size_t)i * (size_t)len : NULL;
+        uint8_t *c = out + (size_t)i * (size_t)len;
+        for (int k = 0; k < len; k++) {
+            if (p[k] >= n_choices || (q && q[k] >= n_choices))
+                return nf_seterr(err, NF_EINVAL, "search_children: child %lld position %d: choice out of range",
+                                 (long long)i + 1, k + 1);
+            c[k] = (q && (nf_rng_next(rng) >> 63)) ? q[k] : p[k];
+        }
+        int pos = (int)nf_rng_below(rng, (uint64_t)len);
+        int v = (int)nf_rng_below(rng, (uint64_t)(n_choices - 1));
+        if (v >= c[pos]) v++;
+        c[pos] = (uint8_t)v;
+    }
+    return NF_OK;
+}

@@ -39,4 +39,12 @@ nf_status nf_search_select(const double *obj, const float *logms, int m, int64_t
                            const double *sigma, const uint8_t *skip, double incumbent, int64_t k, int64_t *out,
                            double *score, int64_t *n_out, nf_err *err);
 
+/* Children for evolution: child i is parents[i] (or, with mates, a uniform crossover of parents[i] and mates[i]:
+ * each position from either with probability 1/2), then one uniformly drawn position changed to a different
+ * choice drawn uniformly among the other n_choices - 1. Codes are rows of len bytes (n × len); out may not alias
+ * the inputs. Draws come from rng only. NF_EINVAL: n < 0, len < 1, n_choices < 2, NULL buffers, a parent or
+ * mate entry >= n_choices. */
+nf_status nf_search_children(const uint8_t *parents, const uint8_t *mates, int64_t n, int len, int n_choices,
+                             nf_rng *rng, uint8_t *out, nf_err *err);
+
 #endif

@@ -165,8 +165,46 @@ static void test_select_brute(void)
     CHECK(nf_search_select(o2, l2, 1, 3, bad, sd1, NULL, 9, 3, out, sc, &got, &err) == NF_EINVAL);
 }
 
+/* children: one position changed (to another valid choice) without mates; with mates every other position
+ * comes from the parent or the mate, both used over many draws; the same seed gives the same children */
+static void test_children(void)
+{
+    enum { N = 500, LEN = 22, K = 9 };
+    static uint8_t par[N * LEN], mate[N * LEN], out[N * LEN], again[N * LEN];
+    nf_rng rng;
+    nf_rng_seed(&rng, 5);
+    for (int i = 0; i < N * LEN; i++) { par[i] = (uint8_t)nf_rng_below(&rng, K); mate[i] = (uint8_t)nf_rng_below(&rng, K); }
+    nf_rng_seed(&rng, 9);
+    CHECK(nf_search_children(par, NULL, N, LEN, K, &rng, out, NULL) == NF_OK);
+    int ok = 1;
+    for (int i = 0; i < N; i++) {
+        int diff = 0;
+        for (int k = 0; k < LEN; k++) { diff += out[i * LEN + k] != par[i * LEN + k]; ok &= out[i * LEN + k] < K; }
+        ok &= diff == 1;
+    }
+    CHECK(ok);
+    nf_rng_seed(&rng, 9);
+    CHECK(nf_search_children(par, NULL, N, LEN, K, &rng, again, NULL) == NF_OK);
+    int same = 1;
+    for (int i = 0; i < N * LEN; i++) same &= out[i] == again[i];
+    CHECK(same);
+    CHECK(nf_search_children(par, mate, N, LEN, K, &rng, out, NULL) == NF_OK);
+    int from_p = 0, from_m = 0, other = 0;
+    for (int i = 0; i < N * LEN; i++) {
+        if (par[i] == mate[i]) continue;
+        if (out[i] == par[i]) from_p++; else if (out[i] == mate[i]) from_m++; else other++;
+    }
+    CHECK(from_p > 1500 && from_m > 1500);
+    CHECK(other <= N);   /* at most the one mutated position per child */
+    nf_err err;
+    uint8_t bad[LEN] = {9};
+    CHECK(nf_search_children(bad, NULL, 1, LEN, K, &rng, out, &err) == NF_EINVAL);
+    CHECK(nf_search_children(par, NULL, 1, LEN, 1, &rng, out, &err) == NF_EINVAL);
+}
+
 int main(void)
 {
+    RUN(test_children);
     RUN(test_select_brute);
     RUN(test_hv_hand);
     RUN(test_hv_grid);

@@ -62,6 +62,24 @@ describe("search kernels", function()
     assert.are.equal(3, f)
     assert.are.same({3, 2, 1}, search.front({90, 85, 80, 70}, {10, 8, 5, 9}))
   end)
+
+  it("children: one position changed, crossover from either parent, seeded, clear errors", function()
+    local a, b = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+" ..
+      "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    local kids = core.search.children("nb201", {a, a, a}, core.Rng(4))
+    for _, k in ipairs(kids) do
+      local n = 0
+      for _, c in ipairs(space:parse(k)) do if c ~= 0 then n = n + 1 end end
+      assert.are.equal(1, n)
+    end
+    assert.are.same(kids, core.search.children("nb201", {a, a, a}, core.Rng(4)))
+    local mixed = core.search.children("nb201", {a}, core.Rng(1), {b})
+    assert.are.equal(1, #mixed)
+    support.raises("search.children: parents entry 2: nb201 arch string", core.search.children, "nb201", {a, "|x~0|"},
+      core.Rng(1))
+    support.raises("search.children: 1 parents but 2 mates", core.search.children, "nb201", {a}, core.Rng(1), {a, b})
+    support.raises("search.children: unknown space 'nb301'", core.search.children, "nb301", {a}, core.Rng(1))
+  end)
 end)
 
 describe("search.select (exhaustive constrained selection)", function()

@@ -744,7 +744,6 @@ function M.evolve(opts)
   if not obj then return nil, oerr end
   local t_start = util.now()
   local rng = core.Rng(o.seed)
-  local n_choices = #space:choices()
   local timing = {predict = 0, objective = 0}
   local function evaluate(list)
     local t0 = util.now()
@@ -765,16 +764,11 @@ function M.evolve(opts)
     for i, a in ipairs(list) do
       local ms = {}
       for mi = 1, #o.models do ms[mi] = lat[mi][i] end
-      out[i] = {arch = a, objective = v[i], feasible = ok[i], ms = ms}
+      -- the tournament key: a feasible member beats every infeasible one; infeasible ones by their first latency
+      local key = ok[i] and (v[i] == v[i] and v[i] or -math.huge) or -1e300 * (1 + ms[1] / (1 + ms[1]))
+      out[i] = {arch = a, objective = v[i], feasible = ok[i], ms = ms, key = key}
     end
     return out
-  end
-  local function fit_of(m) return m.feasible and 1 or 0, m.feasible and m.objective or -m.ms[1] end
-  local function beats(a, b)
-    local fa, va = fit_of(a)
-    local fb, vb = fit_of(b)
-    if fa ~= fb then return fa > fb end
-    return va > vb
   end
   local popn = evaluate(space:sample(rng, o.population))
   local best
@@ -784,15 +778,16 @@ function M.evolve(opts)
   local done = 0
   while done < o.cycles do
     local nb = math.min(o.batch, o.cycles - done)
-    local kids = {}
+    local parents = {}
     for b = 1, nb do
       local parent
       for _ = 1, o.sample do
         local c = popn[rng:uniform(#popn)]
-        if not parent or beats(c, parent) then parent = c end
+        if not parent or c.key > parent.key then parent = c end
       end
-      kids[b] = space:format(mutate(space:parse(parent.arch), n_choices, rng))
+      parents[b] = parent.arch
     end
+    local kids = S.children(space.name, parents, rng)   -- one position changed each (C)
     for _, m in ipairs(evaluate(kids)) do
       consider(m)
       popn[#popn + 1] = m
@@ -820,7 +815,6 @@ function M.pareto_evolve(opts)
   if not obj then return nil, oerr end
   local t_start = util.now()
   local rng = core.Rng(o.seed)
-  local n_choices = #space:choices()
   local t_pred = 0
   local function evaluate(list)
     local t0 = util.now()
@@ -867,17 +861,15 @@ function M.pareto_evolve(opts)
   rank_and_crowd(popn)
   local evaluated = #popn
   for _ = 1, o.generations do
-    local kids = {}
+    local ps, ms = {}, {}
     for b = 1, o.population do
       local function pick()
         local x, y = popn[rng:uniform(#popn)], popn[rng:uniform(#popn)]
         return better_member(x, y) and x or y
       end
-      local p1, p2 = space:parse(pick().arch), space:parse(pick().arch)
-      local child = {}
-      for k = 1, #p1 do child[k] = rng:uniform() < 0.5 and p1[k] or p2[k] end
-      kids[b] = space:format(mutate(child, n_choices, rng))
+      ps[b], ms[b] = pick().arch, pick().arch
     end
+    local kids = S.children(space.name, ps, rng, ms)   -- uniform crossover, one position changed (C)
     local all = dedup((function()
       local t = {}
       for _, m in ipairs(popn) do t[#t + 1] = m end
