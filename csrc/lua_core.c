@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <unistd.h>
 #include "lua_nf.h"
+#include "nf_frame.h"
 #include "nf_util.h"
 
 static int l_set_threads(lua_State *L)
@@ -48,6 +49,19 @@ static int l_crc32_file(lua_State *L)
     return 2;
 }
 
+/* core.write_file(path, content) -> true | nil, msg: written to a temporary file beside it, synced, renamed into
+ * place; an existing target that is not a regular file is refused (nf_write_file_atomic) */
+static int l_write_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    nf_err err;
+    if (nf_write_file_atomic(path, s, n, &err)) return nf_lua_fail(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* core.crc32(string) -> hex string */
 static int l_crc32(lua_State *L)
 {
@@ -69,6 +83,7 @@ int luaopen_nasflat_core(lua_State *L)
         {"isatty", l_isatty},
         {"crc32_file", l_crc32_file},
         {"crc32", l_crc32},
+        {"write_file", l_write_file},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

@@ -200,6 +200,11 @@ nf_status nf_read_file(const char *path, size_t max_bytes, const char *what, uns
 
 nf_status nf_write_file_atomic(const char *path, const void *buf, size_t n, nf_err *err)
 {
+    if (!path || !*path) return nf_seterr(err, NF_EINVAL, "cannot write to an empty file name");
+    struct stat st;
+    /* never replace a device node, a directory or a fifo by a regular file (as root, /dev/null would go) */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return nf_seterr(err, NF_EIO, "%s: exists and is not a regular file (not replaced)", path);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) return nf_seterr(err, NF_ENOMEM, "%s: out of memory", path);

@@ -337,7 +337,7 @@ describe("nasflat run --json and --out (ridge)", function()
     r = nasflat{"run", "--data", "synthetic", "--task", "Z1", "--predictor", "ridge", "--trials", "1", "--out", resdir}
     assert.equal(1, r.code)
     assert.equal("", r.out)
-    assert.equal("nasflat: " .. resdir .. "/Z1-seed1.csv: cannot rename into place (Is a directory)\n", r.err)
+    assert.equal("nasflat: " .. resdir .. "/Z1-seed1.csv: exists and is not a regular file (not replaced)\n", r.err)
     assert.same({"Z1-seed1.csv"}, files_in(resdir))
     assert.same({}, files_in(resdir .. "/Z1-seed1.csv"))
     os.execute("rm -r " .. quote(dir))

@@ -152,6 +152,12 @@ describe("util", function()
     local p = io.popen("ls -A '" .. dir .. "'")
     assert.equal("out.json\n", p:read("a"))
     p:close()
+    -- never an empty name, never a device, a directory or a fifo replaced by a regular file
+    assert.same({nil, "cannot write to an empty file name"}, {util.atomic_write("", "x")})
+    assert.same({nil, "/dev/null: exists and is not a regular file (not replaced)"}, {util.atomic_write("/dev/null", "x")})
+    assert.same({nil, dir .. ": exists and is not a regular file (not replaced)"}, {util.atomic_write(dir, "x")})
+    assert.is_true(util.atomic_write(path, "again"))   -- a regular file is replaced
+    os.execute("rm -r '" .. dir .. "'")
   end)
 
   it("computes CRC-32 like zlib", function()

@@ -37,26 +37,12 @@ function M.options(fname, opts, defaults)
   return out
 end
 
---- Write `content` to `path` atomically: a temporary file beside it, then rename.
--- Returns true, or nil and a message; on failure nothing is left at `path` or beside it.
+--- Write `content` to `path` atomically: a temporary file beside it, synced, then renamed (core.write_file, the C
+-- core's one atomic writer). Returns true, or nil and a message; on failure nothing is left at `path` or beside it.
+-- An empty name, or an existing target that is not a regular file (a device, a directory), is refused.
 function M.atomic_write(path, content)
   if type(path) ~= "string" or path == "" then return nil, "cannot write to an empty file name" end
-  local tmp = string.format("%s.tmp-%d-%06d", path, math.floor(core.now() * 1000) % 1000000000,
-    math.random(0, 999999))
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, string.format("%s: cannot write (%s)", path, err) end
-  local ok, werr = f:write(content)
-  local cok, cerr = f:close()
-  if not ok or not cok then
-    os.remove(tmp)
-    return nil, string.format("%s: write failed (%s)", path, tostring(werr or cerr))
-  end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then
-    os.remove(tmp)
-    return nil, string.format("%s: cannot rename into place (%s)", path, rerr)
-  end
-  return true
+  return core.write_file(path, content)
 end
 
 --- Create a directory and its parents (like mkdir -p). Returns true or nil, message.
