@@ -77,17 +77,24 @@ end
 
 local function bar_main(o)
   local bar = require "nasflat.search_bar"
-  if o.space == "fbnet" then
-    local report, finish = util.progress{enabled = (not o.quiet) and nil or false}
-    local f, err = bar.fbnet{data = o.data, measurements = o.measurements, init = o.init or 20, batch = o.batch,
-      seed = o.seed, progress = report}
-    finish()
-    if not f then return fail(err) end
-    if o.json then
+  if o.space == "fbnet" then   -- --trials runs, seeds --seed, --seed + 1, ...
+    local runs = {}
+    for t = 1, o.trials do
+      local report, finish = util.progress{enabled = (not o.quiet) and nil or false}
+      local f, err = bar.fbnet{data = o.data, measurements = o.measurements, init = o.init or 20, batch = o.batch,
+        seed = o.seed + t - 1, progress = report}
+      finish()
+      if not f then return fail(err) end
       local r = f.result
-      f.result = {n_measurements = r.n_measurements, measurements = r.measurements, timing = r.timing, stop = r.stop}
-      io.stdout:write(require("nasflat.json").encode(f), "\n")
-    else io.stdout:write(bar.format_fbnet(f)) end
+      f.result = {n_measurements = r.n_measurements, measurements = r.measurements, timing = r.timing, stop = r.stop,
+        pick_reason = r.pick_reason}
+      f.seed = o.seed + t - 1
+      runs[t] = f
+      if not o.json then
+        io.stdout:write(t > 1 and "\n" or "", string.format("seed %d\n", f.seed), bar.format_fbnet(f))
+      end
+    end
+    if o.json then io.stdout:write(require("nasflat.json").encode(runs), "\n") end
     return 0
   end
   local tasks = util.split(o.tasks)
