@@ -66,6 +66,12 @@ M.command = {
     "  nasflat search --bar --tasks ND --trials 1",
 }
 
+-- util.progress's `enabled`: false with --quiet, else nil (shown only when stderr is a terminal)
+local function quiet_flag(o)
+  if o.quiet then return false end
+  return nil
+end
+
 local function fmt(x, d)
   if x == nil or x ~= x then return "-" end
   return string.format("%." .. (d or 3) .. "f", x)
@@ -80,7 +86,7 @@ local function bar_main(o)
   if o.space == "fbnet" then   -- --trials runs, seeds --seed, --seed + 1, ...
     local runs = {}
     for t = 1, o.trials do
-      local report, finish = util.progress{enabled = (not o.quiet) and nil or false}
+      local report, finish = util.progress{enabled = quiet_flag(o)}
       local f, err = bar.fbnet{data = o.data, measurements = o.measurements, init = o.init or 20, batch = o.batch,
         seed = o.seed + t - 1, progress = report}
       finish()
@@ -98,7 +104,7 @@ local function bar_main(o)
     return 0
   end
   local tasks = util.split(o.tasks)
-  local report, finish = util.progress{enabled = (not o.quiet) and nil or false}
+  local report, finish = util.progress{enabled = quiet_flag(o)}
   local res, err = bar.run{tasks = tasks, trials = o.trials, data = o.data, measurements = o.measurements,
     init = o.init or 20, batch = o.batch, objective = o.objective, cost_s = o["cost-s"], progress = report}
   finish()
@@ -288,7 +294,7 @@ function M.command.main(o)
       return out
     end
   end
-  local report, finish = util.progress{enabled = (not o.quiet) and nil or false}
+  local report, finish = util.progress{enabled = quiet_flag(o)}
   local r, err = search.adaptive{space = o.space, objective = obj, pool = pool, constraints = cons,
     measurements = o.measurements, init = init, batch = o.batch, seed = o.seed, fit = fit, log = o.log,
     resume = o.resume or false, progress = report, data = src and src.info.data or nil, propose = propose}
