@@ -56,6 +56,8 @@ M.command = {
       "the FBNet run (a user objective, evolution over the whole space)"},
     {name = "tasks", arg = "T,..", help = "--bar: tasks", default = "ND,N1,N2,N3,N4,NA"},
     {name = "trials", arg = "N", number = true, int = 1, help = "--bar: trials per constraint", default = 3},
+    {name = "sampler", arg = "NAME", help = "--bar: how the transfer samples are drawn (random, or a " ..
+      "nasflat.samplers method such as kmeans on the struct+phys encoding)", default = "random"},
     {name = "quiet", help = "no progress on stderr"},
   },
   epilog = "examples:\n" ..
@@ -106,7 +108,8 @@ local function bar_main(o)
   local tasks = util.split(o.tasks)
   local report, finish = util.progress{enabled = quiet_flag(o)}
   local res, err = bar.run{tasks = tasks, trials = o.trials, data = o.data, measurements = o.measurements,
-    init = o.init or 20, batch = o.batch, objective = o.objective, cost_s = o["cost-s"], progress = report}
+    init = o.init or 20, batch = o.batch, objective = o.objective, cost_s = o["cost-s"], progress = report,
+    sampler = o.sampler}
   finish()
   if not res then return fail(err) end
   if o.json then io.stdout:write(require("nasflat.json").encode(res), "\n")

@@ -633,18 +633,18 @@ function M.evolution(opts)
   return r
 end
 
---- Predict once: measure `init` random pool entries, fit, measure the `verify` best predicted-feasible (point
+--- Predict once: measure `init` random pool entries (or `init_archs`), fit, measure the `verify` best predicted-feasible (point
 -- predictions under every budget; margin = "hi": the interval's upper bound), pick the best measured-feasible.
 function M.predict_once(opts)
   local fname = "search.predict_once"
   local defaults = {}
   for k, v in pairs(M.BASELINE) do defaults[k] = v end
   defaults.init, defaults.verify, defaults.fit, defaults.features, defaults.margin = 20, 10, util.NIL, util.NIL, "none"
-  defaults.interval = 0.9
+  defaults.interval, defaults.init_archs = 0.9, util.NIL
   local o = util.options(fname, opts, defaults)
   local r, err = M.adaptive{space = o.space, objective = o.objective, values = o.values, pool = o.pool,
     features = o.features, constraints = o.constraints, measurements = o.init, init = o.init, seed = o.seed,
-    fit = o.fit, data = o.data, log = o.log, resume = o.resume, interval = o.interval}
+    fit = o.fit, data = o.data, log = o.log, resume = o.resume, interval = o.interval, init_archs = o.init_archs}
   if not r then return nil, err end
   -- the models of the first fit: select the verify best, measure them through a fresh state
   local space = space_of(o.space, fname)

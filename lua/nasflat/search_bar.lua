@@ -25,7 +25,8 @@ local M = {}
 M.TASKS = {"ND", "N1", "N2", "N3", "N4", "NA"}
 M.METHODS = {"adaptive", "random", "evolution", "predict_once"}
 M.DEFAULTS = {tasks = M.TASKS, targets = util.NIL, quantiles = {0.1, 0.25, 0.5}, trials = 3, measurements = 30,
-  init = 20, batch = 2, objective = "cifar10", data = util.NIL, cost_s = 10, progress = util.NIL}
+  init = 20, batch = 2, objective = "cifar10", data = util.NIL, cost_s = 10, progress = util.NIL,
+  sampler = "random"}
 
 local function quantile_of(sorted, q)
   return sorted[math.max(1, math.min(#sorted, math.floor(q * #sorted + 0.5)))]
@@ -44,7 +45,9 @@ end
 M.percentile = pct
 
 --- Run the bar. opts: see M.DEFAULTS (tasks: names of NB201 tasks; targets: restrict to these devices;
--- cost_s: simulated seconds per measurement). Returns {rows = {per search}, hv = {per target}, timing, ...}.
+-- cost_s: simulated seconds per measurement; sampler: "random" transfer samples, or a nasflat.samplers method on
+-- the struct+phys encoding, e.g. "kmeans", for the adaptive loop and predict-once alike).
+-- Returns {rows = {per search}, hv = {per target}, timing, ...}.
 function M.run(opts)
   local o = util.options("search_bar.run", opts, M.DEFAULTS)
   local report = o.progress or function() end
@@ -55,6 +58,7 @@ function M.run(opts)
   if not obj then return nil, oerr end
   local tasks = require "nasflat.tasks"
   local out = {rows = {}, hv = {}, objective = o.objective, measurements = o.measurements, init = o.init,
+    sampler = o.sampler,
     batch = o.batch, trials = o.trials, quantiles = o.quantiles, cost_s = o.cost_s, timing = {}}
   local t_all = util.now()
   local only = {}
@@ -117,11 +121,21 @@ function M.run(opts)
             local function device() return assert(dev.dataset{source = src, device = target, cost_s = o.cost_s}) end
             local function cons() return {{device = device(), budget_ms = budget}} end
             local fit = {data = src, sources = sm, target = target}
+            -- the transfer samples: random (default), or a nasflat.samplers method on the struct+phys encoding
+            local init_archs
+            if o.sampler ~= "random" then
+              local enc = assert(src:encoding("struct+phys"))
+              local picked = require("nasflat.samplers").select{method = o.sampler, n = o.init, encoding = enc,
+                candidates = rows, seed = seed}
+              init_archs = {}
+              for k, rr in ipairs(picked) do init_archs[k] = src.arch_strings[rr] end
+            end
             -- adaptive
             local a = {}
             for k, v in pairs(common) do a[k] = v end
             a.features, a.constraints, a.measurements, a.init, a.batch, a.fit = feats, cons(), o.measurements, o.init,
               o.batch, fit
+            a.init_archs = init_archs
             local r, rerr = search.adaptive(a)
             if not r then return nil, rerr end
             local e = score("adaptive", r)
@@ -155,7 +169,8 @@ function M.run(opts)
             score("evolution", assert(search.evolution{space = "nb201", pool = pool, values = values, seed = seed,
               constraints = cons(), measurements = o.measurements}))
             local po, perr = search.predict_once{space = "nb201", pool = pool, values = values, seed = seed,
-              features = feats, constraints = cons(), init = o.init, verify = o.measurements - o.init, fit = fit}
+              features = feats, constraints = cons(), init = o.init, verify = o.measurements - o.init, fit = fit,
+              init_archs = init_archs}
             if not po then return nil, perr end
             score("predict_once", po)
             out.rows[#out.rows + 1] = row
@@ -242,8 +257,9 @@ function M.format(res)
   local lines = {}
   local function p(...) lines[#lines + 1] = string.format(...) end
   p("NB201 search bar: objective %s (search on validation, report test), %d target measurements (%d transfer " ..
-    "samples + %d adaptive, batch %d), %d trials", res.objective, res.measurements, res.init,
-    res.measurements - res.init, res.batch, res.trials)
+    "samples + %d adaptive, batch %d), %d trials%s", res.objective, res.measurements, res.init,
+    res.measurements - res.init, res.batch, res.trials,
+    (res.sampler or "random") ~= "random" and (", transfer samples by " .. res.sampler) or "")
   p("regret in pp: median / 90th percentile [picks over the constraint, searches without a pick]")
   p("%-9s %3s  %-22s %-22s %-22s %-22s %s", "group", "n", "adaptive", "random (30)", "evolution (30)",
     "predict-once 20+10", "unverified over")
