@@ -216,6 +216,12 @@ describe("model files", function()
       assert.same(a:totable(), b:totable())
       assert.same(ai.hi:totable(), bi.hi:totable())
       assert.equal(tostring(P), tostring(Q))
+      -- a loaded model refits like the one saved
+      if P.kind ~= "nasflat" then
+        local A2 = assert(P:refit(s))
+        local B2 = assert(Q:refit(s))
+        assert.same(A2:predict(probe):totable(), B2:predict(probe):totable())
+      end
     end
     os.execute("rm -r " .. quote(dir))
   end)

@@ -266,6 +266,15 @@ function M.load(path)
   if type(h) ~= "table" or type(h.state) ~= "table" or not M.KINDS[h.kind] then
     return nil, path .. ": malformed header (no known kind or state)"
   end
+  -- the JSON reader gives every number as a float: settings that are integers (seed, folds, bags...) become
+  -- integers again, so that a loaded model refits like the one saved
+  local function integers(t)
+    for k, v in pairs(t) do
+      if math.type(v) == "float" and math.tointeger(v) then t[k] = math.tointeger(v) end
+    end
+  end
+  h.seed = math.tointeger(h.seed) or h.seed
+  if type(h.state.options) == "table" then integers(h.state.options) end
   if h.payload_bytes ~= #rest then
     return nil, string.format("%s: payload of %d bytes, the header says %s", path, #rest, tostring(h.payload_bytes))
   end
