@@ -25,7 +25,9 @@ static void read_code(lua_State *L, int idx, nf_space_id s, uint8_t *code, const
     int len = nf_space_code_len(s), C = nf_space_n_choices(s);
     if (lua_type(L, idx) == LUA_TSTRING) {
         nf_err e;
-        if (nf_space_parse(s, lua_tostring(L, idx), code, &e) != NF_OK)
+        size_t n;
+        const char *str = lua_tolstring(L, idx, &n);   /* with its length: a NUL inside is refused, not a cut */
+        if (nf_space_parse_n(s, str, n, code, &e) != NF_OK)
             luaL_error(L, "nasflat: %s: %s: %s", fname, what, e.msg);
         return;
     }
@@ -86,10 +88,11 @@ static void push_string(lua_State *L, nf_space_id s, const uint8_t *code)
 static int l_parse(lua_State *L)
 {
     nf_space_id s = check_space(L, 1);
-    const char *str = luaL_checkstring(L, 2);
+    size_t n;
+    const char *str = luaL_checklstring(L, 2, &n);
     uint8_t code[NF_SPACE_MAX_CODE];
     nf_err e;
-    if (nf_space_parse(s, str, code, &e) != NF_OK) return nf_lua_fail(L, &e);
+    if (nf_space_parse_n(s, str, n, code, &e) != NF_OK) return nf_lua_fail(L, &e);
     push_code_table(L, s, code);
     return 1;
 }

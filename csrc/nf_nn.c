@@ -128,7 +128,7 @@ static inline float expf_fast(float x)
 {
     union { float f; uint32_t i; } q = {x}, u, v;
     const uint32_t ax = q.i & 0x7fffffffu;   /* 0x42AE0000 = 87.0f, 0x7F800000 = inf */
-    q.i = (ax > 0x42AE0000u) & (ax <= 0x7F800000u) ? (q.i & 0x80000000u) | 0x42AE0000u : q.i;
+    q.i = ((ax > 0x42AE0000u) & (ax <= 0x7F800000u)) ? (q.i & 0x80000000u) | 0x42AE0000u : q.i;
     x = q.f;
     u.f = x * 1.44269504088896341f + 12582912.0f;
     const float k = u.f - 12582912.0f;

@@ -749,7 +749,7 @@ nf_status nf_vae_gradcheck(const nf_vae_gradcheck_opts *o, nf_vae_gradcheck_resu
             for (int t = 0; t < 8 && !st; t++) {
                 float *d = p0 + np;
                 memcpy(p0, p, (size_t)np * sizeof(float));
-                double nn = 0, gd = 0, lp, lm;
+                double nn = 0, gd = 0, lp = 0, lm = 0;
                 for (int64_t k = 0; k < np; k++) { d[k] = (float)nf_rng_normal(&rng); nn += (double)d[k] * d[k]; }
                 nn = sqrt(nn);
                 for (int64_t k = 0; k < np; k++) { d[k] = (float)(d[k] / nn); gd += (double)g[k] * d[k]; }
