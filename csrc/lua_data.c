@@ -153,24 +153,24 @@ static int l_latency_from(lua_State *L)
     int64_t nd64 = ms->shape[1];
     if (nd64 > 1000000) luaL_argerror(L, 1, "too many devices");
     int nd = (int)nd64;
-    if ((int64_t)luaL_len(L, 2) != nd) {
-        lua_pushfstring(L, "%I device names for %I tensor columns", (lua_Integer)luaL_len(L, 2), (lua_Integer)nd);
+    if ((int64_t)(lua_Integer)lua_rawlen(L, 2) != nd) {
+        lua_pushfstring(L, "%I device names for %I tensor columns", (lua_Integer)(lua_Integer)lua_rawlen(L, 2), (lua_Integer)nd);
         luaL_argerror(L, 2, lua_tostring(L, -1));
     }
     /* scratch arrays live in userdata, so a raised error leaks nothing */
     const char **devs = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nd ? nd : 1), 0);
     for (int d = 0; d < nd; d++) {
-        if (lua_geti(L, 2, d + 1) != LUA_TSTRING) luaL_argerror(L, 2, "device names must be strings");
+        if (lua_rawgeti(L, 2, d + 1) != LUA_TSTRING) luaL_argerror(L, 2, "device names must be strings");
         devs[d] = lua_tostring(L, -1);   /* anchored by the table */
         lua_pop(L, 1);
     }
     int64_t *idx = NULL;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        if ((int64_t)luaL_len(L, 3) != n) luaL_argerror(L, 3, "one arch index per tensor row expected");
+        if ((int64_t)(lua_Integer)lua_rawlen(L, 3) != n) luaL_argerror(L, 3, "one arch index per tensor row expected");
         idx = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
         for (int64_t i = 0; i < n; i++) {
-            lua_geti(L, 3, i + 1);
+            lua_rawgeti(L, 3, i + 1);
             int ok;
             idx[i] = (int64_t)lua_tointegerx(L, -1, &ok);
             if (!ok) luaL_argerror(L, 3, "arch indices must be integers");
@@ -180,10 +180,10 @@ static int l_latency_from(lua_State *L)
     const char **strs = NULL;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        if ((int64_t)luaL_len(L, 4) != n) luaL_argerror(L, 4, "one arch string per tensor row expected");
+        if ((int64_t)(lua_Integer)lua_rawlen(L, 4) != n) luaL_argerror(L, 4, "one arch string per tensor row expected");
         strs = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n ? n : 1), 0);
         for (int64_t i = 0; i < n; i++) {
-            if (lua_geti(L, 4, i + 1) != LUA_TSTRING) luaL_argerror(L, 4, "arch strings must be strings");
+            if (lua_rawgeti(L, 4, i + 1) != LUA_TSTRING) luaL_argerror(L, 4, "arch strings must be strings");
             strs[i] = lua_tostring(L, -1);
             lua_pop(L, 1);
         }
@@ -373,14 +373,16 @@ static int column_arg(lua_State *L, const nf_table *t, int idx)
 static const char *const *name_list(lua_State *L, int idx, const char *key)
 {
     if (lua_isnoneornil(L, idx)) return NULL;
-    lua_getfield(L, idx, key);
+    idx = lua_absindex(L, idx);
+    lua_pushstring(L, key);
+    lua_rawget(L, idx);   /* raw: the list stays anchored by the options table once it is off the stack */
     if (lua_isnil(L, -1)) { lua_pop(L, 1); return NULL; }
     if (!lua_istable(L, -1)) luaL_error(L, "load_table: option '%s' must be a list of column names (got %s)", key, luaL_typename(L, -1));
     int list = lua_gettop(L);
-    lua_Integer n = luaL_len(L, list);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
     const char **names = lua_newuserdatauv(L, sizeof(char *) * ((size_t)n + 1), 0);
     for (lua_Integer i = 1; i <= n; i++) {
-        if (lua_geti(L, list, i) != LUA_TSTRING)
+        if (lua_rawgeti(L, list, i) != LUA_TSTRING)
             luaL_error(L, "load_table: option '%s' entry %I must be a string (got %s)", key, i, luaL_typename(L, -1));
         names[i - 1] = lua_tostring(L, -1);   /* anchored by the options table */
         lua_pop(L, 1);

@@ -23,14 +23,14 @@
 static double *check_matrix(lua_State *L, int idx, const char *fname, int *d_out)
 {
     if (!lua_istable(L, idx)) luaL_error(L, "%s: the weights must be a table of tables (got %s)", fname, luaL_typename(L, idx));
-    lua_Integer d = luaL_len(L, idx);
+    lua_Integer d = (lua_Integer)lua_rawlen(L, idx);
     if (d < 2 || d > 4096) luaL_error(L, "%s: the weights must have 2..4096 rows (got %I)", fname, d);
     double *w = lua_newuserdatauv(L, (size_t)(d * d) * sizeof *w, 0);
     for (lua_Integer i = 1; i <= d; i++) {
-        if (lua_geti(L, idx, i) != LUA_TTABLE) luaL_error(L, "%s: weights row %I is not a table", fname, i);
-        if (luaL_len(L, -1) != d) luaL_error(L, "%s: weights row %I has %I entries, expected %I", fname, i, luaL_len(L, -1), d);
+        if (lua_rawgeti(L, idx, i) != LUA_TTABLE) luaL_error(L, "%s: weights row %I is not a table", fname, i);
+        if ((lua_Integer)lua_rawlen(L, -1) != d) luaL_error(L, "%s: weights row %I has %I entries, expected %I", fname, i, (lua_Integer)lua_rawlen(L, -1), d);
         for (lua_Integer j = 1; j <= d; j++) {
-            lua_geti(L, -1, j);
+            lua_rawgeti(L, -1, j);
             int ok;
             lua_Number v = lua_tonumberx(L, -1, &ok);
             if (!ok) luaL_error(L, "%s: weights[%I][%I] is not a number", fname, i, j);
@@ -46,10 +46,10 @@ static double *check_matrix(lua_State *L, int idx, const char *fname, int *d_out
 static int *check_side(lua_State *L, int idx, int d, const char *fname, int lo)
 {
     luaL_checktype(L, idx, LUA_TTABLE);
-    if (luaL_len(L, idx) != d) luaL_error(L, "%s: side has %I entries, expected %d", fname, luaL_len(L, idx), d);
+    if ((lua_Integer)lua_rawlen(L, idx) != d) luaL_error(L, "%s: side has %I entries, expected %d", fname, (lua_Integer)lua_rawlen(L, idx), d);
     int *s = lua_newuserdatauv(L, (size_t)d * sizeof *s, 0);
     for (int i = 0; i < d; i++) {
-        lua_geti(L, idx, i + 1);
+        lua_rawgeti(L, idx, i + 1);
         int ok;
         lua_Integer v = lua_tointegerx(L, -1, &ok);
         if (!ok || v < lo || v > 1) luaL_error(L, "%s: side entry %d must be %s", fname, i + 1, lo < 0 ? "-1, 0 or 1" : "0 or 1");
@@ -105,13 +105,13 @@ static int l_spearman_matrix(lua_State *L)
             x = lat->ms;
         } else {
             luaL_checktype(L, 2, LUA_TTABLE);
-            lua_Integer nd = luaL_len(L, 2);
+            lua_Integer nd = (lua_Integer)lua_rawlen(L, 2);
             if (nd < 1 || nd > 4096) luaL_error(L, "%s: devices must be a non-empty list", fn);
             d = (int)nd;
             int *col = lua_newuserdatauv(L, (size_t)d * sizeof *col, 0);
             for (int j = 0; j < d; j++) {
-                lua_geti(L, 2, j + 1);
-                const char *name = lua_tostring(L, -1);
+                /* raw and a string only: the pointer stays valid while the table holds the string */
+                const char *name = lua_rawgeti(L, 2, j + 1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
                 if (!name) luaL_error(L, "%s: devices entry %d is not a name", fn, j + 1);
                 col[j] = nf_latency_device(lat, name);
                 if (col[j] < 0) luaL_error(L, "%s: unknown device '%s'", fn, name);

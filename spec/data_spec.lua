@@ -541,3 +541,22 @@ describe("data: directory and Dataset", function()
     os.remove(ds.dir)
   end)
 end)
+
+describe("data bindings and hostile tables", function()
+  it("read lists raw, once: a proxy table's metamethods are not followed (no dangling names)", function()
+    local core = require "nasflat.core"
+    local proxy = setmetatable({}, {__len = function() return 2 end,
+      __index = function(_, i) return "dev" .. i .. string.rep("x", 40) end})
+    local ms = core.Tensor.from{{1, 2}, {3, 4}}
+    local ok, err = pcall(data.latency_from, ms, {devices = proxy})
+    assert.is_false(ok)
+    assert.matches("0 device names for 2 tensor columns", err)
+    local lat = data.latency_from(ms, {devices = {"a", "b"}})
+    assert.equal(2, lat:n_devices())
+    local opts = setmetatable({}, {__index = function(_, k) if k == "strings" then return {"x"} end end})
+    local path = support.tmpfile("arch_index,x\n0,1\n")
+    local tab = assert(require("nasflat.data").load_table(path, opts))   -- the proxied option is not seen
+    assert.equal("number", tab:column_type("x"))
+    os.remove(path)
+  end)
+end)
