@@ -194,6 +194,19 @@ describe("source.open", function()
     support.raises("source.open: unknown option 'dir'", source_mod.open, {dir = "x"})
   end)
 
+  it("names the line of a malformed architecture in a data file (a failure of the world, not an error)", function()
+    local dir = support.tmpdir()
+    local f = assert(io.open(dir .. "/nb201_latency.csv", "w"))
+    f:write("arch_index,arch_string,a\n0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1\n",
+      "1,|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|,2\n")
+    f:close()
+    local src, err = source_mod.open{data = dir}
+    assert.is_nil(src)
+    assert.equal(dir .. "/nb201_latency.csv:3: arch_string (field 2): nb201 arch string: unknown op 'bogus' " ..
+      "(expected none, skip_connect, nor_conv_1x1, nor_conv_3x3 or avg_pool_3x3) at column 2 (edge 1, 0->1)", err)
+    os.execute("rm -r '" .. dir .. "'")
+  end)
+
   it("opens the real data with its task file and checksums", function()
     if not DATA then return pending(support.NO_DATA) end
     local src = source(DATA)

@@ -157,7 +157,15 @@ function M.open(opts)
   src.devices = src.latency:devices()
   src.n = src.latency:n_archs()
   src.arch_strings = {}
-  for i = 1, src.n do src.arch_strings[i] = src.latency:arch_string(i) end
+  for i = 1, src.n do
+    local a = src.latency:arch_string(i)
+    -- a data file's architectures are user input: a bad one is a failure of the world, named by line
+    local ok, err = src.space:parse(a)
+    if not ok then
+      return nil, string.format("%s:%d: arch_string (field 2): %s", src.latency:path() or "data", i + 1, err)
+    end
+    src.arch_strings[i] = a
+  end
   return src
 end
 
