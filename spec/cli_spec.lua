@@ -173,7 +173,7 @@ end)
 describe("nasflat usage errors", function()
   it("exit 2 with a message naming the problem", function()
     local cases = {
-      {{"frob"}, "unknown command 'frob' (commands: fit, predict, run, data, tasks, sweep, help)"},
+      {{"frob"}, "unknown command 'frob' (commands: fit, predict, run, data, tasks, sweep, measure, search, help)"},
       {{"run", "--bogus"}, "unknown option '--bogus' (see `nasflat run --help`)"},
       {{"run", "-x"}, "unknown option '-x' (see `nasflat run --help`)"},
       {{"data", "--budget", "3"}, "unknown option '--budget' (see `nasflat data --help`)"},

@@ -767,7 +767,8 @@ function M.main(argv)
   if name == "--version" then io.stdout:write("nasflat ", core.version, "\n") return 0 end
   local cmd = commands[name]
   if not cmd then
-    return fail("unknown command '" .. tostring(name) .. "' (commands: fit, predict, run, data, tasks, sweep, help)", 2)
+    return fail("unknown command '" .. tostring(name) .. "' (commands: fit, predict, run, data, tasks, sweep, measure, " ..
+      "search, help)", 2)
   end
   local rest = {}
   for i = 2, #argv do rest[#rest + 1] = argv[i] end

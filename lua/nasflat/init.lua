@@ -30,6 +30,7 @@ local lazy = {
   results = "nasflat.results",
   json = "nasflat.json",
   tasks = "nasflat.tasks",
+  search = "nasflat.search",
   zoo = "nasflat.zoo",
   util = "nasflat.util",
 }
