@@ -38,7 +38,7 @@ CTEST_BIN = $(CTEST_SRC:ctest/%.c=$(BUILD)/ctest/%)
 MODULE = $(BUILD)/lua/nasflat/core.so
 CORELIB = $(BUILD)/libnfcore.a
 
-LUA_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(BUILD)/lua/?.so;;"
+LUA_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(abspath $(BUILD))/lua/?.so;;"
 
 .PHONY: lint all test test-c test-lua test-asan bench install uninstall clean valgrind check-rockspec \
         fuzz fuzz-build fuzz-coverage test-slurm
