@@ -310,15 +310,16 @@ local function run_task_specs(o)
   return {{space = o.space}}
 end
 
-function commands.run.main(o)
-  local tasks = require "nasflat.tasks"
+--- The experiment.run options that `nasflat run`'s command-line options `o` ask for, or nil and a usage error.
+-- `nasflat sweep plan` takes the same options and calls this too.
+function M.run_settings(o)
   local budgets, berr = int_list(o.budget, "--budget")
-  if not budgets then return fail(berr, 2) end
+  if not budgets then return nil, berr end
   local predictors = o.predictor == "all" and model.KIND_NAMES or util.split(o.predictor)
-  if #predictors == 0 then return fail("--predictor: empty list", 2) end
+  if #predictors == 0 then return nil, "--predictor: empty list" end
   for _, p in ipairs(predictors) do
     if not model.KINDS[p] then
-      return fail(string.format("--predictor: unknown kind '%s' (known: %s, or all)", p, list_text(model.KIND_NAMES)), 2)
+      return nil, string.format("--predictor: unknown kind '%s' (known: %s, or all)", p, list_text(model.KIND_NAMES))
     end
   end
   local comps = util.split(o.hybrid)
@@ -328,46 +329,50 @@ function commands.run.main(o)
   hopts.components, hopts.weights, hopts.bags, hopts.bagging = comps, o["hybrid-weights"], o["hybrid-bags"],
     o["hybrid-bagging"]
   local hok, herr = H.validate(hopts)
-  if not hok then return fail("--hybrid: " .. herr, 2) end
-  if o.interval >= 1 then return fail("--interval must be a probability in (0, 1)", 2) end
-  if o.space ~= "nb201" and o.space ~= "fbnet" then return fail("--space must be nb201 or fbnet (got '" .. o.space .. "')", 2) end
+  if not hok then return nil, "--hybrid: " .. herr end
+  if o.interval >= 1 then return nil, "--interval must be a probability in (0, 1)" end
+  if o.space ~= "nb201" and o.space ~= "fbnet" then return nil, "--space must be nb201 or fbnet (got '" .. o.space .. "')" end
+  local methods = require("nasflat.samplers").METHODS
   local known_sampler = false
-  for _, m in ipairs(require("nasflat.samplers").METHODS) do known_sampler = known_sampler or m == o.sampler end
+  for _, m in ipairs(methods) do known_sampler = known_sampler or m == o.sampler end
   if not known_sampler then
-    return fail(string.format("--sampler: unknown sampler '%s' (known: %s)", o.sampler,
-      list_text(require("nasflat.samplers").METHODS)), 2)
+    return nil, string.format("--sampler: unknown sampler '%s' (known: %s)", o.sampler, list_text(methods))
   end
   local enc_known = {struct = true}
   for _, e in ipairs(require("nasflat.encodings").NAMES) do enc_known[e] = true end
   for _, piece in ipairs(util.split(o.encoding, "+")) do
     if not enc_known[piece] then
-      return fail(string.format("--encoding: unknown encoding '%s' (known: %s, joined with '+')", piece,
-        list_text(require("nasflat.encodings").NAMES)), 2)
+      return nil, string.format("--encoding: unknown encoding '%s' (known: %s, joined with '+')", piece,
+        list_text(require("nasflat.encodings").NAMES))
     end
   end
   for _, which in ipairs({"train", "test"}) do
-    if o[which] and #util.split(o[which]) == 0 then return fail("--" .. which .. ": empty list", 2) end
+    if o[which] and #util.split(o[which]) == 0 then return nil, "--" .. which .. ": empty list" end
   end
   for _, p in ipairs(predictors) do
     local need = model.kind_module(p, "run").MIN_SAMPLES
     for _, k in ipairs(budgets) do
-      if k < need then
-        return fail(string.format("--budget %d: the %s predictor needs at least %d samples", k, p, need), 2)
-      end
+      if k < need then return nil, string.format("--budget %d: the %s predictor needs at least %d samples", k, p, need) end
     end
   end
-  if o.threads then
-    if o.threads > 256 then return fail("--threads must be between 1 and 256 (got " .. o.threads .. ")", 2) end
-    core.set_threads(o.threads)
-  end
-  local specs, terr0 = run_task_specs(o)
-  if not specs then return fail(terr0, 2) end
-  if #specs > 1 and o["save-model"] then return fail("--save-model needs a single task (not --task all)", 2) end
-  local report, finish = progress_for(o)
-  local records, sources = {}, {}
+  return {predictors = predictors, budgets = budgets, trials = o.trials, seed = o.seed, interval = o.interval,
+    pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = o["transfer-epochs"], lr = o.lr,
+    transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, hybrid = comps,
+    hybrid_weights = o["hybrid-weights"], hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"]}
+end
+
+--- The tasks `nasflat run`'s options name, each with its source: a list of {src, task}, or nil, message, exit code.
+-- `data`: the data directory or "synthetic" (default: o.data, else the data directory found, else the zoo).
+-- `nasflat sweep plan` calls this too.
+function M.run_jobs(o, data)
+  local tasks = require "nasflat.tasks"
+  local zoo = require "nasflat.zoo"
+  local specs, serr = run_task_specs(o)
+  if not specs then return nil, serr, 2 end
+  local sources = {}
   local function source_for(space)
     if not sources[space] then
-      local src, err = open_source(o.data, space, o.quiet)
+      local src, err = open_source(data or o.data, space, o.quiet)
       if not src then return nil, err end
       sources[space] = src
     end
@@ -376,28 +381,25 @@ function commands.run.main(o)
   local jobs = {}
   for _, spec in ipairs(specs) do
     local src, err = source_for(spec.space)
-    if not src then finish() return fail(err) end
+    if not src then return nil, err, 1 end
     local name = spec.name
-    local zoo = require "nasflat.zoo"
     if name and name:match("^Z") and not src.synthetic and zoo.task(spec.space, name) then
-      finish()
-      return fail("task " .. name .. " is a synthetic zoo task: add --data synthetic")
+      return nil, "task " .. name .. " is a synthetic zoo task: add --data synthetic", 1
     end
     if src.synthetic and name and tasks.NAMES[name] then
-      finish()
-      return fail("task " .. name .. " needs the real data; the synthetic zoo has tasks " ..
-        table.concat(zoo.task_names(spec.space), ", "))
+      return nil, "task " .. name .. " needs the real data; the synthetic zoo has tasks " ..
+        table.concat(zoo.task_names(spec.space), ", "), 1
     end
     if spec.file_all then
       -- every task of the file, each checked against the data of its own space
       local list, lerr = tasks.load_all{file = o["task-file"]}
-      if not list then finish() return fail(lerr) end
+      if not list then return nil, lerr, 1 end
       for _, t in ipairs(list) do
-        local tsrc, serr = source_for(t.space or spec.space)
-        if not tsrc then finish() return fail(serr) end
+        local tsrc, terr = source_for(t.space or spec.space)
+        if not tsrc then return nil, terr, 1 end
         local ok, derr = tasks.check_devices(t.train, tsrc.devices, "source")
         if ok then ok, derr = tasks.check_devices(t.test, tsrc.devices, "target") end
-        if not ok then finish() return fail(o["task-file"] .. ": task " .. tostring(t.name) .. ": " .. derr) end
+        if not ok then return nil, o["task-file"] .. ": task " .. tostring(t.name) .. ": " .. derr, 1 end
         jobs[#jobs + 1] = {src = tsrc, task = t}
       end
     else
@@ -409,10 +411,27 @@ function commands.run.main(o)
           train = o.train and util.split(o.train) or nil, test = o.test and util.split(o.test) or nil,
           file = o["task-file"], tasks_file = src.tasks_file}
       end
-      if not task then finish() return fail(terr) end
+      if not task then return nil, terr, 1 end
       jobs[#jobs + 1] = {src = src, task = task}
     end
   end
+  return jobs
+end
+
+function commands.run.main(o)
+  local tasks = require "nasflat.tasks"
+  local settings, serr = M.run_settings(o)
+  if not settings then return fail(serr, 2) end
+  local budgets = settings.budgets
+  if o.threads then
+    if o.threads > 256 then return fail("--threads must be between 1 and 256 (got " .. o.threads .. ")", 2) end
+    core.set_threads(o.threads)
+  end
+  local jobs, jerr, jcode = M.run_jobs(o)
+  if not jobs then return fail(jerr, jcode) end
+  if #jobs > 1 and o["save-model"] then return fail("--save-model needs a single task (not --task all)", 2) end
+  local report, finish = progress_for(o)
+  local records = {}
   local pretrained
   if o.pretrained then
     local perr
@@ -420,12 +439,10 @@ function commands.run.main(o)
     if not pretrained then finish() return fail(perr) end
   end
   for _, job in ipairs(jobs) do
-    local rec, rerr = experiment.run{source = job.src, task = job.task, predictors = predictors, budgets = budgets,
-      trials = o.trials, seed = o.seed, interval = o.interval, pretrain_samples = o.samples, epochs = o.epochs,
-      transfer_epochs = o["transfer-epochs"], lr = o.lr, transfer_lr = o["transfer-lr"], sampler = o.sampler,
-      encoding = o.encoding, pretrained = pretrained, hybrid = comps, hybrid_weights = o["hybrid-weights"],
-      hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"], save_pretrained = o["save-model"],
+    local eo = {source = job.src, task = job.task, pretrained = pretrained, save_pretrained = o["save-model"],
       progress = report}
+    for k, v in pairs(settings) do eo[k] = v end
+    local rec, rerr = experiment.run(eo)
     if not rec then finish() return fail(rerr) end
     local main = rec.predictors[1]
     rec.mean_spearman = rec.mean[main][tostring(budgets[1])]

@@ -114,54 +114,6 @@ M.command = {
 }
 
 --------------------------------------------------------------------------------------------------- plan
-local function int_list(s, what)
-  local out = {}
-  for _, piece in ipairs(util.split(tostring(s))) do
-    local v = tonumber(piece)
-    if not v or v ~= math.floor(v) or v < 1 then
-      return nil, string.format("%s: '%s' is not a positive integer", what, piece)
-    end
-    out[#out + 1] = math.tointeger(v)
-  end
-  if #out == 0 then return nil, what .. ": empty list" end
-  return out
-end
-
---- The experiment options of `nasflat run`'s command-line options, or nil, message (exit 2).
-local function run_settings(o)
-  local model = require "nasflat.model"
-  local H = require "nasflat.model_hybrid"
-  local budgets, berr = int_list(o.budget, "--budget")
-  if not budgets then return nil, berr end
-  local predictors = o.predictor == "all" and model.KIND_NAMES or util.split(o.predictor)
-  if #predictors == 0 then return nil, "--predictor: empty list" end
-  for _, p in ipairs(predictors) do
-    if not model.KINDS[p] then
-      return nil, string.format("--predictor: unknown kind '%s' (known: %s, or all)", p,
-        table.concat(model.KIND_NAMES, ","))
-    end
-  end
-  local comps = util.split(o.hybrid)
-  local hopts = {}
-  for k, v in pairs(H.DEFAULTS) do hopts[k] = v end
-  hopts.components, hopts.weights, hopts.bags, hopts.bagging = comps, o["hybrid-weights"], o["hybrid-bags"],
-    o["hybrid-bagging"]
-  local hok, herr = H.validate(hopts)
-  if not hok then return nil, "--hybrid: " .. herr end
-  if o.interval >= 1 then return nil, "--interval must be a probability in (0, 1)" end
-  if o.space ~= "nb201" and o.space ~= "fbnet" then return nil, "--space must be nb201 or fbnet (got '" .. o.space .. "')" end
-  local methods = require("nasflat.samplers").METHODS
-  local known_sampler = false
-  for _, m in ipairs(methods) do known_sampler = known_sampler or m == o.sampler end
-  if not known_sampler then
-    return nil, string.format("--sampler: unknown sampler '%s' (known: %s)", o.sampler, table.concat(methods, ","))
-  end
-  return {predictors = predictors, budgets = budgets, trials = o.trials, seed = o.seed, interval = o.interval,
-    pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = o["transfer-epochs"], lr = o.lr,
-    transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, hybrid = comps,
-    hybrid_weights = o["hybrid-weights"], hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"]}
-end
-
 --- The data directory of a plan (absolute, so that workers started elsewhere find it) or "synthetic".
 local function abspath(p)
   if p:sub(1, 1) == "/" then return p end
@@ -174,88 +126,30 @@ local function abspath(p)
   return (pwd or ".") .. "/" .. p:gsub("^%./", "")
 end
 
---- The tasks named by run options, resolved against the data ({name, space, train, test} each), and the open
--- sources by space; or nil, message.
+--- The tasks named by run options (cli.run_jobs: the resolution `nasflat run` does), as {name, space, train,
+-- test}, and the open sources by space; or nil, message, exit code.
 local function plan_tasks(o, data)
-  local tasks = require "nasflat.tasks"
-  local zoo = require "nasflat.zoo"
-  local sources = {}
-  local function source_for(space)
-    if not sources[space] then
-      local src, err = require("nasflat.source").open{data = data, space = space}
-      if not src then return nil, err end
-      sources[space] = src
-    end
-    return sources[space]
-  end
-  local out = {}
-  local function add(t, src)
-    out[#out + 1] = {name = t.name, space = src.space_name, train = t.train, test = t.test}
-    return true
-  end
-  local synthetic = data == "synthetic"
-  if o.train or o.test then
-    local src, err = source_for(o.space)
-    if not src then return nil, err end
-    local t, terr = tasks.resolve{name = o.task, space = o.space, devices = src.devices,
-      train = o.train and util.split(o.train) or nil, test = o.test and util.split(o.test) or nil}
-    if not t then return nil, terr end
-    add(t, src)
-  elseif o["task-file"] and not o.task then
-    local list, lerr = tasks.load_all{file = o["task-file"]}
-    if not list then return nil, lerr end
-    for _, t in ipairs(list) do
-      local src, err = source_for(t.space or o.space)
-      if not src then return nil, err end
-      local ok, derr = tasks.check_devices(t.train, src.devices, "source")
-      if ok then ok, derr = tasks.check_devices(t.test, src.devices, "target") end
-      if not ok then return nil, o["task-file"] .. ": task " .. tostring(t.name) .. ": " .. derr end
-      add(t, src)
-    end
-  else
-    local names = o.task == "all" and tasks.PAPER or util.split(o.task or "")
-    if #names == 0 and o.task then return nil, "--task: empty list" end
-    if #names == 0 then names = {false} end
-    local in_file = {}
-    if o["task-file"] then
-      for _, t in ipairs(tasks.load_all{file = o["task-file"]} or {}) do in_file[t.name] = t.space end
-    end
-    for _, n in ipairs(names) do
-      local name = n or nil
-      local space = name and (tasks.NAMES[name] and tasks.NAMES[name][1] or in_file[name]) or o.space
-      local src, err = source_for(space)
-      if not src then return nil, err end
-      if name and name:match("^Z") and not synthetic and zoo.task(space, name) then
-        return nil, "task " .. name .. " is a synthetic zoo task: add --data synthetic"
-      end
-      if synthetic and name and tasks.NAMES[name] then
-        return nil, "task " .. name .. " needs the real data; the synthetic zoo has tasks " ..
-          table.concat(zoo.task_names(space), ", ")
-      end
-      local t, terr
-      if synthetic and not o["task-file"] then t, terr = zoo.task(space, name)
-      else
-        t, terr = tasks.resolve{name = name, space = space, devices = src.devices, file = o["task-file"],
-          tasks_file = src.tasks_file}
-      end
-      if not t then return nil, terr end
-      add(t, src)
-    end
+  local jobs, err, code = cli().run_jobs(o, data)
+  if not jobs then return nil, err, code end
+  local out, sources = {}, {}
+  for i, j in ipairs(jobs) do
+    out[i] = {name = j.task.name, space = j.src.space_name, train = j.task.train, test = j.task.test}
+    sources[j.src.space_name] = j.src
   end
   return out, sources
 end
 
 local function plan_main(o)
   if not o.out then return fail("sweep plan: --out DIR is required (the sweep directory)", 2) end
-  local run, rerr = run_settings(o)
+  local run, rerr = cli().run_settings(o)
   if not run then return fail(rerr, 2) end
   local data = o.data
   if not data then
     data = require("nasflat.data").dir() or "synthetic"
   end
   if data ~= "synthetic" then data = abspath(data) end
-  local tasks, sources = plan_tasks(o, data)
-  if not tasks then return fail(sources) end
+  local tasks, sources, code = plan_tasks(o, data)
+  if not tasks then return fail(sources, code) end
   local info = {}
   for space, src in pairs(sources) do info[space] = src.info end
   local plan, err = sweep.plan{dir = o.out, data = data, tasks = tasks, run = run, data_info = info}
