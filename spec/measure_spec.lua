@@ -177,6 +177,26 @@ describe("nasflat measure", function()
     assert.are.equal(3, #lines(out))
   end)
 
+  it("--print gives arch,ms for each architecture asked for, from the file or measured now", function()
+    local out = dir .. "/p.csv"
+    local list = support.tmpfile(NB[1] .. "\n")
+    local r = nasflat(script, {"measure", "--archs", list, "--repeats", "1", "--warmup", "0", "--out", out, "--print"})
+    assert.are.equal(0, r.code, r.err)
+    local ms1 = tonumber(r.out:match("^arch,ms\n" .. NB[1]:gsub("%p", "%%%0") .. ",([^\n]+)\n$"))
+    assert.truthy(ms1, r.out)
+    local f = assert(io.open(list, "w"))
+    f:write(NB[2], "\n", NB[1], "\n")
+    f:close()
+    r = nasflat(script, {"measure", "--archs", list, "--repeats", "1", "--warmup", "0", "--out", out, "--print"})
+    assert.are.equal(0, r.code, r.err)
+    local L = {}
+    for l in r.out:gmatch("([^\n]+)") do L[#L + 1] = l end
+    assert.are.equal(3, #L)
+    assert.truthy(L[2]:find(NB[2], 1, true) == 1)
+    assert.are.equal(ms1, tonumber(L[3]:match(",(.*)$")))   -- the first run's value, read back from the file
+    os.remove(list)
+  end)
+
   it("gives usage errors (exit 2) and input errors (exit 1)", function()
     local r = nasflat(script, {"measure", "--help"})
     assert.are.equal(0, r.code)

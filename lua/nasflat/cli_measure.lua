@@ -42,12 +42,16 @@ M.command = {
     {name = "limit", arg = "N", number = true, int = 0, help = "stop after N architectures (resume later)"},
     {name = "data", arg = "DIR", help = "data directory, for the arch_index column (default: $NASFLAT_DATA, " ..
       "else ../shared/data; none: -1)"},
+    {name = "print", help = "print arch,ms for every architecture asked for (measured now or found in FILE) " ..
+      "instead of the summary: a measurement command for `nasflat search --measure-cmd`"},
     {name = "quiet", help = "no progress on stderr"},
   },
   epilog = "examples:\n" ..
     "  nasflat measure --space nb201 --random 1000 --seed 1 --out local.csv\n" ..
     "  nasflat measure --space fbnet --random 500 --seed 2 --repeats 10 --out local_fbnet.csv\n" ..
     "  nasflat measure --space nb201 --archs picks.txt --threads 2 --batch 8 --out b8.csv\n" ..
+    "  nasflat search ... --measure-cmd \"echo '{arch}' | nasflat measure --space nb201 --archs - --out local.csv " ..
+    "--print\"\n" ..
     "Run it on a quiet machine (nice -n 0, nothing else running): the latencies are wall-clock times.",
 }
 
@@ -114,6 +118,16 @@ function M.command.main(o)
     progress = function(i, n, _, ms) report("measure: %d/%d  last %.3f ms", i, n, ms) end}
   finish()
   if not r then return fail(err) end
+  if o.print then
+    local rows = {"arch,ms"}
+    for i, a in ipairs(r.archs) do
+      if r.ms[i] then rows[#rows + 1] = string.format("%s,%.6g", a, r.ms[i]) end
+    end
+    local ok, werr = io.stdout:write(table.concat(rows, "\n"), "\n")
+    if ok then ok, werr = io.stdout:flush() end
+    if not ok then return fail("cannot write to standard output (" .. tostring(werr) .. ")") end
+    return 0
+  end
   local sorted = {}
   for i, v in ipairs(r.medians) do sorted[i] = v end
   table.sort(sorted)

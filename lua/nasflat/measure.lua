@@ -23,6 +23,9 @@
 --   limit: measure at most this many (then stop; a later run resumes). progress(done, total, arch, ms).
 --   Failures of the world (unwritable out, an existing out with another header, a bad arch string) return
 --   nil, message; nothing is measured then.
+--   summary: {out, device, measured, skipped, total, seconds, medians (this run's, in measurement order), archs (the
+--   canonical list, duplicates dropped, in the order given), ms (each one's latency: from the file or this run;
+--   nil for those a limit left out), sidecar, spread}
 --
 --   measure.device_name{batch =, threads =, clock = "wall"} -> "local_<cpu>_b<batch>_t<threads>" (+ "_cpu")
 --   measure.cpu_model() -> the "model name" of /proc/cpuinfo (or "unknown"), number of logical CPUs
@@ -201,6 +204,7 @@ function M.run(opts)
 
   -- resume: what the file already holds
   local done, existing = {}, nil
+  local ms_of = {}   -- canonical arch -> ms: from the file, then from this run
   if file_exists(o.out) then
     local prev, rerr = M.read{path = o.out, space = o.space}
     if not prev then return nil, rerr end
@@ -215,7 +219,10 @@ function M.run(opts)
       local ok, werr = util.atomic_write(o.out, text:sub(1, prev.good_bytes))
       if not ok then return nil, werr end
     end
-    for _, a in ipairs(prev.archs) do done[a] = true end
+    for i, a in ipairs(prev.archs) do
+      done[a] = true
+      ms_of[a] = prev.ms[i]
+    end
     existing = #prev.archs
   end
   local todo = {}
@@ -311,6 +318,7 @@ function M.run(opts)
     end
     measured = measured + 1
     medians[#medians + 1] = med
+    ms_of[a] = med
     if o.progress then o.progress(i, #todo, a, med) end
   end
   core.set_threads(old_threads)
@@ -321,7 +329,10 @@ function M.run(opts)
   session.loadavg_end = loadavg()
   ok, serr = write_sidecar()
   if not ok then return nil, serr end
-  return {out = o.out, device = device, measured = measured, skipped = skipped, total = #list,
+  local archs_ms = {}
+  for i, a in ipairs(list) do archs_ms[i] = ms_of[a] end
+  return {out = o.out, device = device, measured = measured, skipped = skipped, total = #list, archs = list,
+    ms = archs_ms,
     seconds = session.seconds, medians = medians, sidecar = sidecar, spread = spread_path}
 end
 
