@@ -7,6 +7,7 @@
  * programmer error (raises naming the argument); space.parse is the non-raising validator. */
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 #include "lua_nf.h"
 #include "nf_space.h"
 #include "nf_zoo.h"
@@ -158,6 +159,37 @@ static int l_graphs(lua_State *L)
     nf_err e;
     if (nf_space_graphs(s, codes, B, flags, NULL, ops->t.data, adj->t.data, &e) != NF_OK) return nf_lua_raise(L, &e);
     return 2;
+}
+
+/* space.codes(name, list) -> Tensor(B × code_len) of the choice ids (0-based) of every architecture */
+static int l_codes(lua_State *L)
+{
+    nf_space_id s = check_space(L, 1);
+    int64_t B;
+    const uint8_t *codes = read_codes(L, 2, s, &B, "codes");
+    int len = nf_space_code_len(s);
+    int64_t shape[2] = {B, len};
+    nf_lua_tensor *out = nf_lua_tensor_new(L, 2, shape);
+    for (int64_t i = 0; i < B * len; i++) out->t.data[i] = (float)codes[i];
+    return 1;
+}
+
+/* space.canonical(name, list) -> {canonical arch strings}: every entry parsed once and formatted (raises, naming
+ * the entry, on a malformed one) */
+static int l_canonical(lua_State *L)
+{
+    nf_space_id s = check_space(L, 1);
+    int64_t B;
+    const uint8_t *codes = read_codes(L, 2, s, &B, "canonical");
+    int len = nf_space_code_len(s);
+    lua_createtable(L, (int)(B < INT32_MAX ? B : 0), 0);
+    char buf[NF_SPACE_MAX_STRING];
+    for (int64_t i = 0; i < B; i++) {
+        nf_space_format(s, codes + i * len, buf, sizeof buf);
+        lua_pushstring(L, buf);
+        lua_rawseti(L, -2, (lua_Integer)(i + 1));
+    }
+    return 1;
 }
 
 static int check_dataset(lua_State *L, nf_space_id s, int idx, const char *fname)
@@ -474,7 +506,8 @@ static int l_zoo_latency_one(lua_State *L)
 void nf_lua_space_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"parse", l_parse}, {"format", l_format}, {"info", l_info}, {"graphs", l_graphs},
+        {"parse", l_parse}, {"format", l_format}, {"info", l_info}, {"graphs", l_graphs}, {"codes", l_codes},
+        {"canonical", l_canonical},
         {"cost", l_cost}, {"cost1", l_cost1}, {"features", l_features}, {"phys_features", l_phys_features},
         {"roof_features", l_roof_features}, {"roof_balances", l_roof_balances},
         {"roof_floors", l_roof_floors}, {"layers", l_layers},

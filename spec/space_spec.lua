@@ -483,3 +483,17 @@ describe("space parsers and Lua strings", function()
     assert.matches("graphs: entry 1: nb201 arch string: NUL byte at column 12", msg)
   end)
 end)
+
+describe("space:codes and space:canonical", function()
+  it("give every list entry's choice ids and canonical string in one call; a bad entry raises by name", function()
+    local nb = require("nasflat.space").get("nb201")
+    local list = {nb:at(1), "4-2-1-2-1-1", nb:at(15625)}
+    local C = nb:codes(list):totable()
+    for i, a in ipairs(list) do
+      local code = nb:parse(a)
+      for j = 1, 6 do assert.equal(code[j], C[i][j]) end
+    end
+    assert.same({nb:at(1), nb:format(nb:parse("4-2-1-2-1-1")), nb:at(15625)}, nb:canonical(list))
+    support.raises("canonical: entry 2: nb201 arch string", nb.canonical, nb, {nb:at(1), "x"})
+  end)
+end)

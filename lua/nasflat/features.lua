@@ -47,11 +47,10 @@ local BUILD = {
   floor = function(c) return roof(c.space, c.list, "floors") end,
   roof_log = function(c) return c:get("roof"):clone():affine(1, 1):log() end,
   onehot = function(c)
-    -- the choice at each position, from the unpruned graphs (nasflat.encodings "onehot", without its checks)
-    local raw = c.space:graphs(c.list, {pruned = false})
-    local X = c.space.name == "nb201" and core.vae.onehot(raw.ops, 1, 6, 2, 5) or core.vae.onehot(raw.ops, 0, 22, 0, 9)
-    raw.ops:free()
-    raw.adj:free()
+    -- the choice at each position (nasflat.encodings "onehot", without its checks)
+    local codes = c.space:codes(c.list)
+    local X = core.vae.onehot(codes, 0, c.space:code_len(), 0, #c.space:choices())
+    codes:free()
     return X
   end,
   source = function(c)

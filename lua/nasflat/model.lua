@@ -87,6 +87,13 @@ end
 function M.canonical(space, archs, fname, src)
   if type(archs) ~= "table" then error(fname .. ": architectures must be a list", 3) end
   if type(archs.ops) == "userdata" then archs = codes_of_graphs(space, archs) end
+  -- strings only (the common case): one C call parses and formats them all
+  local all_strings = true
+  for _, a in ipairs(archs) do if type(a) ~= "string" then all_strings = false break end end
+  if all_strings then
+    local ok, out = pcall(space.canonical, space, archs)
+    if ok then return out end
+  end
   local out = {}
   for i, a in ipairs(archs) do
     local code, err

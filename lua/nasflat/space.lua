@@ -64,6 +64,13 @@ function Space:parse(s)
   return C.parse(self.name, s)
 end
 
+--- The choice ids of every architecture of a list (arch strings of either form or codes): Tensor(#list × positions).
+function Space:codes(list) return C.codes(self.name, list) end
+
+--- The canonical arch strings of a list (either string form or codes), parsed once each in C; a malformed entry
+-- raises, naming it.
+function Space:canonical(list) return C.canonical(self.name, list) end
+
 --- The canonical arch string of a code (or of either string form).
 function Space:format(code) return C.format(self.name, code) end
 
