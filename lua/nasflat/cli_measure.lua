@@ -50,7 +50,7 @@ M.command = {
     "  nasflat measure --space nb201 --random 1000 --seed 1 --out local.csv\n" ..
     "  nasflat measure --space fbnet --random 500 --seed 2 --repeats 10 --out local_fbnet.csv\n" ..
     "  nasflat measure --space nb201 --archs picks.txt --threads 2 --batch 8 --out b8.csv\n" ..
-    "  nasflat search ... --measure-cmd \"echo '{arch}' | nasflat measure --space nb201 --archs - --out local.csv " ..
+    "  nasflat search ... --measure-cmd \"echo {arch} | nasflat measure --space nb201 --archs - --out local.csv " ..
     "--print\"\n" ..
     "Run it on a quiet machine (nice -n 0, nothing else running): the latencies are wall-clock times.",
 }
