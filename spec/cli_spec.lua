@@ -219,6 +219,19 @@ describe("nasflat usage errors", function()
   end)
 end)
 
+describe("nasflat interrupted", function()
+  it("stops on Ctrl-C (SIGINT) with 'interrupted', exit 130, and writes no results", function()
+    if not os.execute("command -v timeout >/dev/null 2>&1") then return pending("no timeout(1) here") end
+    local dir = support.tmpdir()
+    local r = support.capture("timeout --preserve-status -s INT 2 ./bin/nasflat run --data synthetic --predictor all " ..
+      "--out " .. quote(dir .. "/res"))
+    assert.equal(130, r.code)
+    assert.equal("nasflat: interrupted\n", r.err)
+    assert.same({}, files_in(dir))
+    os.execute("rm -r " .. quote(dir))
+  end)
+end)
+
 describe("nasflat run failures", function()
   it("name an unreadable data directory or file, exit 1", function()
     fails(1, "nasflat: /nonexistent-nasflat/nb201_latency.csv: cannot open: No such file or directory",
