@@ -772,6 +772,37 @@ function commands.data.main(o)
   return 0
 end
 
+--- Run a command with subcommands (`nasflat tasks`, `nasflat sweep`): argv without the command's name; d holds
+-- command (the top-level usage), sub (name -> command spec), order (names in usage order), main (name ->
+-- function(o, pos)), positional (names that take positional arguments). Returns the exit status.
+function M.dispatch_subcommands(d, argv)
+  local sub = argv[1]
+  if sub == nil or sub == "-h" or sub == "--help" or sub == "help" then
+    local which = sub == "help" and argv[2] and d.sub[argv[2]]
+    io.stdout:write(which and usage_of(which) or usage_of(d.command))
+    return 0
+  end
+  local cmd = d.sub[sub]
+  if not cmd then
+    return fail(string.format("%s: unknown subcommand '%s' (subcommands: %s)", d.command.name, sub,
+      table.concat(d.order, ", ")), 2)
+  end
+  local rest = {}
+  for i = 2, #argv do rest[#rest + 1] = argv[i] end
+  local o, pos = parse(cmd, rest)
+  if not o then return fail(pos, 2) end
+  if o.help then io.stdout:write(usage_of(cmd)) return 0 end
+  if not (d.positional or {})[sub] and #pos > 0 then
+    return fail(string.format("%s: unexpected argument '%s'", cmd.name, pos[1]), 2)
+  end
+  local ok, code = xpcall(d.main[sub], debug.traceback, o, pos)
+  if not ok then
+    if tostring(code):find("interrupted!", 1, true) then return fail("interrupted", 130) end
+    return fail("internal error: " .. tostring(code), 70)
+  end
+  return code
+end
+
 --------------------------------------------------------------------------------------------------- main
 function M.main(argv)
   argv = argv or {}

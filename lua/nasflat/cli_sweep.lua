@@ -337,29 +337,9 @@ local TAKES_DIR = {run = true, slurm = true, status = true, merge = true}
 
 --- Run `nasflat sweep <argv...>` (argv without "sweep"); returns the exit status.
 function M.command.dispatch(argv)
-  local c = cli()
   SUB.plan.options = SUB.plan.options or plan_options()
-  local sub = argv[1]
-  if sub == nil or sub == "-h" or sub == "--help" or sub == "help" then
-    local which = sub == "help" and argv[2] and SUB[argv[2]]
-    io.stdout:write(which and c._usage_of(which) or c._usage_of(M.command))
-    return 0
-  end
-  local cmd = SUB[sub]
-  if not cmd then
-    return fail(string.format("sweep: unknown subcommand '%s' (subcommands: %s)", sub, table.concat(ORDER, ", ")), 2)
-  end
-  local rest = {}
-  for i = 2, #argv do rest[#rest + 1] = argv[i] end
-  local o, pos = c._parse(cmd, rest)
-  if not o then return fail(pos, 2) end
-  if o.help then io.stdout:write(c._usage_of(cmd)) return 0 end
-  if not TAKES_DIR[sub] and #pos > 0 then
-    return fail(string.format("%s: unexpected argument '%s'", cmd.name, pos[1]), 2)
-  end
-  local ok, code = xpcall(MAIN[sub], debug.traceback, o, pos)
-  if not ok then return fail("internal error: " .. tostring(code), 70) end
-  return code
+  return cli().dispatch_subcommands({command = M.command, sub = SUB, order = ORDER, main = MAIN,
+    positional = TAKES_DIR}, argv)
 end
 
 return M

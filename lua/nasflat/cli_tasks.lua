@@ -398,26 +398,8 @@ local MAIN = {generate = generate_main, list = list_main, show = show_main, comp
 
 --- Run `nasflat tasks <argv...>` (argv without "tasks"); returns the exit status.
 function M.command.dispatch(argv)
-  local cli = require "nasflat.cli"
-  local sub = argv[1]
-  if sub == nil or sub == "-h" or sub == "--help" or sub == "help" then
-    local which = sub == "help" and argv[2] and SUB[argv[2]]
-    io.stdout:write(which and cli._usage_of(which) or cli._usage_of(M.command))
-    return 0
-  end
-  local cmd = SUB[sub]
-  if not cmd then
-    return fail(string.format("tasks: unknown subcommand '%s' (subcommands: %s)", sub, table.concat(ORDER, ", ")), 2)
-  end
-  local rest = {}
-  for i = 2, #argv do rest[#rest + 1] = argv[i] end
-  local o, pos = cli._parse(cmd, rest)
-  if not o then return fail(pos, 2) end
-  if o.help then io.stdout:write(cli._usage_of(cmd)) return 0 end
-  if sub ~= "show" and #pos > 0 then return fail(string.format("%s: unexpected argument '%s'", cmd.name, pos[1]), 2) end
-  local ok, code = xpcall(MAIN[sub], debug.traceback, o, pos)
-  if not ok then return fail("internal error: " .. tostring(code), 70) end
-  return code
+  return require("nasflat.cli").dispatch_subcommands({command = M.command, sub = SUB, order = ORDER, main = MAIN,
+    positional = {show = true}}, argv)
 end
 
 --- `nasflat data --svg FILE`: the device Spearman matrix of an open source as an SVG heatmap, ordered by its
