@@ -421,3 +421,28 @@ describe("nasflat search (CLI)", function()
     assert.are.equal("the command failed (exit 4): ", recs[1].status)
   end)
 end)
+
+describe("search_device.engine", function()
+  it("measures on this machine through nasflat.measure, appends, and reuses what the file holds", function()
+    local out = os.tmpname()
+    os.remove(out)
+    local d = dev.engine{space = "nb201", out = out, repeats = 2, warmup = 0}
+    local a = require("nasflat.space").get("nb201"):at(100)
+    local v1 = assert(d:measure(a))
+    assert.is_true(v1 > 0)
+    local v2 = assert(d:measure(a))   -- read back from the file (6 significant digits), not measured again
+    assert.near(v1, v2, 1e-5 * v1)
+    local f = assert(io.open(out, "r"))
+    local text = f:read("a")
+    f:close()
+    local lines = 0
+    for _ in text:gmatch("\n") do lines = lines + 1 end
+    assert.equal(2, lines)   -- the header and one architecture
+    local bad, err = d:measure("x")
+    assert.is_nil(bad)
+    assert.matches("nb201 arch string", err)
+    os.remove(out)
+    os.remove(out .. ".spread.csv")
+    os.remove(out .. ".json")
+  end)
+end)

@@ -42,6 +42,10 @@ M.command = {
       "start from (each round adds an evolution's population over the whole 9^22 space)", default = 2000},
     {name = "measure-cmd", arg = "CMD", help = "measure with a shell command: {arch} becomes the architecture, " ..
       "{device} the target; the last number printed is the ms"},
+    {name = "measure", arg = "WHERE", help = "'local': measure on this machine, each network run in nasflat's " ..
+      "C engine (batch 1, one thread, 5 warm-up + 20 timed runs, the median; appended to --measure-out)"},
+    {name = "measure-out", arg = "FILE", help = "--measure local: the measurement CSV (nasflat measure's schema; " ..
+      "reused when it already holds an architecture)", default = "local.csv"},
     {name = "timeout", arg = "S", number = true, positive = true, help = "--measure-cmd: seconds before a " ..
       "measurement is killed (then retried once)", default = 600},
     {name = "cost-s", arg = "S", number = true, help = "simulated seconds charged per dataset measurement",
@@ -205,7 +209,9 @@ function M.command.main(o)
   if o["cost-s"] < 0 then return fail("--cost-s must be >= 0", 2) end
   -- the data: needed for dataset devices, sources, and accuracy objectives
   local src, serr
-  local need_data = not o["measure-cmd"] or not o.model
+  if o.measure and o.measure ~= "local" then return fail("--measure must be 'local' (got '" .. o.measure .. "')", 2) end
+  if o.measure and o["measure-cmd"] then return fail("give --measure local or --measure-cmd, not both", 2) end
+  local need_data = not (o["measure-cmd"] or o.measure) or not o.model
   if need_data then
     src, serr = open_source(o.data, o.space)
     if not src then return fail(serr) end
@@ -220,7 +226,9 @@ function M.command.main(o)
   local cons = {}
   for i, t in ipairs(targets) do
     local d, derr
-    if o["measure-cmd"] then
+    if o.measure then
+      d = dev.engine{space = o.space, out = o["measure-out"], name = t}
+    elseif o["measure-cmd"] then
       local tmpl = o["measure-cmd"]:gsub("{device}", function() return t end)
       if not tmpl:find("{arch}", 1, true) then return fail("--measure-cmd must contain {arch}", 2) end
       d = dev.command{template = tmpl, timeout = o.timeout, name = t}
@@ -264,7 +272,7 @@ function M.command.main(o)
   local pool
   if o.space == "nb201" then
     pool = space:enumerate()
-    if not o["measure-cmd"] then
+    if not (o["measure-cmd"] or o.measure) then
       local keep = {}
       for _, a in ipairs(pool) do
         local okall = true
@@ -278,7 +286,7 @@ function M.command.main(o)
       pool = keep
     end
   else
-    if not o["measure-cmd"] and src then
+    if not (o["measure-cmd"] or o.measure) and src then
       pool = {}   -- a dataset device only knows its measured architectures
       for _, r in ipairs(src:measured(targets[1])) do pool[#pool + 1] = src.arch_strings[r] end
     else
@@ -288,7 +296,7 @@ function M.command.main(o)
   -- fbnet on a device that measures anything: each round the pool grows with a predictor-only aging evolution
   -- over the whole space under the current models
   local propose
-  if o.space == "fbnet" and o["measure-cmd"] then
+  if o.space == "fbnet" and (o["measure-cmd"] or o.measure) then
     propose = function(current, round)
       local ev = assert(search.evolve{space = "fbnet", models = current, budgets = budgets, objective = obj,
         cycles = 1000, population = 100, sample = 25, seed = o.seed * 1000 + round, margin = "none"})

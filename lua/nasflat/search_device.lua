@@ -127,6 +127,31 @@ function Cmd:measure(arch)
   return v
 end
 
+--------------------------------------------------------------------------------------------------- engine
+local Engine = {}
+Engine.__index = Engine
+
+--- This machine as the device: each architecture's real network run in nasflat's C engine (nasflat.measure: warm-up,
+-- repeats, the median), every measurement appended to `out` in the data's schema and reused when asked again.
+function M.engine(opts)
+  opts = util.options("search_device.engine", opts, {space = util.REQUIRED, out = util.REQUIRED, batch = 1,
+    threads = 1, repeats = 20, warmup = 5, name = "local"})
+  if type(opts.out) ~= "string" or opts.out == "" then error("search_device.engine: option 'out' must be a file", 2) end
+  return setmetatable({name = opts.name, kind = "engine", opts = opts, cost = 0, measured = 0}, Engine)
+end
+
+function Engine:measure(arch)
+  self.measured = self.measured + 1
+  local o = self.opts
+  local ok, r, err = pcall(require("nasflat.measure").run, {space = o.space, archs = {arch}, out = o.out,
+    batch = o.batch, threads = o.threads, repeats = o.repeats, warmup = o.warmup})
+  if not ok then return nil, "the engine failed: " .. tostring(r) end
+  if not r then return nil, tostring(err) end
+  local v = r.ms[1]
+  if not positive_ms(v) then return nil, "the engine measured no positive ms" end
+  return v
+end
+
 --------------------------------------------------------------------------------------------------- log
 local Log = {}
 Log.__index = Log
