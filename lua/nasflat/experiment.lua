@@ -148,6 +148,41 @@ local function fit_options(p, o, src, sh, target, samples, seed, features)
   return f
 end
 
+--- The mean and std of Spearman and Kendall over a budget's trials, per predictor (summary[p]); NaN trials are left
+-- out. `nasflat sweep merge` rebuilds records with this and M.summarize.
+function M.summarize_budget(summary, predictors)
+  for _, p in ipairs(predictors) do
+    local sp, kt = {}, {}
+    for _, r in ipairs(summary.trials) do sp[#sp + 1] = r[p].spearman; kt[#kt + 1] = r[p].kendall end
+    local m, s = util.mean_std(sp)
+    local km, ks = util.mean_std(kt)
+    summary[p] = {spearman = m, spearman_std = s, kendall = km, kendall_std = ks}
+  end
+end
+
+--- A record's nan_metrics (trials whose Spearman is undefined) and mean (per predictor and budget, over targets).
+function M.summarize(record, predictors, budgets)
+  record.nan_metrics = 0
+  for _, e in ipairs(record.targets) do
+    for _, b in ipairs(e.budgets) do
+      for _, r in ipairs(b.trials) do
+        for _, p in ipairs(predictors) do
+          if r[p] and r[p].nan_reason then record.nan_metrics = record.nan_metrics + 1 end
+        end
+      end
+    end
+  end
+  record.mean = {}
+  for _, p in ipairs(predictors) do
+    record.mean[p] = {}
+    for bi, k in ipairs(budgets) do
+      local xs = {}
+      for _, e in ipairs(record.targets) do xs[#xs + 1] = e.budgets[bi][p].spearman end
+      record.mean[p][tostring(k)] = util.mean_std(xs)
+    end
+  end
+end
+
 --- Run one task. Returns the result record (README, "Results"), or nil and a message.
 function M.run(opts)
   local o = util.options("experiment.run", opts, M.DEFAULTS)
@@ -219,38 +254,14 @@ function M.run(opts)
         view:free()
         summary.trials[#summary.trials + 1] = run
       end
-      for _, p in ipairs(o.predictors) do
-        local sp, kt = {}, {}
-        for _, r in ipairs(summary.trials) do sp[#sp + 1] = r[p].spearman; kt[#kt + 1] = r[p].kendall end
-        local m, s = util.mean_std(sp)
-        local km, ks = util.mean_std(kt)
-        summary[p] = {spearman = m, spearman_std = s, kendall = km, kendall_std = ks}
-      end
+      M.summarize_budget(summary, o.predictors)
       entry.budgets[#entry.budgets + 1] = summary
     end
   end
   record.timings.transfer_s = util.now() - t_transfer
   record.timings.total_s = util.now() - t_start
   record.peak_rss_mib = util.peak_rss_mib()
-  record.nan_metrics = 0
-  for _, e in ipairs(record.targets) do
-    for _, b in ipairs(e.budgets) do
-      for _, r in ipairs(b.trials) do
-        for _, p in ipairs(o.predictors) do
-          if r[p].nan_reason then record.nan_metrics = record.nan_metrics + 1 end
-        end
-      end
-    end
-  end
-  record.mean = {}
-  for _, p in ipairs(o.predictors) do
-    record.mean[p] = {}
-    for bi, k in ipairs(o.budgets) do
-      local xs = {}
-      for _, e in ipairs(record.targets) do xs[#xs + 1] = e.budgets[bi][p].spearman end
-      record.mean[p][tostring(k)] = util.mean_std(xs)
-    end
-  end
+  M.summarize(record, o.predictors, o.budgets)
   return record
 end
 

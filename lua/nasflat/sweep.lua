@@ -640,13 +640,7 @@ function M.merge(opts)
             total_s = total_s + v.timings.total_s
           end
         end
-        for _, p in ipairs(run.predictors) do
-          local sp, kt = {}, {}
-          for _, r in ipairs(summary.trials) do sp[#sp + 1] = r[p].spearman; kt[#kt + 1] = r[p].kendall end
-          local m, s = util.mean_std(sp)
-          local km, ks = util.mean_std(kt)
-          summary[p] = {spearman = m or 0 / 0, spearman_std = s, kendall = km or 0 / 0, kendall_std = ks}
-        end
+        require("nasflat.experiment").summarize_budget(summary, run.predictors)
         entry.budgets[#entry.budgets + 1] = summary
       end
       if any then targets[#targets + 1] = entry end
@@ -666,25 +660,7 @@ function M.merge(opts)
       out.config.budgets = run.budgets
       out.timings = {total_s = total_s, pretrain_s = pretrain_s, jobs_s = total_s}
       out.peak_rss_mib = peak
-      out.nan_metrics = 0
-      for _, e in ipairs(targets) do
-        for _, b in ipairs(e.budgets) do
-          for _, r in ipairs(b.trials) do
-            for _, p in ipairs(run.predictors) do
-              if r[p].nan_reason then out.nan_metrics = out.nan_metrics + 1 end
-            end
-          end
-        end
-      end
-      out.mean = {}
-      for _, p in ipairs(run.predictors) do
-        out.mean[p] = {}
-        for bi, k in ipairs(run.budgets) do
-          local xs = {}
-          for _, e in ipairs(targets) do xs[#xs + 1] = e.budgets[bi][p].spearman end
-          out.mean[p][tostring(k)] = util.mean_std(xs)
-        end
-      end
+      require("nasflat.experiment").summarize(out, run.predictors, run.budgets)
       if #targets < #task.test then out.partial_targets = #targets end
       records[#records + 1] = out
     end
