@@ -93,6 +93,7 @@ function M.canonical(space, archs, fname, src)
   if all_strings then
     local ok, out = pcall(space.canonical, space, archs)
     if ok then return out end
+    if tostring(out):find("interrupted!", 1, true) then error(out, 0) end   -- Ctrl-C is not a malformed entry
   end
   local out = {}
   for i, a in ipairs(archs) do

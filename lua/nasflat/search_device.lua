@@ -145,7 +145,10 @@ function Engine:measure(arch)
   local o = self.opts
   local ok, r, err = pcall(require("nasflat.measure").run, {space = o.space, archs = {arch}, out = o.out,
     batch = o.batch, threads = o.threads, repeats = o.repeats, warmup = o.warmup})
-  if not ok then return nil, "the engine failed: " .. tostring(r) end
+  if not ok then
+    if tostring(r):find("interrupted!", 1, true) then error(r, 0) end   -- Ctrl-C stops the search, not one measure
+    return nil, "the engine failed: " .. tostring(r)
+  end
   if not r then return nil, tostring(err) end
   local v = r.ms[1]
   if not positive_ms(v) then return nil, "the engine measured no positive ms" end
