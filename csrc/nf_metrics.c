@@ -120,7 +120,7 @@ static nf_status valid_pairs(const char *name, const float *pred, const float *t
     return NF_OK;
 }
 
-static double pearson_d(const double *x, const double *y, int64_t m)
+double nf_pearson_d(const double *x, const double *y, int64_t m)
 {
     if (m < 2) return NAN;
     double mx = 0, my = 0;
@@ -147,7 +147,7 @@ nf_status nf_pearson(const float *pred, const float *truth, int64_t n, double *o
     int64_t m;
     nf_status st = valid_pairs("pearson", pred, truth, n, &x, &y, &m, err);
     if (st) return st;
-    *out = pearson_d(x, y, m);
+    *out = nf_pearson_d(x, y, m);
     free(x);
     return NF_OK;
 }
@@ -173,7 +173,7 @@ nf_status nf_spearman(const float *pred, const float *truth, int64_t n, double *
     for (int64_t i = 0; i < m; i++) idx[i] = i;
     merge_sort(idx, tmp, m, cmp_value, y);
     ranks_from_order(y, idx, m, ry);
-    *out = pearson_d(rx, ry, m);
+    *out = nf_pearson_d(rx, ry, m);
     free(x); free(rx); free(idx);
     return NF_OK;
 }

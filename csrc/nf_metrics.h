@@ -29,6 +29,9 @@ nf_status nf_kendall(const float *pred, const float *truth, int64_t n, double *o
 nf_status nf_kendall_naive(const float *pred, const float *truth, int64_t n, double *out, nf_err *err);
 /* Pearson's linear correlation. */
 nf_status nf_pearson(const float *pred, const float *truth, int64_t n, double *out, nf_err *err);
+/* Pearson correlation of two double vectors of length m (NaN when m < 2 or a side is constant), clamped to [-1, 1];
+ * nf_spearman applies it to ranks, nf_taskgen to the rank vectors of its device matrix. */
+double nf_pearson_d(const double *x, const double *y, int64_t m);
 
 /* Mean absolute error, root mean squared error (units of the inputs). */
 nf_status nf_mae(const float *pred, const float *truth, int64_t n, double *out, nf_err *err);

@@ -18,26 +18,6 @@ static double wt(const double *w, int d, int i, int j)
 
 /* ------------------------------------------------------------- Spearman matrix */
 
-/* Pearson of two rank vectors, with the arithmetic of nf_metrics.c's pearson_d (same order of sums). */
-static double pearson_ranks(const double *x, const double *y, int64_t m)
-{
-    if (m < 2) return NAN;
-    double mx = 0, my = 0;
-    for (int64_t i = 0; i < m; i++) { mx += x[i]; my += y[i]; }
-    mx /= (double)m;
-    my /= (double)m;
-    double sxx = 0, syy = 0, sxy = 0;
-    for (int64_t i = 0; i < m; i++) {
-        double dx = x[i] - mx, dy = y[i] - my;
-        sxx += dx * dx;
-        syy += dy * dy;
-        sxy += dx * dy;
-    }
-    if (!(sxx > 0) || !(syy > 0)) return NAN;
-    double r = sxy / sqrt(sxx * syy);
-    return r > 1 ? 1 : r < -1 ? -1 : r;
-}
-
 /* Ranks of column c over the rows measured in column g (a subset of c's), cached per (c, group of g). */
 static const double *ranks_on(const float *col, double **cache, double *vals, int d, int64_t n, size_t nn, int c,
                               int g, nf_err *err, nf_status *st)
@@ -99,7 +79,7 @@ nf_status nf_taskgen_spearman_matrix(const float *x, int64_t n, int d, int64_t l
     for (int i = 0; i < d && !st; i++) {
         const double *ri = ranks_on(col, cache, vals, d, n, nn, i, group[i], err, &st);
         if (!ri) break;
-        rho[(size_t)i * dd + (size_t)i] = isnan(pearson_ranks(ri, ri, nm[i])) ? NAN : 1.0;
+        rho[(size_t)i * dd + (size_t)i] = isnan(nf_pearson_d(ri, ri, nm[i])) ? NAN : 1.0;
         if (count) count[(size_t)i * dd + (size_t)i] = nm[i];
         for (int j = i + 1; j < d && !st; j++) {
             int gi = group[i], gj = group[j];
@@ -123,7 +103,7 @@ nf_status nf_taskgen_spearman_matrix(const float *x, int64_t n, int d, int64_t l
                 const double *a = ranks_on(col, cache, vals, d, n, nn, i, common, err, &st);
                 const double *b = a ? ranks_on(col, cache, vals, d, n, nn, j, common, err, &st) : NULL;
                 if (!b) break;
-                r = pearson_ranks(a, b, m);
+                r = nf_pearson_d(a, b, m);
             } else {
                 const float *a = col + (size_t)i * nn, *b = col + (size_t)j * nn;
                 m = nf_metric_count_valid(a, b, n);
