@@ -232,10 +232,12 @@ commands.sweep = require("nasflat.cli_sweep").command
 commands.measure = require("nasflat.cli_measure").command
 commands.search = require("nasflat.cli_search").command
 
+--- Report a failure: "nasflat: <msg>" on stderr; returns the exit status (default 1). Every command uses it.
 local function fail(msg, code)
   io.stderr:write("nasflat: ", msg, "\n")
   return code or 1
 end
+M.fail = fail
 
 local function open_source(data, space, quiet)
   local src_data = data

@@ -8,10 +8,8 @@ local sweep = require "nasflat.sweep"
 
 local M = {}
 
-local function fail(msg, code)
-  io.stderr:write("nasflat: ", msg, "\n")
-  return code or 1
-end
+-- cli.fail: the one way a command reports a failure (cli.lua requires this module while it loads: look it up late)
+local function fail(msg, code) return require("nasflat.cli").fail(msg, code) end
 
 local function cli() return require "nasflat.cli" end
 

@@ -5,10 +5,8 @@ local util = require "nasflat.util"
 
 local M = {}
 
-local function fail(msg, code)
-  io.stderr:write("nasflat: ", msg, "\n")
-  return code or 1
-end
+-- cli.fail: the one way a command reports a failure (cli.lua requires this module while it loads: look it up late)
+local function fail(msg, code) return require("nasflat.cli").fail(msg, code) end
 
 local function fmt(x, digits)
   if x == nil or x ~= x then return "-" end
