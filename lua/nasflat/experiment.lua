@@ -113,8 +113,13 @@ local function shared(o, src, task, record)
   if uses.nasflat or uses["hybrid:nasflat"] then
     local pre = o.pretrained
     if pre then
-      local ok, err = G.check_network(pre, src.space_name, o.supplementary ~= "none" and
-        (src:encoding(o.supplementary) or {size = function() return -1 end}):size(2) or 0)
+      local z_dim = 0
+      if o.supplementary ~= "none" then
+        local z, zerr = src:encoding(o.supplementary)
+        if not z then return nil, zerr end
+        z_dim = z:size(2)
+      end
+      local ok, err = G.check_network(pre, src.space_name, z_dim)
       if not ok then return nil, "pretrained model: " .. err end
     else
       local err
