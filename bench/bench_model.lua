@@ -16,8 +16,7 @@ for _, sp in ipairs{"nb201", "fbnet"} do
   for i = 1, 20 do rows[i] = i * 97 end
   local archs = {}
   for i, r in ipairs(rows) do archs[i] = src.arch_strings[r] end
-  local sources = {}
-  for _, d in ipairs(src.devices) do if d ~= target then sources[#sources + 1] = d end end
+  local sources = src:devices_except(target)
   local t0 = now()
   local sm = assert(require("nasflat.source_models").fit{source = src, devices = sources})
   local t_sm = now() - t0

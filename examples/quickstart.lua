@@ -20,8 +20,7 @@ for i, k in ipairs(rng:sample(#measured, 20)) do
 end
 
 -- fit the hybrid (source devices: every other device of the data), predict all 15,625 cells
-local sources = {}
-for _, d in ipairs(src.devices) do if d ~= target then sources[#sources + 1] = d end end
+local sources = src:devices_except(target)
 local P = assert(nf.model.fit{space = "nb201", samples = {archs = archs, ms = ms}, target = target, data = src,
   sources = sources})
 print(P)

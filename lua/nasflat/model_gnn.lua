@@ -167,8 +167,7 @@ function M.component_context(o, space, archs)
   if not pre then
     local devices = o.sources
     if type(devices) ~= "table" or #devices == 0 then
-      devices = {}
-      for _, d in ipairs(src.devices) do if d ~= o.target then devices[#devices + 1] = d end end
+      devices = src:devices_except(o.target)
     end
     local po = {}
     for k, v in pairs(M.DEFAULTS) do

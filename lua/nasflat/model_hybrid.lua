@@ -290,8 +290,7 @@ function M.source_models(o, space)
   end
   local devices = o.sources
   if devices == nil then
-    devices = {}
-    for _, d in ipairs(src.devices) do if d ~= o.target then devices[#devices + 1] = d end end
+    devices = src:devices_except(o.target)
   elseif type(devices) ~= "table" or #devices == 0 then
     error("model.fit: option 'sources' must be a non-empty list of device names or source models", 4)
   end

@@ -45,6 +45,13 @@ function Source:has_device(device)
   return self._devset[device] == true
 end
 
+--- Every device of the data but `name` (the default source devices for a target called `name`).
+function Source:devices_except(name)
+  local out = {}
+  for _, d in ipairs(self.devices) do if d ~= name then out[#out + 1] = d end end
+  return out
+end
+
 --- The row of an architecture (arch string in any form the space accepts, or a code), or nil.
 function Source:row(arch)
   if not self._rows then
