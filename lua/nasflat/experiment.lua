@@ -42,6 +42,7 @@ M.DEFAULTS = {
   init_device = G.DEFAULTS.init_device,
   supplementary = G.DEFAULTS.supplementary,
   model = {},                    -- extra options for nasflat.predictor.new
+  kind_options = {},             -- fit options of the other kinds, by kind: {help = {...}} (see each kind's DEFAULTS)
   sampler = "kmeans",            -- transfer-sample sampler (nasflat.samplers); chosen by measurement, docs/study.md
   encoding = "struct+phys",      -- encoding the sampler works on (nasflat.encodings names, or "struct")
   pretrained = util.NIL,         -- a pre-trained network to reuse instead of training
@@ -136,6 +137,19 @@ local function shared(o, src, task, record)
     sh.gnn = {pretrained = pre, transfer_epochs = o.transfer_epochs, transfer_batch = o.transfer_batch,
       transfer_lr = o.transfer_lr, weight_decay = o.weight_decay, init_device = o.init_device}
   end
+  -- kinds whose module pre-trains on the source devices once per task (kind.pretrain_shared): the result is every
+  -- fit's `pretrained` option
+  sh.kinds = {}
+  for _, p in ipairs(o.predictors) do
+    local K = model.kind_module(p)
+    if p ~= "nasflat" and K.pretrain_shared then
+      local pre, err = K.pretrain_shared{source = src, devices = task.train, seed = o.seed,
+        samples = o.pretrain_samples, options = o.kind_options[p] or {},
+        progress = o.progress and function(fmt, ...) o.progress(task.name .. " " .. p .. " " .. fmt, ...) end}
+      if not pre then return nil, string.format("%s: %s", p, err) end
+      sh.kinds[p] = pre
+    end
+  end
   record.timings.pretrain_s = util.now() - t0
   return sh
 end
@@ -149,6 +163,9 @@ local function fit_options(p, o, src, sh, target, samples, seed, features)
     f.sources, f.gnn, f.feature_cache = sh.sm, sh.gnn, features
   elseif p == "nasflat" then
     for k, v in pairs(sh.gnn) do f[k] = v end
+  else
+    for k, v in pairs(o.kind_options[p] or {}) do f[k] = v end
+    if sh.kinds[p] then f.pretrained = sh.kinds[p] end
   end
   return f
 end
