@@ -311,12 +311,41 @@ static int on_epoch(void *ud, const nf_epoch_info *info)
     return stop;
 }
 
-/* model:train{ops=, adj=, z=, rows=, dev=, y=, epochs=, batch=, lr=, lr_min=, weight_decay=, clip=,
- *             loss="hinge"|"mse", margin=, seed=, on_epoch=} -> history {loss={}, seconds={}, lr={}, epochs=n} */
+/* The option freeze = {prefix, ...} of model:train: one flag per parameter slice, set for the slices whose name
+ * starts with one of the prefixes (a prefix matching no slice raises); NULL when the option is absent. The flags
+ * live in a userdata anchored in the scratch table scr. */
+static const uint8_t *read_freeze(lua_State *L, int scr, nf_model *m)
+{
+    if (lua_getfield(L, scr, "freeze") == LUA_TNIL) { lua_pop(L, 1); return NULL; }
+    if (!lua_istable(L, -1)) luaL_error(L, "train: option 'freeze' must be a list of parameter slice name prefixes");
+    const int ns = nf_model_nslices(m);
+    uint8_t *flags = lua_newuserdatauv(L, (size_t)(ns ? ns : 1), 0);
+    memset(flags, 0, (size_t)(ns ? ns : 1));
+    lua_setfield(L, scr, "_frozen");
+    lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer k = 1; k <= len; k++) {
+        lua_rawgeti(L, -1, k);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "train: option 'freeze' entry %I must be a string (a parameter slice name prefix)", k);
+        size_t pl;
+        const char *pre = lua_tolstring(L, -1, &pl);
+        int hit = 0;
+        for (int si = 0; si < ns; si++)
+            if (strncmp(nf_model_slice(m, si)->name, pre, pl) == 0) { flags[si] = 1; hit = 1; }
+        if (!hit) luaL_error(L, "train: option 'freeze': no parameter slice name starts with '%s'", pre);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return flags;
+}
+
+/* model:train{ops=, adj=, z=, rows=, dev=, y=, epochs=, batch=, lr=, lr_min=, weight_decay=, clip=, head_lr_scale=,
+ *             loss="hinge"|"mse", margin=, seed=, on_epoch=, freeze={prefix,...}} -> history {loss={}, seconds={}, lr={}, epochs=n} */
 static int l_train(lua_State *L)
 {
     static const char *const allowed[] = {"ops", "adj", "z", "rows", "dev", "y", "epochs", "batch", "lr", "lr_min",
-                                          "weight_decay", "clip", "loss", "margin", "seed", "on_epoch", NULL};
+                                          "weight_decay", "clip", "head_lr_scale", "loss", "margin", "seed", "on_epoch",
+                                          "freeze", NULL};
     nf_model *m = check_model(L, 1);
     const nf_model_cfg *c = nf_model_config(m);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -350,12 +379,14 @@ static int l_train(lua_State *L)
     o.lr_min = (float)nf_lua_opt_number(L, 2, "lr_min", o.lr_min);
     o.weight_decay = (float)nf_lua_opt_number(L, 2, "weight_decay", o.weight_decay);
     o.clip = (float)nf_lua_opt_number(L, 2, "clip", 0.0);
+    o.head_lr_scale = (float)nf_lua_opt_number(L, 2, "head_lr_scale", o.head_lr_scale);
     o.margin = (float)nf_lua_opt_number(L, 2, "margin", o.margin);
     o.seed = (uint64_t)nf_lua_opt_integer(L, 2, "seed", 1);
     const char *loss = nf_lua_opt_string(L, 2, "loss", "hinge");
     if (strcmp(loss, "hinge") == 0) o.loss = NF_LOSS_HINGE;
     else if (strcmp(loss, "mse") == 0) o.loss = NF_LOSS_MSE;
     else luaL_error(L, "train: option 'loss' must be hinge or mse (got '%s')", loss);
+    o.frozen = read_freeze(L, scr, m);
     lua_getfield(L, 2, "on_epoch");
     int fn = 0;
     if (!lua_isnil(L, -1)) {

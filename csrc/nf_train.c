@@ -76,6 +76,7 @@ void nf_train_opts_default(nf_train_opts *o)
     o->lr_min = 1e-6f;
     o->weight_decay = 1e-5f;
     o->clip = 0.0f;
+    o->head_lr_scale = 1.0f;
     o->loss = NF_LOSS_HINGE;
     o->margin = 0.1f;
     o->seed = 1;
@@ -109,14 +110,21 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
         return nf_seterr(err, NF_EINVAL, "train: epochs and batch must be >= 1 (got %d, %d)", o->epochs, o->batch);
     if (!(o->lr > 0.0f) || !(o->lr_min >= 0.0f) || !(o->weight_decay >= 0.0f))
         return nf_seterr(err, NF_EINVAL, "train: lr must be > 0, lr_min and weight_decay >= 0");
+    if (!(o->head_lr_scale > 0.0f) || !isfinite(o->head_lr_scale))
+        return nf_seterr(err, NF_EINVAL, "train: head_lr_scale must be a positive finite number");
     if ((st = check_dataset(m, d, err))) return st;
     const int64_t Bmax = o->batch < d->n ? o->batch : d->n;
     if ((st = nf_model_reserve(m, Bmax, err))) return st;
 
     /* every buffer of the loop, allocated once */
     size_t hs = nf_hinge_scratch_bytes(Bmax);
+    /* frozen slices: their values, kept aside and written back after every step */
+    int64_t nfrozen = 0;
+    if (o->frozen)
+        for (int si = 0; si < nf_model_nslices(m); si++)
+            if (o->frozen[si]) nfrozen += nf_model_slice(m, si)->n;
     size_t bytes = (size_t)d->n * sizeof(int64_t) + (size_t)Bmax * (N * sizeof(int32_t) + sizeof(int32_t))
-                   + (size_t)Bmax * (N * N + Z + 3) * sizeof(float) + hs + 64;
+                   + (size_t)(Bmax * (N * N + Z + 3) + nfrozen) * sizeof(float) + hs + 64;
     char *mem = malloc(bytes);
     if (!mem) return nf_seterr(err, NF_ENOMEM, "train: out of memory for the batch buffers");
     int64_t *perm = (int64_t *)(void *)mem;
@@ -125,7 +133,17 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
     float *adj = (float *)(dev + Bmax);
     float *z = adj + Bmax * N * N;
     float *y = z + Bmax * Z, *s = y + Bmax, *ds = s + Bmax;
-    void *hscr = (void *)(((uintptr_t)(ds + Bmax) + 15) & ~(uintptr_t)15);
+    float *keep = ds + Bmax;
+    void *hscr = (void *)(((uintptr_t)(keep + nfrozen) + 15) & ~(uintptr_t)15);
+    if (nfrozen) {
+        float *k = keep;
+        for (int si = 0; si < nf_model_nslices(m); si++) {
+            const nf_pslice *sl = nf_model_slice(m, si);
+            if (!o->frozen[si]) continue;
+            memcpy(k, nf_model_params(m) + sl->off, (size_t)sl->n * sizeof(float));
+            k += sl->n;
+        }
+    }
 
     nf_rng rng;
     nf_rng_seed(&rng, o->seed);
@@ -157,9 +175,24 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
             }
             nf_model_zero_grad(m);
             if ((st = nf_model_backward(m, ds, err))) goto done;
+            if (nfrozen)   /* frozen slices take no part in the gradient norm */
+                for (int si = 0; si < nf_model_nslices(m); si++)
+                    if (o->frozen[si]) {
+                        const nf_pslice *sl = nf_model_slice(m, si);
+                        memset(G + sl->off, 0, (size_t)sl->n * sizeof(float));
+                    }
             if (o->clip > 0.0f) nf_clip_grad_norm(G, np, o->clip);
             steps++;
-            nf_model_adam_step(m, lr, o->weight_decay);
+            nf_model_adam_step_scaled(m, lr, o->weight_decay, o->head_lr_scale);
+            if (nfrozen) {
+                const float *k = keep;
+                for (int si = 0; si < nf_model_nslices(m); si++) {
+                    const nf_pslice *sl = nf_model_slice(m, si);
+                    if (!o->frozen[si]) continue;
+                    memcpy(P + sl->off, k, (size_t)sl->n * sizeof(float));
+                    k += sl->n;
+                }
+            }
             lsum += loss * (double)B;
             lcount += B;
         }

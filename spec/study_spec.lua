@@ -182,10 +182,10 @@ describe("study.run", function()
 
   it("raises on unknown options, axes, settings and bad values", function()
     support.raises("study.run: unknown option 'foo' (allowed: axes, base, budgets, cache_dir, data, encodings, " ..
-      "epochs, on_axis, pretrain_samples, progress, samplers, seed, settings, sources, supplementaries, tasks, trials)",
+      "epochs, experiment, on_axis, pretrain_samples, progress, samplers, seed, settings, sources, supplementaries, tasks, trials)",
       study.run, {foo = 1})
     support.raises("study.run: unknown axis 'foo' (known: predictor, sampler_encoding, device, op_supplementary, " ..
-      "budget)", study.run, tiny{axes = {"foo"}})
+      "budget, visibility, transfer, pretraining)", study.run, tiny{axes = {"foo"}})
     support.raises("study.run: unknown setting 'nope' (the chosen axes have: random, kmeancosine/struct, curve)",
       study.run, tiny{axes = {"sampler_encoding", "budget"}, settings = {"nope"}})
     support.raises("study.run: unknown sampler 'latency' (known: cosine, cosine_greedy, kmeancosine, kmeans, random)",

@@ -39,8 +39,10 @@ M.DEFAULTS = {
   transfer_epochs = G.DEFAULTS.transfer_epochs,
   transfer_batch = G.DEFAULTS.transfer_batch,
   transfer_lr = G.DEFAULTS.transfer_lr,
+  transfer_head_lr = G.DEFAULTS.transfer_head_lr,
   init_device = G.DEFAULTS.init_device,
   supplementary = G.DEFAULTS.supplementary,
+  graph = G.DEFAULTS.graph,
   model = {},                    -- extra options for nasflat.predictor.new
   kind_options = {},             -- fit options of the other kinds, by kind: {help = {...}} (see each kind's DEFAULTS)
   sampler = "kmeans",            -- transfer-sample sampler (nasflat.samplers); chosen by measurement, docs/study.md
@@ -126,6 +128,7 @@ local function shared(o, src, task, record)
       local err
       pre, err = G.pretrain(src, task.train, {supplementary = o.supplementary, pretrain_samples = o.pretrain_samples,
         epochs = o.epochs, batch = o.batch, lr = o.lr, weight_decay = o.weight_decay, network = o.model, seed = o.seed,
+        graph = o.graph,
         progress = o.progress and function(fmt, ...) o.progress(task.name .. " " .. fmt, ...) end})
       if not pre then return nil, err end
     end
@@ -135,7 +138,8 @@ local function shared(o, src, task, record)
       record.pretrained_model = o.save_pretrained
     end
     sh.gnn = {pretrained = pre, transfer_epochs = o.transfer_epochs, transfer_batch = o.transfer_batch,
-      transfer_lr = o.transfer_lr, weight_decay = o.weight_decay, init_device = o.init_device}
+      transfer_lr = o.transfer_lr, transfer_head_lr = o.transfer_head_lr, weight_decay = o.weight_decay,
+      init_device = o.init_device}
   end
   -- kinds whose module pre-trains on the source devices once per task (kind.pretrain_shared): the result is every
   -- fit's `pretrained` option
@@ -210,6 +214,7 @@ function M.run(opts)
   local o = util.options("experiment.run", opts, M.DEFAULTS)
   local src, task = o.source, o.task
   check_predictors(o.predictors)
+  G.check_transfer(o, "experiment.run")
   if math.type(o.trials) ~= "integer" or o.trials < 1 then error("experiment.run: option 'trials' must be an integer >= 1", 2) end
   local trial_list = {}
   for t = 1, o.trials do trial_list[t] = t end
@@ -270,6 +275,7 @@ function M.run(opts)
             for ci, c in ipairs(P.components) do run[p].weights[c] = P.weights[ci] end
           elseif p == "nasflat" then
             run[p].init_device = P.init_device_from
+            if o.transfer_epochs == "cv" then run[p].transfer_epochs = P.transfer_epochs_used end
           end
           P:free()
         end

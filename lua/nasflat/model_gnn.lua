@@ -21,16 +21,37 @@ M.DEFAULTS = {
   batch = 128,
   lr = 1e-3,
   weight_decay = 1e-5,
-  transfer_epochs = 30,
+  transfer_epochs = 30,           -- fine-tuning epochs, or "cv": chosen among CV_EPOCHS by K-fold CV on the samples
   transfer_batch = 16,
   transfer_lr = 1e-3,
+  transfer_head_lr = 1,           -- the device embedding and the head fine-tune at transfer_lr × this
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "struct",       -- input z of the network: "struct" (METHOD §10 features, z-scored) or "none"
+  graph = "pruned",               -- the graphs the network reads: "pruned" (METHOD §2) or "unpruned" (nb201's
+                                  -- 8-node graph before pruning: dead ops keep their edges; fbnet: the same graphs)
   network = {},                   -- extra options for nasflat.predictor.new
   progress = util.NIL,            -- function(fmt, ...) for progress lines of the pre-training
 }
 
+--- transfer_epochs = "cv": the candidates, and the folds of the samples (the epochs whose pooled out-of-fold
+-- Spearman is highest win; ties go to fewer epochs).
+M.CV_EPOCHS = {10, 20, 30, 40, 60}
+M.CV_FOLDS = 4
+
 local function predictor_mod() return require "nasflat.predictor" end
+
+--- Check the transfer options of a fit or an experiment (raises: they are programmer input).
+function M.check_transfer(o, fname)
+  local e = o.transfer_epochs
+  if e ~= nil and e ~= "cv" and (math.type(e) ~= "integer" or e < 1) then
+    error(string.format("%s: option 'transfer_epochs' must be an integer >= 1 or \"cv\" (got %s)", fname,
+      tostring(e)), 3)
+  end
+  local h = o.transfer_head_lr
+  if h ~= nil and (type(h) ~= "number" or not (h > 0) or h == math.huge) then
+    error(string.format("%s: option 'transfer_head_lr' must be a positive number (got %s)", fname, tostring(h)), 3)
+  end
+end
 
 --- The space a network was built for: its space_fbnet metadata, else told by its node count.
 function M.network_space(net)
@@ -58,7 +79,7 @@ end
 --- The graph batch of canonical arch strings for a network: with the supplementary input rebuilt from the
 -- statistics the network records. Returns graphs or nil, message.
 function M.graphs(net, space, list)
-  local g = space:graphs(list)
+  local g = space:graphs(list, {pruned = net:meta().graph_unpruned ~= 1})
   local z_dim = net:config().z_dim
   if z_dim == 0 then return g end
   local meta = net:meta()
@@ -74,6 +95,12 @@ function M.graphs(net, space, list)
       space.name, f:size(2))
   end
   return {ops = g.ops, adj = g.adj, z = require("nasflat.source").standardize(f, means, sds)}
+end
+
+local function check_graph_option(v)
+  if v ~= "pruned" and v ~= "unpruned" then
+    error(string.format("model_gnn: option 'graph' must be \"pruned\" or \"unpruned\" (got %s)", tostring(v)), 4)
+  end
 end
 
 --- Pre-train a network on the source devices of a Source (o: the DEFAULTS' pre-training fields, seed, devices).
@@ -103,8 +130,11 @@ function M.pretrain(src, devices, o)
   model_opts.devices = devices
   model_opts.seed = model_opts.seed or o.seed
   model_opts.z_dim = zenc and zenc:size(2) or 0
+  local graph = o.graph or M.DEFAULTS.graph
+  check_graph_option(graph)
   local net = predictor_mod().new(src.space:predictor_options(model_opts))
   net:set_meta("space_fbnet", src.space_name == "fbnet" and 1 or 0)
+  if graph == "unpruned" then net:set_meta("graph_unpruned", 1) end
   if zenc and o.supplementary == "struct" then
     net:set_meta("z_struct", 1)
     for j, m in ipairs(src.struct_stats.means) do
@@ -113,7 +143,7 @@ function M.pretrain(src, devices, o)
     end
   end
   local report = type(o.progress) == "function" and o.progress or function() end
-  net:fit{graphs = src:graphs(zenc), rows = rows, devices = devs, targets = targets, epochs = o.epochs,
+  net:fit{graphs = src:graphs(zenc, graph == "pruned"), rows = rows, devices = devs, targets = targets, epochs = o.epochs,
     batch = o.batch, lr = o.lr, weight_decay = o.weight_decay, seed = core.derive_seed(o.seed, 1001),
     on_epoch = function(info) report("pre-training: epoch %d/%d loss %.4f", info.epoch, o.epochs, info.loss) end}
   return net
@@ -200,7 +230,7 @@ function M.component_context(o, space, archs)
   local function get(key) if g[key] == nil then return M.DEFAULTS[key] end return g[key] end
   return {pre = pre, graphs = graphs, source_ms = source_ms, target = o.target, init_device = init,
     transfer_epochs = get("transfer_epochs"), transfer_batch = get("transfer_batch"), transfer_lr = get("transfer_lr"),
-    weight_decay = get("weight_decay"), space = space}
+    transfer_head_lr = get("transfer_head_lr"), weight_decay = get("weight_decay"), space = space}
 end
 
 local Tuned = {}
@@ -218,11 +248,50 @@ function Tuned:apply(cache, idx)
   return s:affine(self.b, self.a)
 end
 
+--- A copy of the pre-trained network with the target device added (its embedding row copied from init_from) and
+-- fine-tuned for `epochs` on the rows idx (latencies ms).
+local function tune(g, init_from, idx, ms, epochs, seed)
+  local net = g.pre:clone()
+  net:add_device(g.target, {copy_from = init_from})
+  net:fit{graphs = g.graphs, rows = idx, devices = g.target, targets = minmax(ms), epochs = epochs,
+    batch = g.transfer_batch, lr = g.transfer_lr, weight_decay = g.weight_decay, seed = seed,
+    head_lr_scale = g.transfer_head_lr}
+  return net
+end
+
+--- The fine-tuning epochs chosen by K-fold CV on the samples: for each of M.CV_EPOCHS, the Spearman of the pooled
+-- out-of-fold scores against the latencies. Returns the epochs and the table {epochs = rho}.
+local function cv_epochs(g, init_from, idx, ms, seed)
+  local k = #idx
+  local folds = math.min(M.CV_FOLDS, k)
+  local perm = core.Rng(core.derive_seed(seed, 7001)):permutation(k)
+  local metrics = require "nasflat.metrics"
+  local best, best_rho, by = nil, -math.huge, {}
+  for ei, epochs in ipairs(M.CV_EPOCHS) do
+    local oof = core.Tensor.new(k)
+    for f = 1, folds do
+      local tr, te, tri, tei = {}, {}, {}, {}
+      for j = 1, k do
+        local i = perm[j]
+        if (j - 1) % folds == f - 1 then te[#te + 1] = idx[i]; tei[#tei + 1] = i
+        else tr[#tr + 1] = idx[i]; tri[#tri + 1] = i end
+      end
+      local net = tune(g, init_from, tr, ms:index(tri), epochs, core.derive_seed(seed, 100 * f + ei))
+      local s = net:predict{graphs = g.graphs, device = g.target, rows = te}
+      net:free()
+      for j, i in ipairs(tei) do oof:set(i, s:get(j)) end
+    end
+    local rho = metrics.spearman(oof, ms)
+    by[epochs] = rho
+    if rho == rho and rho > best_rho then best, best_rho = epochs, rho end
+  end
+  return best or M.CV_EPOCHS[1], by
+end
+
 --- Fine-tune a copy of the pre-trained network on the sample rows idx (latencies ms) of a component context
 -- (ctx.gnn), seeded by `seed`; calibrated on those rows.
 function M.fit_component(ctx, idx, ms, seed)
   local g = ctx.gnn
-  local net = g.pre:clone()
   local init_from
   if g.init_device == "correlation" then
     local best, best_rho = nil, -math.huge
@@ -232,15 +301,17 @@ function M.fit_component(ctx, idx, ms, seed)
     end
     init_from = best or g.pre:devices()[1]
   end
-  net:add_device(g.target, {copy_from = init_from})
-  net:fit{graphs = g.graphs, rows = idx, devices = g.target, targets = minmax(ms), epochs = g.transfer_epochs,
-    batch = g.transfer_batch, lr = g.transfer_lr, weight_decay = g.weight_decay, seed = seed}
+  local epochs, cv = g.transfer_epochs, nil
+  if epochs == "cv" then epochs, cv = cv_epochs(g, init_from, idx, ms, seed) end
+  local net = tune(g, init_from, idx, ms, epochs, seed)
   local a, b = calibrate(net:predict{graphs = g.graphs, device = g.target, rows = idx}, ms)
-  return setmetatable({net = net, pre = g.pre, target = g.target, a = a, b = b, init_from = init_from}, Tuned)
+  return setmetatable({net = net, pre = g.pre, target = g.target, a = a, b = b, init_from = init_from,
+    epochs = epochs, cv = cv}, Tuned)
 end
 
 --------------------------------------------------------------------------------------------------- the kind
 function M.fit(o, space, archs, ms)
+  M.check_transfer(o, "model.fit")
   local ctx = {}
   local g, err = M.component_context(o, space, archs)
   if not g then return nil, err end
@@ -250,7 +321,8 @@ function M.fit(o, space, archs, ms)
   local t = M.fit_component(ctx, all, ms, o.seed)
   local opts = {}
   for k in pairs(M.DEFAULTS) do if k ~= "pretrained" and k ~= "progress" then opts[k] = o[k] end end
-  return {tuned = t, init_device_from = t.init_from, options = opts, pretrained = g.pre}
+  return {tuned = t, init_device_from = t.init_from, transfer_epochs_used = t.epochs, options = opts,
+    pretrained = g.pre}
 end
 
 function M.logms(m, cache)
@@ -291,14 +363,15 @@ end
 
 function M.state(m)
   local t = m.tuned
-  return {target_device = t.target, a = t.a, b = t.b, init_from = t.init_from, options = m.options}, net_bytes(t.net)
+  return {target_device = t.target, a = t.a, b = t.b, init_from = t.init_from, epochs = t.epochs,
+    options = m.options}, net_bytes(t.net)
 end
 
 function M.from_state(t, payload)
   local net, err = net_of(payload)
   if not net then return nil, "graph network: " .. tostring(err) end
   return {tuned = setmetatable({net = net, pre = net, target = t.target_device, a = t.a, b = t.b,
-    init_from = t.init_from}, Tuned), options = t.options or {}}
+    init_from = t.init_from, epochs = t.epochs}, Tuned), transfer_epochs_used = t.epochs, options = t.options or {}}
 end
 
 --- A network file saved by nasflat.predictor (pre-trained: no calibration) as a "nasflat" model.
@@ -317,6 +390,7 @@ function M.describe(m)
   if t.a then
     lines[#lines + 1] = string.format("calibration: log ms = %.4g + %.4g × score; embedding initialised from %s",
       t.a, t.b, tostring(t.init_from))
+    if t.epochs then lines[#lines + 1] = string.format("fine-tuned for %d epochs", t.epochs) end
   else
     lines[#lines + 1] = "pre-trained network (no target calibration)"
   end

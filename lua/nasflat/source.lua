@@ -65,11 +65,18 @@ function Source:row(arch)
   return self._rows[self.space:format(code)]
 end
 
---- The graph batch of every architecture, built once; with `z` (a Tensor(n × Z)) as the supplementary input.
-function Source:graphs(z)
-  if not self._graphs then self._graphs = self.space:graphs(self.arch_strings) end
-  if z == nil then return self._graphs end
-  return {ops = self._graphs.ops, adj = self._graphs.adj, z = z}
+--- The graph batch of every architecture, built once per form; with `z` (a Tensor(n × Z)) as the supplementary
+-- input. pruned: true (default) the graphs of METHOD §2, false the nb201 8-node graphs before pruning.
+function Source:graphs(z, pruned)
+  if pruned == nil then pruned = true end
+  self._graphs = self._graphs or {}
+  local g = self._graphs[pruned]
+  if not g then
+    g = self.space:graphs(self.arch_strings, {pruned = pruned})
+    self._graphs[pruned] = g
+  end
+  if z == nil then return g end
+  return {ops = g.ops, adj = g.adj, z = z}
 end
 
 --- Column-wise z-score of a Tensor(n × F) (constant columns become 0), with the column means and standard

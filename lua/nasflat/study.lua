@@ -58,13 +58,15 @@ local experiment = require "nasflat.experiment"
 
 local M = {}
 
-M.AXES = {"predictor", "sampler_encoding", "device", "op_supplementary", "budget"}
+M.AXES = {"predictor", "sampler_encoding", "device", "op_supplementary", "budget", "visibility", "transfer",
+  "pretraining"}
 M.SUBSET = {"N2", "F3", "F4", "FA"}
 M.SYNTHETIC_SUBSET = {"ZD"}
 --- Samplers experiment.run can drive (params and latency need per-architecture values it does not pass).
 M.SAMPLERS = {"random", "kmeans", "cosine", "cosine_greedy", "kmeancosine"}
 --- Options of experiment.run that change the pre-trained model (the pre-training key).
-M.PRETRAIN_KEYS = {"model", "supplementary", "pretrain_samples", "epochs", "seed", "batch", "lr", "weight_decay"}
+M.PRETRAIN_KEYS = {"model", "supplementary", "graph", "pretrain_samples", "epochs", "seed", "batch", "lr",
+  "weight_decay"}
 
 --- The base configuration: experiment.run's defaults, then these, then the `base` option.
 M.BASE = {
@@ -91,6 +93,9 @@ M.DEFAULTS = {
   progress = util.NIL,           -- function(fmt, ...) for progress lines
   on_axis = util.NIL,            -- function(axis_result, result) called when an axis is done
   cache_dir = util.NIL,          -- keep pre-trained models here and reuse them across studies
+  experiment = util.NIL,         -- function(options, unit) in place of experiment.run (default); unit = {axis,
+                                 -- setting, task, pretrain_key}: how nasflat.sweep_study plans a study as jobs
+                                 -- and merges their results through this same loop
 }
 
 -- Options the study sets itself and a base may not.
@@ -225,6 +230,28 @@ local function default_axis(name, o, base)
   elseif name == "budget" then
     add("curve", "budget curve", {budgets = copy(o.budgets)})
     return {name = name, title = "transfer budget", settings = settings, budget_rows = true}
+  elseif name == "visibility" then
+    -- how ops on dead branches (cut by none, skip or a dead end) reach the network (METHOD §2's caution)
+    add("mask-inf", "pruned graph, GAT mask −∞", {graph = "pruned", model = {quirk_gat_mask_zero = false}})
+    add("mask-zero", "pruned graph, GAT mask 0 (the reference's)", {graph = "pruned",
+      model = {quirk_gat_mask_zero = true}})
+    add("unpruned", "unpruned graph, GAT mask −∞", {graph = "unpruned", model = {quirk_gat_mask_zero = false}})
+    add("unpruned+zero", "unpruned graph, GAT mask 0", {graph = "unpruned", model = {quirk_gat_mask_zero = true}})
+    return {name = name, title = "dead operations: graph and attention mask", settings = settings}
+  elseif name == "transfer" then
+    add("lr1e-4x20", "lr 1e-4 × 20 epochs (the reference's documented)", {transfer_lr = 1e-4, transfer_epochs = 20})
+    add("lr1e-3x30", "lr 1e-3 × 30 epochs", {transfer_lr = 1e-3, transfer_epochs = 30})
+    add("lr3e-3x40", "lr 3e-3 × 40 epochs (the reference's job list)", {transfer_lr = 3e-3, transfer_epochs = 40})
+    add("lr1e-3x30-head10", "lr 1e-3 × 30, device embedding and head × 10",
+      {transfer_lr = 1e-3, transfer_epochs = 30, transfer_head_lr = 10})
+    add("lr3e-3-cv", "lr 3e-3, epochs chosen by 4-fold CV on the samples (10..60)",
+      {transfer_lr = 3e-3, transfer_epochs = "cv"})
+    return {name = name, title = "transfer schedule", settings = settings}
+  elseif name == "pretraining" then
+    add("256x30", "256 architectures × 30 epochs per source", {pretrain_samples = 256, epochs = 30})
+    add("512x50", "512 × 50", {pretrain_samples = 512, epochs = 50})
+    add("512x150", "512 × 150 (the paper's)", {pretrain_samples = 512, epochs = 150})
+    return {name = name, title = "pre-training length", settings = settings}
   end
   error(string.format("study.run: unknown axis '%s' (known: %s)", tostring(name), table.concat(M.AXES, ", ")), 3)
 end
@@ -469,6 +496,10 @@ function M.run(opts)
   if o.progress ~= nil and type(o.progress) ~= "function" then error("study.run: option 'progress' must be a function", 2) end
   if o.on_axis ~= nil and type(o.on_axis) ~= "function" then error("study.run: option 'on_axis' must be a function", 2) end
   if o.cache_dir ~= nil and type(o.cache_dir) ~= "string" then error("study.run: option 'cache_dir' must be a string", 2) end
+  if o.experiment ~= nil and type(o.experiment) ~= "function" then
+    error("study.run: option 'experiment' must be a function", 2)
+  end
+  local run_experiment = o.experiment or experiment.run
   if o.tasks ~= nil and (type(o.tasks) ~= "table" or #o.tasks == 0) then
     error("study.run: option 'tasks' must be a non-empty list", 2)
   end
@@ -704,7 +735,7 @@ function M.run(opts)
             local eo = copy(s.options)
             eo.source, eo.task, eo.progress = t.source, t.task, o.progress
             if pre then eo.pretrained = pre else eo.save_pretrained = path; how = "trained" end
-            local r, err = experiment.run(eo)
+            local r, err = run_experiment(eo, {axis = ax.name, setting = s.name, task = t.label, pretrain_key = pk})
             if pre then pre:free() end
             local f = io.open(path, "rb")
             if f then f:close() end
