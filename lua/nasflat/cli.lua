@@ -22,6 +22,7 @@ commands:
   sweep     a run as independent jobs: plan, run on local processes or Slurm, status, merge
   measure   measure architectures on this machine (the real networks in nasflat's C engine)
   search    hardware-aware NAS: the best architecture measured under a latency budget, few measurements
+  study     the design study: one axis at a time from a base configuration, a table per axis
   help      show this text, or `nasflat help <command>`
 
 `nasflat <command> --help` shows the options of a command. Version ]] .. core.version .. "\n"
@@ -149,11 +150,15 @@ commands.run = {
       "(default: 512, the paper's; 256 on the synthetic zoo)"},
     {name = "epochs", arg = "N", number = true, int = 1, help = "GNN pre-training epochs " ..
       "(default: 150, the paper's; 50 on the synthetic zoo)"},
-    {name = "transfer-epochs", arg = "N", number = true, int = 1, help = "GNN fine-tuning epochs",
-      default = D.transfer_epochs},
+    {name = "transfer-epochs", arg = "N", help = "GNN fine-tuning epochs, or 'cv' (chosen by 4-fold CV on the " ..
+      "samples among " .. list_text(require("nasflat.model_gnn").CV_EPOCHS) .. ")", default = tostring(D.transfer_epochs)},
     {name = "lr", arg = "X", number = true, positive = true, help = "GNN pre-training learning rate", default = D.lr},
     {name = "transfer-lr", arg = "X", number = true, positive = true, help = "GNN fine-tuning learning rate",
       default = D.transfer_lr},
+    {name = "transfer-head-lr", arg = "X", number = true, positive = true, help = "GNN fine-tuning: the device " ..
+      "embedding and the head learn at the transfer rate × X", default = D.transfer_head_lr},
+    {name = "graph", arg = "FORM", help = "the graphs the GNN reads: pruned (METHOD §2) or unpruned (nb201: dead ops " ..
+      "keep their edges)", default = D.graph},
     {name = "sampler", arg = "NAME", help = "transfer-sample sampler", default = D.sampler},
     {name = "encoding", arg = "NAME", help = "encoding the sampler uses", default = D.encoding},
     {name = "threads", arg = "N", number = true, int = 1, help = "BLAS threads (1..256)"},
@@ -231,6 +236,7 @@ commands.tasks = require("nasflat.cli_tasks").command
 commands.sweep = require("nasflat.cli_sweep").command
 commands.measure = require("nasflat.cli_measure").command
 commands.search = require("nasflat.cli_search").command
+commands.study = require("nasflat.cli_study").command
 
 --- Report a failure: "nasflat: <msg>" on stderr; returns the exit status (default 1). Every command uses it.
 local function fail(msg, code)
@@ -351,6 +357,16 @@ function M.run_settings(o)
   for _, which in ipairs({"train", "test"}) do
     if o[which] and #util.split(o[which]) == 0 then return nil, "--" .. which .. ": empty list" end
   end
+  local tep = o["transfer-epochs"]
+  if tep ~= "cv" then
+    tep = math.tointeger(tonumber(tep))
+    if not tep or tep < 1 then
+      return nil, "--transfer-epochs must be an integer >= 1 or 'cv' (got '" .. o["transfer-epochs"] .. "')"
+    end
+  end
+  if o.graph ~= "pruned" and o.graph ~= "unpruned" then
+    return nil, "--graph must be pruned or unpruned (got '" .. o.graph .. "')"
+  end
   for _, p in ipairs(predictors) do
     local need = model.kind_module(p, "run").MIN_SAMPLES
     for _, k in ipairs(budgets) do
@@ -358,8 +374,8 @@ function M.run_settings(o)
     end
   end
   return {predictors = predictors, budgets = budgets, trials = o.trials, seed = o.seed, interval = o.interval,
-    pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = o["transfer-epochs"], lr = o.lr,
-    transfer_lr = o["transfer-lr"], sampler = o.sampler, encoding = o.encoding, hybrid = comps,
+    pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = tep, lr = o.lr,
+    transfer_lr = o["transfer-lr"], transfer_head_lr = o["transfer-head-lr"], graph = o.graph, sampler = o.sampler, encoding = o.encoding, hybrid = comps,
     hybrid_weights = o["hybrid-weights"], hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"]}
 end
 
@@ -818,7 +834,7 @@ function M.main(argv)
   local cmd = commands[name]
   if not cmd then
     return fail("unknown command '" .. tostring(name) .. "' (commands: fit, predict, run, data, tasks, sweep, measure, " ..
-      "search, help)", 2)
+      "search, study, help)", 2)
   end
   local rest = {}
   for i = 2, #argv do rest[#rest + 1] = argv[i] end
