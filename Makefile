@@ -38,7 +38,8 @@ CTEST_BIN = $(CTEST_SRC:ctest/%.c=$(BUILD)/ctest/%)
 MODULE = $(BUILD)/lua/nasflat/core.so
 CORELIB = $(BUILD)/libnfcore.a
 
-LUA_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(abspath $(BUILD))/lua/?.so;;"
+LUA_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(abspath $(BUILD))/lua/?.so;;" \
+  NASFLAT_BUILD="$(BUILD)"
 
 .PHONY: lint all test test-c test-lua test-asan bench install uninstall clean valgrind check-rockspec \
         fuzz fuzz-build fuzz-coverage test-slurm

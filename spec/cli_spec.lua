@@ -142,12 +142,14 @@ describe("nasflat --help", function()
                        "--space NAME", "--predictor KIND,..", "--hybrid C,..", "--hybrid-weights HOW",
                        "--hybrid-bags N", "--hybrid-bagging HOW",
                        "--budget K,..", "--trials N", "--seed N", "--samples N",
-                       "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--sampler NAME",
+                       "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--transfer-head-lr X",
+                       "--graph FORM", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
                        "--interval P", "--json", "--quiet", "-h, --help"} do
       assert(run.out:find("\n  " .. o .. " ", 1, true), "run --help lacks " .. o)
     end
-    assert(run.out:find("model kinds side by side: hybrid,nasflat,ridge, or 'all' (default: hybrid)", 1, true))
+    local kinds = table.concat(require("nasflat.model").KIND_NAMES, ",")
+    assert(run.out:find("model kinds side by side: " .. kinds .. ", or 'all' (default: hybrid)", 1, true))
     assert(run.out:find("transfer samples per target (default: 20)", 1, true))
     assert.equal(run.out, nasflat{"run", "-h"}.out)
     assert.equal(run.out, nasflat{"help", "run"}.out)
@@ -173,7 +175,7 @@ end)
 describe("nasflat usage errors", function()
   it("exit 2 with a message naming the problem", function()
     local cases = {
-      {{"frob"}, "unknown command 'frob' (commands: fit, predict, run, data, tasks, sweep, measure, search, help)"},
+      {{"frob"}, "unknown command 'frob' (commands: fit, predict, run, data, tasks, sweep, measure, search, study, help)"},
       {{"run", "--bogus"}, "unknown option '--bogus' (see `nasflat run --help`)"},
       {{"run", "-x"}, "unknown option '-x' (see `nasflat run --help`)"},
       {{"data", "--budget", "3"}, "unknown option '--budget' (see `nasflat data --help`)"},
@@ -187,7 +189,10 @@ describe("nasflat usage errors", function()
       {{"run", "--samples", "0"}, "option '--samples' expects an integer >= 2, got '0'"},
       {{"run", "--seed", "-2"}, "option '--seed' expects an integer >= 0, got '-2'"},
       {{"run", "--lr", "0"}, "option '--lr' expects a positive number, got '0'"},
-      {{"run", "--predictor", "gnn"}, "--predictor: unknown kind 'gnn' (known: hybrid,nasflat,ridge, or all)"},
+      {{"run", "--predictor", "gnn"}, "--predictor: unknown kind 'gnn' (known: " ..
+        table.concat(require("nasflat.model").KIND_NAMES, ",") .. ", or all)"},
+      {{"run", "--transfer-epochs", "0"}, "--transfer-epochs must be an integer >= 1 or 'cv' (got '0')"},
+      {{"run", "--graph", "raw"}, "--graph must be pruned or unpruned (got 'raw')"},
       {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown hybrid component 'gnn' (known: nasflat, ridge, phys, " ..
         "phys_live, ridge_ms, phys_ms, phys_live_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)"},
       {{"run", "--interval", "1"}, "--interval must be a probability in (0, 1)"},

@@ -161,6 +161,8 @@ commands.run = {
       "keep their edges)", default = D.graph},
     {name = "sampler", arg = "NAME", help = "transfer-sample sampler", default = D.sampler},
     {name = "encoding", arg = "NAME", help = "encoding the sampler uses", default = D.encoding},
+    {name = "kind-options", arg = "K.OPT=V,..", help = "fit options of a kind (see its DEFAULTS), e.g. " ..
+      "help.protocol=equal,help.second_order=false"},
     {name = "threads", arg = "N", number = true, int = 1, help = "BLAS threads (1..256)"},
     {name = "out", arg = "DIR", help = "write results JSON and CSV here (the JSON names and checks its CSV)"},
     {name = "save-model", arg = "FILE", help = "save the pre-trained graph network (single task)"},
@@ -367,6 +369,22 @@ function M.run_settings(o)
   if o.graph ~= "pruned" and o.graph ~= "unpruned" then
     return nil, "--graph must be pruned or unpruned (got '" .. o.graph .. "')"
   end
+  local kind_options = {}
+  for _, item in ipairs(o["kind-options"] and util.split(o["kind-options"]) or {}) do
+    local kind, key, value = item:match("^([%w_]+)%.([%w_]+)=(.*)$")
+    if not kind then return nil, string.format("--kind-options: '%s' is not KIND.OPTION=VALUE", item) end
+    if not model.KINDS[kind] then
+      return nil, string.format("--kind-options: unknown kind '%s' (known: %s)", kind, list_text(model.KIND_NAMES))
+    end
+    if model.kind_module(kind, "run").DEFAULTS[key] == nil then
+      return nil, string.format("--kind-options: the %s kind has no option '%s'", kind, key)
+    end
+    local v = value
+    if value == "true" then v = true elseif value == "false" then v = false
+    else v = math.tointeger(tonumber(value)) or tonumber(value) or value end
+    kind_options[kind] = kind_options[kind] or {}
+    kind_options[kind][key] = v
+  end
   for _, p in ipairs(predictors) do
     local need = model.kind_module(p, "run").MIN_SAMPLES
     for _, k in ipairs(budgets) do
@@ -376,7 +394,8 @@ function M.run_settings(o)
   return {predictors = predictors, budgets = budgets, trials = o.trials, seed = o.seed, interval = o.interval,
     pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = tep, lr = o.lr,
     transfer_lr = o["transfer-lr"], transfer_head_lr = o["transfer-head-lr"], graph = o.graph, sampler = o.sampler, encoding = o.encoding, hybrid = comps,
-    hybrid_weights = o["hybrid-weights"], hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"]}
+    hybrid_weights = o["hybrid-weights"], hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"],
+    kind_options = kind_options}
 end
 
 --- The tasks `nasflat run`'s options name, each with its source: a list of {src, task}, or nil, message, exit code.

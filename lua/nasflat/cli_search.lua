@@ -56,7 +56,11 @@ M.command = {
       "measurements and the pick"},
     {name = "bar", help = "run the NB201 bar of docs/search.md instead (--tasks, --trials); with --space fbnet, " ..
       "the FBNet run (a user objective, evolution over the whole space)"},
-    {name = "tasks", arg = "T,..", help = "--bar: tasks", default = "ND,N1,N2,N3,N4,NA"},
+    {name = "tasks", arg = "T,..", help = "--bar: tasks (zoo tasks such as ZD with --data synthetic and " ..
+      "--objective params or flops)", default = "ND,N1,N2,N3,N4,NA"},
+    {name = "targets", arg = "DEV,..", help = "--bar: only these targets of the tasks"},
+    {name = "quantiles", arg = "Q,..", help = "--bar: the budgets, as quantiles of each target's measured " ..
+      "latencies", default = "0.1,0.25,0.5"},
     {name = "trials", arg = "N", number = true, int = 1, help = "--bar: trials per constraint", default = 3},
     {name = "sampler", arg = "NAME", help = "--bar: how the transfer samples are drawn (random, or a " ..
       "nasflat.samplers method such as kmeans on the struct+phys encoding)", default = "random"},
@@ -85,6 +89,28 @@ local function open_source(data, space)
   return require("nasflat.source").open{data = data, space = space}
 end
 
+--- search_bar.run options (NB201 bar) from parsed command-line options, without progress; `nasflat sweep plan
+-- search` plans the same bar. Returns the table, or nil and a usage message.
+function M.bar_options(o)
+  local quantiles = {}
+  for i, piece in ipairs(util.split(o.quantiles)) do
+    local q = tonumber(piece)
+    if not q or not (q > 0 and q <= 1) then
+      return nil, string.format("--quantiles: '%s' is not a quantile in (0, 1]", piece)
+    end
+    quantiles[i] = q
+  end
+  if #quantiles == 0 then return nil, "--quantiles: empty list" end
+  if o["cost-s"] < 0 then return nil, "--cost-s must be >= 0" end
+  local init = o.init or 20
+  if init < 2 or init > o.measurements then
+    return nil, string.format("--bar: --init must be between 2 and --measurements (%d)", o.measurements)
+  end
+  return {tasks = util.split(o.tasks), targets = o.targets and util.split(o.targets) or nil, quantiles = quantiles,
+    trials = o.trials, data = o.data, measurements = o.measurements, init = init, batch = o.batch,
+    objective = o.objective, cost_s = o["cost-s"], sampler = o.sampler}
+end
+
 local function bar_main(o)
   local bar = require "nasflat.search_bar"
   if o.space == "fbnet" then   -- --trials runs, seeds --seed, --seed + 1, ...
@@ -107,11 +133,11 @@ local function bar_main(o)
     if o.json then io.stdout:write(require("nasflat.json").encode(runs), "\n") end
     return 0
   end
-  local tasks = util.split(o.tasks)
+  local bo, berr = M.bar_options(o)
+  if not bo then return fail(berr, 2) end
   local report, finish = util.progress{enabled = quiet_flag(o)}
-  local res, err = bar.run{tasks = tasks, trials = o.trials, data = o.data, measurements = o.measurements,
-    init = o.init or 20, batch = o.batch, objective = o.objective, cost_s = o["cost-s"], progress = report,
-    sampler = o.sampler}
+  bo.progress = report
+  local res, err = bar.run(bo)
   finish()
   if not res then return fail(err) end
   if o.json then io.stdout:write(require("nasflat.json").encode(res), "\n")

@@ -43,6 +43,29 @@ SUB.plan = {
     "  nasflat sweep run sw --jobs 2 && nasflat sweep merge sw",
 }
 
+SUB["plan study"] = {
+  name = "sweep plan study",
+  synopsis = "[options of nasflat study] --out DIR",
+  summary = "Split a design study (`nasflat study`) into independent jobs: one per axis setting x task x trial\n" ..
+    "(a setting the study computes once, e.g. the base setting recurring in several axes, is one set of jobs),\n" ..
+    "and one pre-training of the graph network per task and pre-training key, which the trial jobs wait for.\n" ..
+    "Merged, the jobs give what `nasflat study` with the same options prints.",
+  options = nil,   -- filled on first use (nasflat study's options)
+  epilog = "examples:\n  nasflat sweep plan study --tasks N2 --axes device,budget --trials 3 --out sw\n" ..
+    "  nasflat sweep slurm sw --time 2:00:00 && nasflat sweep merge sw",
+}
+
+SUB["plan search"] = {
+  name = "sweep plan search",
+  synopsis = "[options of nasflat search --bar] --out DIR",
+  summary = "Split the search bar (`nasflat search --bar`: every target of the tasks, budgets at quantiles of its\n" ..
+    "measured latencies, trials; the adaptive search and three baselines) into independent jobs, one per\n" ..
+    "task x target x budget quantile x trial, seeded by the trial as the bar seeds them. Merged, the jobs give\n" ..
+    "what `nasflat search --bar` with the same options prints.",
+  options = nil,   -- filled on first use (nasflat search's bar options)
+  epilog = "examples:\n  nasflat sweep plan search --tasks ND,N1 --trials 3 --out sw && nasflat sweep run sw --jobs 2",
+}
+
 SUB.run = {
   name = "sweep run",
   synopsis = "DIR [--jobs N] [--only I]",
@@ -100,11 +123,13 @@ local ORDER = {"plan", "run", "slurm", "status", "merge"}
 M.command = {
   name = "sweep",
   synopsis = "<plan|run|slurm|status|merge> [options]",
-  summary = "Sweeps beyond one process: a run split into independent jobs, run on a local process pool or a Slurm\n" ..
-    "job array, merged into one results set. `nasflat sweep <subcommand> --help` shows a subcommand's options.",
+  summary = "Sweeps beyond one process: a run, a design study or the search bar split into independent jobs, run\n" ..
+    "on a local process pool or a Slurm job array, merged into one results set. `nasflat sweep <subcommand> --help`\n" ..
+    "shows a subcommand's options (`nasflat sweep plan study --help`, `nasflat sweep plan search --help`).",
   options = {},
   epilog = "subcommands:\n" ..
-    "  plan    write the job list of a run (the options of nasflat run) into a directory\n" ..
+    "  plan    write the job list of a run (the options of nasflat run) into a directory;\n" ..
+    "          `plan study` (nasflat study's options), `plan search` (nasflat search --bar's)\n" ..
     "  run     run the jobs not done, on N local processes (or --only some, here)\n" ..
     "  slurm   write and submit one sbatch --array script for the jobs not done\n" ..
     "  status  done / failed (why) / missing, per job\n" ..
@@ -137,31 +162,82 @@ local function plan_tasks(o, data)
   return out, sources
 end
 
-local function plan_main(o)
-  if not o.out then return fail("sweep plan: --out DIR is required (the sweep directory)", 2) end
-  local run, rerr = cli().run_settings(o)
-  if not run then return fail(rerr, 2) end
+--- The data directory a plan records: --data, else the default directory, else the synthetic zoo (absolute, so
+-- that workers started elsewhere find it).
+local function plan_data(o)
   local data = o.data
   if not data then
     data = require("nasflat.data").dir() or "synthetic"
   end
   if data ~= "synthetic" then data = abspath(data) end
+  return data
+end
+
+--- What `sweep plan` prints: the plan file, its jobs by kind.
+local function print_plan(o, plan, ntasks)
+  local counts = {pretrain = 0, work = 0}
+  for _, j in ipairs(plan.jobs) do
+    if j.kind == "pretrain" then counts.pretrain = counts.pretrain + 1 else counts.work = counts.work + 1 end
+  end
+  local noun = plan.kind == "search" and "searches" or "trials"
+  if o.json then
+    io.stdout:write(json.encode({plan = plan.path, kind = plan.kind, jobs = #plan.jobs, pretrain_jobs = counts.pretrain,
+      trial_jobs = counts.work, tasks = ntasks, data = plan.data}), "\n")
+  else
+    io.stdout:write(string.format("%s: %d jobs (%d task%s; %d pre-trainings, %d %s), data %s\n", plan.path,
+      #plan.jobs, ntasks, ntasks == 1 and "" or "s", counts.pretrain, counts.work, noun, plan.data))
+  end
+  return 0
+end
+
+local function plan_main(o)
+  if not o.out then return fail("sweep plan: --out DIR is required (the sweep directory)", 2) end
+  local run, rerr = cli().run_settings(o)
+  if not run then return fail(rerr, 2) end
+  local data = plan_data(o)
   local tasks, sources, code = plan_tasks(o, data)
   if not tasks then return fail(sources, code) end
   local info = {}
   for space, src in pairs(sources) do info[space] = src.info end
   local plan, err = sweep.plan{dir = o.out, data = data, tasks = tasks, run = run, data_info = info}
   if not plan then return fail(err) end
-  local counts = {pretrain = 0, trial = 0}
-  for _, j in ipairs(plan.jobs) do counts[j.kind] = counts[j.kind] + 1 end
-  if o.json then
-    io.stdout:write(json.encode({plan = plan.path, jobs = #plan.jobs, pretrain_jobs = counts.pretrain,
-      trial_jobs = counts.trial, tasks = #plan.tasks, data = plan.data}), "\n")
-  else
-    io.stdout:write(string.format("%s: %d jobs (%d tasks; %d pre-trainings, %d trials), data %s\n", plan.path,
-      #plan.jobs, #plan.tasks, counts.pretrain, counts.trial, plan.data))
+  return print_plan(o, plan, #plan.tasks)
+end
+
+local function plan_study_main(o)
+  if not o.out then return fail("sweep plan study: --out DIR is required (the sweep directory)", 2) end
+  local cs = require "nasflat.cli_study"
+  local s, serr = cs.study_options(o)
+  if not s then return fail(serr, 2) end
+  s.data = plan_data(o)
+  if io.open(o.out .. "/" .. sweep.PLAN_FILE, "rb") then
+    return fail(string.format("sweep plan: %s already holds a plan (%s/%s); choose another --out, or remove it",
+      o.out, o.out, sweep.PLAN_FILE))
   end
-  return 0
+  local ok, fields, info = pcall(require("nasflat.sweep_study").plan, s)
+  if not ok then
+    local msg = tostring(fields)
+    if msg:find("study.run: ", 1, true) then return fail((msg:gsub("^[^:]*%.lua:%d+: ", "")), 2) end
+    error(fields, 0)
+  end
+  if not fields then return fail(info) end
+  local plan, err = sweep.plan{dir = o.out, data = s.data, data_info = info, kind = "study", fields = fields}
+  if not plan then return fail(err) end
+  local n = 0
+  for _ in pairs(plan.task_defs) do n = n + 1 end
+  return print_plan(o, plan, n)
+end
+
+local function plan_search_main(o)
+  if not o.out then return fail("sweep plan search: --out DIR is required (the sweep directory)", 2) end
+  local bo, berr = require("nasflat.cli_search").bar_options(o)
+  if not bo then return fail(berr, 2) end
+  bo.data = plan_data(o)
+  local fields, info = require("nasflat.sweep_search").plan(bo)
+  if not fields then return fail(info) end
+  local plan, err = sweep.plan{dir = o.out, data = bo.data, data_info = info, kind = "search", fields = fields}
+  if not plan then return fail(err) end
+  return print_plan(o, plan, #plan.tasks)
 end
 
 --------------------------------------------------------------------------------------------------- run
@@ -231,7 +307,7 @@ local function slurm_main(o, pos)
   local command = self_command()
   if not command then return fail("sweep slurm: cannot tell how this nasflat was started (no arg[0])") end
   local env = {}
-  for _, k in ipairs({"LUA_PATH", "LUA_CPATH", "NASFLAT_DATA"}) do env[k] = os.getenv(k) end
+  for _, k in ipairs({"LUA_PATH", "LUA_CPATH", "NASFLAT_DATA", "NASFLAT_BUILD"}) do env[k] = os.getenv(k) end
   local r, serr = sweep.slurm{plan = plan, command = command, partition = o.partition, time = o.time, mem = o.mem,
     array_max = o["array-max"], resume = o.resume or false, dry_run = o["dry-run"] or false, env = env,
     sbatch = os.getenv("NASFLAT_SBATCH") or "sbatch"}
@@ -277,11 +353,58 @@ local function status_main(o, pos)
 end
 
 --------------------------------------------------------------------------------------------------- merge
+--- "partial: ..." on stderr and the result's `partial` entry, when jobs are missing from a partial merge.
+local function partial_note(plan, info)
+  if #info.missing == 0 then return nil end
+  local ids = {}
+  for i, m in ipairs(info.missing) do ids[i] = m.job.id end
+  io.stderr:write(string.format("nasflat: sweep merge: partial: %d of %d jobs missing (jobs %s)\n", #info.missing,
+    #plan.jobs, sweep.ranges(ids)))
+  return {jobs = #plan.jobs, missing = #info.missing, missing_jobs = sweep.ranges(ids)}
+end
+
+--- A study plan merged: what `nasflat study` prints (nasflat.cli_study), its files in --out (default DIR).
+local function merge_study(o, plan, result, info)
+  result.partial = partial_note(plan, info)
+  local stamp = os.date("!%Y%m%dT%H%M%SZ") .. (result.partial and "-partial" or "")
+  return require("nasflat.cli_study").print_result(result, {json = o.json, out = o.out or plan.dir,
+    quiet = o.quiet}, stamp)
+end
+
+--- A search plan merged: what `nasflat search --bar` prints; the JSON and a CSV of the rows in --out (default DIR).
+local function merge_search(o, plan, res, info)
+  res.partial = partial_note(plan, info)
+  local bar = require "nasflat.search_bar"
+  local results = require "nasflat.results"
+  local rows = {}
+  for _, r in ipairs(res.rows) do
+    for _, m in ipairs(bar.METHODS) do
+      local e = r[m]
+      rows[#rows + 1] = {r.task, r.target, r.q, r.budget_ms, r.trial, m, e.arch, e.valid, e.test, e.ms, e.regret,
+        e.over and 1 or 0, e.none and 1 or 0}
+    end
+  end
+  local csv = results.csv_text({"task", "target", "q", "budget_ms", "trial", "method", "arch", "objective",
+    "reported", "ms", "regret", "over", "none"}, rows)
+  local stem = "search-bar" .. (res.partial and "-partial" or "")
+  local jp, werr = results.write{dir = o.out or plan.dir, stem = stem, value = res, csv = csv}
+  if not jp then return fail(werr) end
+  if not o.quiet and core.isatty(2) then io.stderr:write("results: ", jp, ", ", werr, "\n") end
+  res.files = nil
+  local text = o.json and (json.encode(res) .. "\n") or bar.format(res)
+  local ok, werr2 = io.stdout:write(text)
+  if ok then ok, werr2 = io.stdout:flush() end
+  if not ok then return fail("cannot write the results to standard output (" .. tostring(werr2) .. ")") end
+  return 0
+end
+
 local function merge_main(o, pos)
   local plan, err, code = load_plan(pos, "sweep merge")
   if not plan then return fail(err, code) end
   local records, info = sweep.merge{plan = plan, partial = o.partial or false}
   if not records then return fail(info) end
+  if plan.kind == "study" then return merge_study(o, plan, records, info) end
+  if plan.kind == "search" then return merge_search(o, plan, records, info) end
   local budgets = plan.run.budgets
   for _, rec in ipairs(records) do
     local main = rec.predictors[1]
@@ -330,12 +453,44 @@ local function merge_main(o, pos)
 end
 
 --------------------------------------------------------------------------------------------------- dispatch
-local MAIN = {plan = plan_main, run = run_main, slurm = slurm_main, status = status_main, merge = merge_main}
+local MAIN = {plan = plan_main, run = run_main, slurm = slurm_main, status = status_main, merge = merge_main,
+  ["plan study"] = plan_study_main, ["plan search"] = plan_search_main}
 local TAKES_DIR = {run = true, slurm = true, status = true, merge = true}
+
+local function with_out(list)
+  local out = {}
+  for _, o in ipairs(list) do out[#out + 1] = o end
+  out[#out + 1] = {name = "out", arg = "DIR", help = "the sweep directory (DIR/plan.json; results go to DIR/jobs)"}
+  out[#out + 1] = JSON_OPT
+  return out
+end
+
+--- nasflat search's options that describe the bar (the rest are one search's or one process's).
+local BAR_OPTIONS = {data = true, tasks = true, targets = true, quantiles = true, trials = true, measurements = true,
+  init = true, batch = true, objective = true, sampler = true, ["cost-s"] = true}
 
 --- Run `nasflat sweep <argv...>` (argv without "sweep"); returns the exit status.
 function M.command.dispatch(argv)
   SUB.plan.options = SUB.plan.options or plan_options()
+  if not SUB["plan study"].options then
+    SUB["plan study"].options = with_out(require("nasflat.cli_study").STUDY_OPTIONS)
+    local bar = {}
+    for _, o in ipairs(require("nasflat.cli_search").command.options) do
+      if BAR_OPTIONS[o.name] then
+        local c = {}
+        for k, v in pairs(o) do c[k] = v end
+        c.help = c.help:gsub("^%-%-bar: ", "")
+        bar[#bar + 1] = c
+      end
+    end
+    SUB["plan search"].options = with_out(bar)
+  end
+  -- `sweep plan study ...` and `sweep plan search ...`: subcommands of plan, with their own options
+  if argv[1] == "plan" and SUB["plan " .. tostring(argv[2])] then
+    local rest = {"plan " .. argv[2]}
+    for i = 3, #argv do rest[#rest + 1] = argv[i] end
+    argv = rest
+  end
   return cli().dispatch_subcommands({command = M.command, sub = SUB, order = ORDER, main = MAIN,
     positional = TAKES_DIR}, argv)
 end

@@ -44,149 +44,198 @@ local function pct(xs, q)
 end
 M.percentile = pct
 
---- Run the bar. opts: see M.DEFAULTS (tasks: names of NB201 tasks; targets: restrict to these devices;
--- cost_s: simulated seconds per measurement; sampler: "random" transfer samples, or a nasflat.samplers method on
--- the struct+phys encoding, e.g. "kmeans", for the adaptive loop and predict-once alike).
--- Returns {rows = {per search}, hv = {per target}, timing, ...}.
+--- A task of the bar: its definition (a paper task, or a zoo task on the synthetic zoo) and the source-device
+-- models of its training devices. Returns {name, task, sm, seconds} or nil, message.
+function M.task_context(src, tname)
+  local task, terr
+  if src.synthetic then
+    task = require("nasflat.zoo").task("nb201", tname)
+    if not task then terr = string.format("unknown zoo task '%s' (the synthetic zoo has: %s)", tostring(tname),
+      table.concat(require("nasflat.zoo").task_names("nb201"), ", ")) end
+  else
+    task, terr = require("nasflat.tasks").resolve{name = tname, devices = src.devices, tasks_file = src.tasks_file}
+  end
+  if not task then return nil, terr end
+  local t0 = util.now()
+  local sm, serr = require("nasflat.source_models").fit{source = src, devices = task.train}
+  if not sm then return nil, serr end
+  return {name = tname, task = task, sm = sm, seconds = util.now() - t0}
+end
+
+--- A target of the bar: its measured architectures as the pool, their objective values (searched) and reported
+-- values (the test accuracy; the objective itself when it reports nothing else), the oracle front's hypervolume.
+-- The caller frees ctx.feats.
+function M.target_context(src, obj, tname, target)
+  local rows = src:measured(target)
+  local feats = require("nasflat.features").view(src:features(), rows)
+  local pool = feats.list
+  local values = obj.values(pool)
+  local test = obj.report and obj.report(pool) or values
+  local truth = src:ms(target)
+  local lat, sorted = {}, {}
+  for i, r in ipairs(rows) do lat[i] = truth:get(r); sorted[i] = lat[i] end
+  table.sort(sorted)
+  -- oracle front of the whole table: (validation, ms); reference = worst accuracy, largest latency
+  local ref_v, ref_ms = math.huge, sorted[#sorted]
+  for _, v in ipairs(values) do if v < ref_v then ref_v = v end end
+  local fr = search.front(values, lat)
+  local fv, fm = {}, {}
+  for k, i in ipairs(fr) do fv[k], fm[k] = values[i], lat[i] end
+  return {task = tname, target = target, rows = rows, feats = feats, pool = pool, values = values, test = test,
+    lat = lat, sorted = sorted, ref_v = ref_v, ref_ms = ref_ms, hv_oracle = search.hypervolume(fv, fm, ref_v, ref_ms)}
+end
+
+--- The budget of quantile q of a target (the bar's constraint).
+function M.budget_of(ctx, q) return quantile_of(ctx.sorted, q) end
+
+--- One search row of the bar: the four searches on target ctx under the budget of quantile q, trial `trial` (its
+-- seed: the trial number, whatever else runs). `with_hv`: also the hypervolume ratios of the adaptive and random
+-- searches' measured points (the bar takes them at its last quantile). Returns the row and {adaptive, random}
+-- (hypervolume ratios or nil), or nil, message.
+function M.search_row(o, src, tc, ctx, q, trial, with_hv)
+  local pool, values, test, lat, rows, feats = ctx.pool, ctx.values, ctx.test, ctx.lat, ctx.rows, ctx.feats
+  local target = ctx.target
+  local budget = quantile_of(ctx.sorted, q)
+  local best, worst
+  for i = 1, #pool do
+    if lat[i] <= budget then
+      if not best or values[i] > values[best] then best = i end
+      if not worst or test[i] < test[worst] then worst = i end
+    end
+  end
+  local seed = trial
+  local row = {task = tc.name, target = target, q = q, budget_ms = budget, trial = trial,
+    oracle = {arch = pool[best], valid = values[best], test = test[best], ms = lat[best]}}
+  local function score(name, r)
+    local e = {n = r.n_measurements, timing = r.timing}
+    if r.pick then
+      local i = r.pick.index
+      e.arch, e.valid, e.test, e.ms = pool[i], values[i], test[i], lat[i]
+      e.regret = test[best] - test[i]
+      e.over = lat[i] > budget
+    else
+      e.none = true
+      e.regret = test[best] - test[worst]
+      e.over = false
+    end
+    row[name] = e
+    return e
+  end
+  local hv = {}
+  local function hv_of(r)
+    local v, m = {}, {}
+    for _, rec in ipairs(r.measurements) do
+      local ms = rec.ms[target]
+      if ms then v[#v + 1] = rec.objective; m[#m + 1] = ms end
+    end
+    return search.hypervolume(v, m, ctx.ref_v, ctx.ref_ms) / ctx.hv_oracle
+  end
+  local common = {space = "nb201", pool = pool, values = values, seed = seed}
+  local function device() return assert(dev.dataset{source = src, device = target, cost_s = o.cost_s}) end
+  local function cons() return {{device = device(), budget_ms = budget}} end
+  local fit = {data = src, sources = tc.sm, target = target}
+  -- the transfer samples: random (default), or a nasflat.samplers method on the struct+phys encoding
+  local init_archs
+  if o.sampler ~= "random" then
+    local enc = assert(src:encoding("struct+phys"))
+    local picked = require("nasflat.samplers").select{method = o.sampler, n = o.init, encoding = enc,
+      candidates = rows, seed = seed}
+    init_archs = {}
+    for k, rr in ipairs(picked) do init_archs[k] = src.arch_strings[rr] end
+  end
+  -- adaptive
+  local a = {}
+  for k, v in pairs(common) do a[k] = v end
+  a.features, a.constraints, a.measurements, a.init, a.batch, a.fit = feats, cons(), o.measurements, o.init,
+    o.batch, fit
+  a.init_archs = init_archs
+  local r, rerr = search.adaptive(a)
+  if not r then return nil, rerr end
+  local e = score("adaptive", r)
+  if r.predicted_best then
+    local pi
+    for i = 1, #pool do if pool[i] == r.predicted_best.arch then pi = i break end end
+    e.unverified_over = lat[pi] > budget
+    e.unverified_regret = test[best] - test[pi]
+  end
+  e.stop = r.stop
+  if with_hv then hv.adaptive = hv_of(r) end
+  -- baselines
+  local rr = assert(search.random_search{space = "nb201", pool = pool, values = values, seed = seed,
+    constraints = cons(), measurements = o.measurements})
+  score("random", rr)
+  if with_hv then hv.random = hv_of(rr) end
+  score("evolution", assert(search.evolution{space = "nb201", pool = pool, values = values, seed = seed,
+    constraints = cons(), measurements = o.measurements}))
+  local po, perr = search.predict_once{space = "nb201", pool = pool, values = values, seed = seed,
+    features = feats, constraints = cons(), init = o.init, verify = o.measurements - o.init, fit = fit,
+    init_archs = init_archs}
+  if not po then return nil, perr end
+  score("predict_once", po)
+  return row, hv
+end
+
+--- The bar's source and objective: NB201 (real data with an accuracy objective, or the synthetic zoo with a
+-- cost objective: params, flops). Returns src, objective or nil, message.
+function M.open(o)
+  local src, err = require("nasflat.source").open{data = o.data, space = "nb201"}
+  if not src then return nil, err end
+  if src.synthetic and search.ACCURACY[o.objective] then
+    return nil, "the search bar needs the real data for an accuracy objective (the synthetic zoo has none: " ..
+      "--objective params or flops)"
+  end
+  local obj, oerr = search.objective(o.objective, {space = "nb201", data = src.info.data})
+  if not obj then return nil, oerr end
+  return src, obj
+end
+
+--- The result table of a bar run (rows and hv filled by the caller).
+function M.new_result(o)
+  return {rows = {}, hv = {}, objective = o.objective, measurements = o.measurements, init = o.init,
+    sampler = o.sampler, batch = o.batch, trials = o.trials, quantiles = o.quantiles, cost_s = o.cost_s, timing = {}}
+end
+
+--- Run the bar. opts: see M.DEFAULTS (tasks: names of NB201 tasks, or zoo tasks on the synthetic zoo; targets:
+-- restrict to these devices; cost_s: simulated seconds per measurement; sampler: "random" transfer samples, or a
+-- nasflat.samplers method on the struct+phys encoding, e.g. "kmeans", for the adaptive loop and predict-once
+-- alike). Returns {rows = {per search}, hv = {per target}, timing, ...}.
 function M.run(opts)
   local o = util.options("search_bar.run", opts, M.DEFAULTS)
   local report = o.progress or function() end
-  local src, err = require("nasflat.source").open{data = o.data, space = "nb201"}
-  if not src then return nil, err end
-  if src.synthetic then return nil, "the search bar needs the real data (NB201 accuracies)" end
-  local obj, oerr = search.objective(o.objective, {space = "nb201", data = src.info.data})
-  if not obj then return nil, oerr end
-  local tasks = require "nasflat.tasks"
-  local out = {rows = {}, hv = {}, objective = o.objective, measurements = o.measurements, init = o.init,
-    sampler = o.sampler,
-    batch = o.batch, trials = o.trials, quantiles = o.quantiles, cost_s = o.cost_s, timing = {}}
+  local src, obj = M.open(o)
+  if not src then return nil, obj end
+  local out = M.new_result(o)
   local t_all = util.now()
   local only = {}
   for _, t in ipairs(o.targets or {}) do only[t] = true end
-  -- the whole space scored once, cold (a fresh feature cache) and warm
   for _, tname in ipairs(o.tasks) do
-    local task, terr = tasks.resolve{name = tname, devices = src.devices, tasks_file = src.tasks_file}
-    if not task then return nil, terr end
-    local t0 = util.now()
-    local sm, serr = require("nasflat.source_models").fit{source = src, devices = task.train}
-    if not sm then return nil, serr end
-    out.timing["source_models_" .. tname] = util.now() - t0
-    for _, target in ipairs(task.test) do
+    local tc, terr = M.task_context(src, tname)
+    if not tc then return nil, terr end
+    out.timing["source_models_" .. tname] = tc.seconds
+    for _, target in ipairs(tc.task.test) do
       if not o.targets or only[target] then
-        local rows = src:measured(target)
-        local feats = require("nasflat.features").view(src:features(), rows)
-        local pool = feats.list
-        local values, test = obj.values(pool), obj.report(pool)
-        local truth = src:ms(target)
-        local lat, sorted = {}, {}
-        for i, r in ipairs(rows) do lat[i] = truth:get(r); sorted[i] = lat[i] end
-        table.sort(sorted)
-        -- oracle front of the whole table: (validation, ms); reference = worst accuracy, largest latency
-        local ref_v, ref_ms = math.huge, sorted[#sorted]
-        for _, v in ipairs(values) do if v < ref_v then ref_v = v end end
-        local fr = search.front(values, lat)
-        local fv, fm = {}, {}
-        for k, i in ipairs(fr) do fv[k], fm[k] = values[i], lat[i] end
-        local hv_oracle = search.hypervolume(fv, fm, ref_v, ref_ms)
-        local hv = {task = tname, target = target, oracle = hv_oracle, adaptive = {}, random = {}}
+        local ctx = M.target_context(src, obj, tname, target)
+        local hv = {task = tname, target = target, oracle = ctx.hv_oracle, adaptive = {}, random = {}}
         for qi, q in ipairs(o.quantiles) do
-          local budget = quantile_of(sorted, q)
-          local best, worst
-          for i = 1, #pool do
-            if lat[i] <= budget then
-              if not best or values[i] > values[best] then best = i end
-              if not worst or test[i] < test[worst] then worst = i end
-            end
-          end
           for trial = 1, o.trials do
-            local seed = trial
-            local row = {task = tname, target = target, q = q, budget_ms = budget, trial = trial,
-              oracle = {arch = pool[best], valid = values[best], test = test[best], ms = lat[best]}}
-            local function score(name, r)
-              local e = {n = r.n_measurements, timing = r.timing}
-              if r.pick then
-                local i = r.pick.index
-                e.arch, e.valid, e.test, e.ms = pool[i], values[i], test[i], lat[i]
-                e.regret = test[best] - test[i]
-                e.over = lat[i] > budget
-              else
-                e.none = true
-                e.regret = test[best] - test[worst]
-                e.over = false
-              end
-              row[name] = e
-              return e
-            end
-            local common = {space = "nb201", pool = pool, values = values, seed = seed}
-            local function device() return assert(dev.dataset{source = src, device = target, cost_s = o.cost_s}) end
-            local function cons() return {{device = device(), budget_ms = budget}} end
-            local fit = {data = src, sources = sm, target = target}
-            -- the transfer samples: random (default), or a nasflat.samplers method on the struct+phys encoding
-            local init_archs
-            if o.sampler ~= "random" then
-              local enc = assert(src:encoding("struct+phys"))
-              local picked = require("nasflat.samplers").select{method = o.sampler, n = o.init, encoding = enc,
-                candidates = rows, seed = seed}
-              init_archs = {}
-              for k, rr in ipairs(picked) do init_archs[k] = src.arch_strings[rr] end
-            end
-            -- adaptive
-            local a = {}
-            for k, v in pairs(common) do a[k] = v end
-            a.features, a.constraints, a.measurements, a.init, a.batch, a.fit = feats, cons(), o.measurements, o.init,
-              o.batch, fit
-            a.init_archs = init_archs
-            local r, rerr = search.adaptive(a)
-            if not r then return nil, rerr end
-            local e = score("adaptive", r)
-            if r.predicted_best then
-              local pi
-              for i = 1, #pool do if pool[i] == r.predicted_best.arch then pi = i break end end
-              e.unverified_over = lat[pi] > budget
-              e.unverified_regret = test[best] - test[pi]
-            end
-            e.stop = r.stop
-            if qi == #o.quantiles then
-              local v, m = {}, {}
-              for _, rec in ipairs(r.measurements) do
-                local ms = rec.ms[target]
-                if ms then v[#v + 1] = rec.objective; m[#m + 1] = ms end
-              end
-              hv.adaptive[#hv.adaptive + 1] = search.hypervolume(v, m, ref_v, ref_ms) / hv_oracle
-            end
-            -- baselines
-            local rr = assert(search.random_search{space = "nb201", pool = pool, values = values, seed = seed,
-              constraints = cons(), measurements = o.measurements})
-            score("random", rr)
-            if qi == #o.quantiles then
-              local v, m = {}, {}
-              for _, rec in ipairs(rr.measurements) do
-                local ms = rec.ms[target]
-                if ms then v[#v + 1] = rec.objective; m[#m + 1] = ms end
-              end
-              hv.random[#hv.random + 1] = search.hypervolume(v, m, ref_v, ref_ms) / hv_oracle
-            end
-            score("evolution", assert(search.evolution{space = "nb201", pool = pool, values = values, seed = seed,
-              constraints = cons(), measurements = o.measurements}))
-            local po, perr = search.predict_once{space = "nb201", pool = pool, values = values, seed = seed,
-              features = feats, constraints = cons(), init = o.init, verify = o.measurements - o.init, fit = fit,
-              init_archs = init_archs}
-            if not po then return nil, perr end
-            score("predict_once", po)
+            local row, h = M.search_row(o, src, tc, ctx, q, trial, qi == #o.quantiles)
+            if not row then ctx.feats:free() return nil, h end
+            if h.adaptive then hv.adaptive[#hv.adaptive + 1] = h.adaptive end
+            if h.random then hv.random[#hv.random + 1] = h.random end
             out.rows[#out.rows + 1] = row
             report("%s %s q%.2f trial %d: adaptive regret %.2f", tname, target, q, trial, row.adaptive.regret)
           end
         end
         out.hv[#out.hv + 1] = hv
-        feats:free()
+        ctx.feats:free()
       end
     end
   end
-  -- the whole space scored by one fitted model: cold (features built) and warm
+  -- the whole space scored by one fitted model: cold (features built) and warm (real data: pixel3's samples)
   local space = require("nasflat.space").get("nb201")
   local all = space:enumerate()
   local last = out.rows[#out.rows]
-  if last then
+  if last and src:has_device("pixel3") then
     local ms3 = src:ms("pixel3")
     local archs, ms = {}, {}
     for i = 1, 20 do archs[i] = src.arch_strings[i * 700]; ms[i] = ms3:get(i * 700) end
@@ -256,13 +305,17 @@ end
 function M.format(res)
   local lines = {}
   local function p(...) lines[#lines + 1] = string.format(...) end
-  p("NB201 search bar: objective %s (search on validation, report test), %d target measurements (%d transfer " ..
-    "samples + %d adaptive, batch %d), %d trials%s", res.objective, res.measurements, res.init,
+  local accuracy = search.ACCURACY[res.objective] ~= nil
+  p("NB201 search bar: objective %s (%s), %d target measurements (%d transfer " ..
+    "samples + %d adaptive, batch %d), %d trials%s", res.objective,
+    accuracy and "search on validation, report test" or "searched and reported", res.measurements, res.init,
     res.measurements - res.init, res.batch, res.trials,
     (res.sampler or "random") ~= "random" and (", transfer samples by " .. res.sampler) or "")
-  p("regret in pp: median / 90th percentile [picks over the constraint, searches without a pick]")
-  p("%-9s %3s  %-22s %-22s %-22s %-22s %s", "group", "n", "adaptive", "random (30)", "evolution (30)",
-    "predict-once 20+10", "unverified over")
+  p("regret in %s: median / 90th percentile [picks over the constraint, searches without a pick]",
+    accuracy and "pp" or ("units of " .. res.objective))
+  p("%-9s %3s  %-22s %-22s %-22s %-22s %s", "group", "n", "adaptive", "random (" .. res.measurements .. ")",
+    "evolution (" .. res.measurements .. ")", "predict-once " .. res.init .. "+" .. (res.measurements - res.init),
+    "unverified over")
   for _, s in ipairs(M.summary(res)) do
     local cells = {}
     for k, m in ipairs(M.METHODS) do
@@ -273,8 +326,9 @@ function M.format(res)
       s.adaptive.unverified_over, s.n)
   end
   p("")
-  p("hypervolume of the measured (validation accuracy, ms) points / the oracle front's, per target (at the 50%% " ..
-    "constraint; mean over trials)")
+  p("hypervolume of the measured (%s, ms) points / the oracle front's, per target (at the %s " ..
+    "constraint; mean over trials)", accuracy and "validation accuracy" or res.objective,
+    res.quantiles and string.format("%g%%", 100 * res.quantiles[#res.quantiles]) or "last")
   p("%-5s %-48s %9s %9s", "task", "target", "adaptive", "random")
   for _, h in ipairs(res.hv) do
     p("%-5s %-48s %9.4f %9.4f", h.task, h.target, util.mean_std(h.adaptive) or 0 / 0, util.mean_std(h.random) or 0 / 0)

@@ -1,112 +1,58 @@
---- Sweeps: one run of the transfer experiment split into independent jobs (docs/sweeps.md).
+--- Sweeps: work split into independent jobs, run on local processes or Slurm arrays, merged (docs/sweeps.md).
+-- This module is the job machinery every kind of sweep shares: the plan file, job states, running jobs in this
+-- process or on a local pool, the Slurm arrays, the merge's completeness check. What a job *is*, how it runs and
+-- how results merge belong to the kind's module:
+--   run     nasflat.sweep_run     `nasflat run`: task x target x budget x trial (+ graph-network pre-trainings)
+--   study   nasflat.sweep_study   `nasflat study`: axis setting x task x trial (+ one pre-training per task and key)
+--   search  nasflat.sweep_search  `nasflat search --bar`: task x target x budget x trial, the four searches each
 --
---   sweep.plan{dir = "sw", data = "/data", tasks = {{name, space, train, test}, ...}, run = {experiment options}}
+--   sweep.plan{dir = "sw", data = "/data", kind = "run", tasks = {{name, space, train, test}}, run = {...}}
+--   sweep.plan{dir = "sw", data = "/data", kind = "study", fields = {...}}     -- sweep_study.plan makes them
 --   local plan = assert(sweep.load("sw"))
 --   sweep.work{plan = plan, ids = {3, 4}}        -- run jobs in this process, each result written atomically
 --   sweep.pool{plan = plan, workers = 2, command = {"lua5.4", "bin/nasflat"}}   -- the same on N processes
 --   sweep.status{plan = plan}                    -- done / failed (with the reason) / missing, per job
---   sweep.merge{plan = plan}                     -- the records `nasflat run` would have produced
+--   sweep.merge{plan = plan}                     -- what the single-process command gives (the kind's merge)
 --   sweep.slurm{plan = plan, command = ...}      -- one `sbatch --array` script; pre-training array first
 --
--- A job is one (task, target, budget, trial) of the run's one setting (its experiment options), or the
--- pre-training of the graph network for one task's source devices. A trial job's seed is the one
--- experiment.run derives for that trial, core.derive_seed(seed, 10000 * trial + budget): it depends on what the
--- job is, never on its position in the list. A job runs experiment.run restricted to its target, budget and trial
--- (task.test = {target}, budgets = {k}, trial_ids = {t}), which gives the numbers of the same trial inside the
--- whole run (spec/sweep_spec.lua checks it), and writes its record with nasflat.results into DIR/jobs/.
---
--- Files in DIR: plan.json (written once, atomically); jobs/<key>.json + .csv (a job's result, the pair checked by
--- results.read); jobs/<key>.failed (why the last attempt failed); jobs/<key>.running (pid, host and Slurm ids of
--- an attempt under way: left behind by a killed job, which status then reports); pretrained/<task>.nfm.
+-- Every job has a key (the name of its files, from what it is), a seed derived from what it is (never its
+-- position), and a kind: "pretrain" jobs (stage 1: the graph network pre-trained once and shared) or work jobs
+-- (stage 2), which may name the pre-training they need (job.needs). Files in DIR: plan.json (written once,
+-- atomically); jobs/<key>.json + .csv (a job's result, the pair checked by results.read); jobs/<key>.failed (why
+-- the last attempt failed); jobs/<key>.running (pid, host and Slurm ids of an attempt under way: left behind by a
+-- killed job, which status then reports); pretrained/<file>.nfm (a pre-training job's model).
 local core = require "nasflat.core"
 local util = require "nasflat.util"
 local json = require "nasflat.json"
 local results = require "nasflat.results"
-local experiment = require "nasflat.experiment"
 
 local M = {}
 
 M.FORMAT = "nasflat-sweep"
 M.VERSION = 1
 M.PLAN_FILE = "plan.json"
+--- The kinds of sweep and their modules.
+M.KINDS = {run = "nasflat.sweep_run", study = "nasflat.sweep_study", search = "nasflat.sweep_search"}
+M.KIND_NAMES = {"run", "study", "search"}
 
--- The experiment options a plan carries (its one setting): every option of experiment.run but the ones that name
--- objects of one process or select what to run.
-local NOT_RUN = {source = true, task = true, trial_ids = true, pretrained = true, save_pretrained = true,
-  progress = true}
-local RUN_DEFAULTS = {}
-for k, v in pairs(experiment.DEFAULTS) do
-  if not NOT_RUN[k] then RUN_DEFAULTS[k] = v end
+local function kind_module(name)
+  local mod = M.KINDS[name]
+  if not mod then return nil end
+  return require(mod)
 end
--- Options that are integers (JSON numbers come back as floats).
-local INT_OPTS = {trials = true, seed = true, hybrid_bags = true, hybrid_folds = true, pretrain_samples = true,
-  epochs = true, transfer_epochs = true, batch = true, transfer_batch = true}
+M.kind_module = kind_module
 
-local function ints(list)
+--------------------------------------------------------------------------------------------------- helpers
+--- Integers of a list back to integers (after a JSON round trip).
+function M.ints(list)
   local out = {}
   for i, v in ipairs(list) do out[i] = math.tointeger(v) or v end
   return out
 end
 
---- Integer options back to integers (after a JSON round trip).
-local function run_options(run)
-  local o = {}
-  for k, v in pairs(run) do
-    if INT_OPTS[k] then o[k] = math.tointeger(v) or v
-    elseif k == "budgets" then o[k] = ints(v)
-    else o[k] = v end
-  end
-  return o
-end
-
 --- A file-name-safe text: letters, digits, '_' and '-' kept, anything else as %XX.
-local function safe(s)
+function M.safe(s)
   return (tostring(s):gsub("[^%w_%-]", function(c) return string.format("%%%02X", c:byte()) end))
-end
-
---- The name of a job's files, from what it is.
-local function job_key(j)
-  if j.kind == "pretrain" then return "pretrain." .. safe(j.task) end
-  return string.format("%s.%s.k%d.t%d", safe(j.task), safe(j.target), j.budget, j.trial)
-end
-
---- The seed of trial `trial` at budget `budget` (experiment.run's derivation).
-function M.trial_seed(seed, budget, trial)
-  return core.derive_seed(seed, 10000 * trial + budget)
-end
-
-local function needs_pretraining(run)
-  for _, p in ipairs(run.predictors) do
-    if p == "nasflat" then return true end
-    if p == "hybrid" then
-      for _, c in ipairs(run.hybrid) do if c == "nasflat" then return true end end
-    end
-  end
-  return false
-end
-
---- The jobs of a run: pre-trainings first (when the graph network is used), then task x target x budget x trial.
-function M.jobs(tasks, run)
-  local jobs = {}
-  local function add(j)
-    j.id = #jobs + 1
-    j.key = job_key(j)
-    jobs[#jobs + 1] = j
-  end
-  if needs_pretraining(run) then
-    for _, t in ipairs(tasks) do add{kind = "pretrain", task = t.name, seed = run.seed} end
-  end
-  for _, t in ipairs(tasks) do
-    for _, target in ipairs(t.test) do
-      for _, k in ipairs(run.budgets) do
-        for trial = 1, run.trials do
-          add{kind = "trial", task = t.name, target = target, budget = k, trial = trial,
-            seed = M.trial_seed(run.seed, k, trial)}
-        end
-      end
-    end
-  end
-  return jobs
 end
 
 local function read_file(path)
@@ -116,6 +62,7 @@ local function read_file(path)
   f:close()
   return s
 end
+M.read_file = read_file
 
 local function exists(path)
   local f = io.open(path, "rb")
@@ -123,35 +70,58 @@ local function exists(path)
   return false
 end
 
---- Write a new plan into opts.dir (created if needed; a directory that holds a plan is refused).
--- opts: dir, data ("synthetic" or a data directory), tasks (list of {name, space, train, test}), run (experiment
--- options: the setting every job shares). Returns the plan (as sweep.load gives it), or nil and a message.
-function M.plan(opts)
-  opts = util.options("sweep.plan", opts, {dir = util.REQUIRED, data = util.REQUIRED, tasks = util.REQUIRED,
-    run = util.REQUIRED, data_info = util.NIL})
-  if type(opts.tasks) ~= "table" or #opts.tasks == 0 then error("sweep.plan: option 'tasks' must be a non-empty list", 2) end
-  local run = util.options("sweep.plan: run", opts.run, RUN_DEFAULTS)
-  if type(run.budgets) ~= "table" or #run.budgets == 0 then error("sweep.plan: run.budgets must be a non-empty list", 2) end
-  if math.type(run.trials) ~= "integer" or run.trials < 1 then error("sweep.plan: run.trials must be an integer >= 1", 2) end
-  local names = {}
-  for i, t in ipairs(opts.tasks) do
-    if type(t.name) ~= "string" or type(t.train) ~= "table" or type(t.test) ~= "table" then
-      error(string.format("sweep.plan: tasks[%d] must be {name, space, train, test}", i), 2)
+--- Does an experiment setting use the graph network (so that its task's pre-training is shared by its jobs)?
+function M.uses_gnn(run)
+  for _, p in ipairs(run.predictors or {}) do
+    if p == "nasflat" then return true end
+    if p == "hybrid" then
+      for _, c in ipairs(run.hybrid or {}) do if c == "nasflat" then return true end end
     end
-    if names[t.name] then return nil, "sweep plan: task " .. t.name .. " is named twice" end
-    names[t.name] = true
   end
+  return false
+end
+
+local NULL = require("cjson.safe").null
+
+--- JSON null back to NaN, everywhere in a value read back (the writer writes NaN and infinities as null, and
+-- nothing else: a nil field is left out).
+local function unnull(v, depth)
+  if depth > 100 then return end
+  for k, x in pairs(v) do
+    if x == NULL then v[k] = 0 / 0
+    elseif type(x) == "table" then unnull(x, depth + 1) end
+  end
+end
+M.unnull = function(v) unnull(v, 0) return v end
+
+--------------------------------------------------------------------------------------------------- the plan
+local function number_jobs(jobs)
+  for i, j in ipairs(jobs) do j.id = i end
+  return jobs
+end
+
+--- Write a new plan into opts.dir (created if needed; a directory that holds a plan is refused). kind "run" (the
+-- default) takes `tasks` and `run` (experiment options: the setting every job shares); other kinds take `fields`
+-- (what their module's plan function made). Returns the plan (as sweep.load gives it), or nil and a message.
+function M.plan(opts)
+  opts = util.options("sweep.plan", opts, {dir = util.REQUIRED, data = util.REQUIRED, data_info = util.NIL,
+    kind = "run", tasks = util.NIL, run = util.NIL, fields = util.NIL})
+  local K = kind_module(opts.kind)
+  if not K then error(string.format("sweep.plan: unknown kind '%s' (known: %s)", tostring(opts.kind),
+    table.concat(M.KIND_NAMES, ", ")), 2) end
+  local fields = opts.fields
+  if opts.kind == "run" and not fields then fields = {tasks = opts.tasks, run = opts.run} end
+  if type(fields) ~= "table" then error("sweep.plan: option 'fields' is required for kind " .. opts.kind, 2) end
+  local f, ferr = K.prepare(fields)
+  if not f then return nil, ferr end
   local path = opts.dir .. "/" .. M.PLAN_FILE
   if exists(path) then
     return nil, string.format("sweep plan: %s already holds a plan (%s); choose another --out, or remove it",
       opts.dir, path)
   end
-  local tasks = {}
-  for i, t in ipairs(opts.tasks) do
-    tasks[i] = {name = t.name, space = t.space, train = t.train, test = t.test}
-  end
-  local value = {format = M.FORMAT, version = M.VERSION, nasflat = core.version, data = opts.data,
-    data_info = opts.data_info, run = run, tasks = tasks, jobs = M.jobs(tasks, run)}
+  local value = {format = M.FORMAT, version = M.VERSION, kind = opts.kind, nasflat = core.version, data = opts.data,
+    data_info = opts.data_info, jobs = number_jobs(K.jobs(f))}
+  for k, v in pairs(f) do value[k] = v end
   local ok, err = util.mkdirs(opts.dir .. "/jobs")
   if not ok then return nil, err end
   ok, err = util.atomic_write(path, json.encode(value) .. "\n")
@@ -159,7 +129,8 @@ function M.plan(opts)
   return M.load(opts.dir)
 end
 
---- Read and check DIR/plan.json. Returns the plan (dir, path, run, tasks, jobs, by_key...) or nil and a message.
+--- Read and check DIR/plan.json. Returns the plan (dir, path, kind, data, jobs, by_key, and the kind's fields) or
+-- nil and a message.
 function M.load(dir)
   if type(dir) ~= "string" then error("sweep.load: the sweep directory must be a string", 2) end
   local path = dir .. "/" .. M.PLAN_FILE
@@ -179,55 +150,44 @@ function M.load(dir)
       M.VERSION)
   end
   local function bad(fmt, ...) return nil, path .. ": " .. string.format(fmt, ...) end
+  local kind = v.kind or "run"   -- plans written before the other kinds are run plans
+  local K = kind_module(kind)
+  if not K then return bad("unknown sweep kind %s (known: %s)", json.encode(kind), table.concat(M.KIND_NAMES, ", ")) end
   if type(v.data) ~= "string" then return bad("'data' must be a string") end
-  if type(v.run) ~= "table" or type(v.tasks) ~= "table" or type(v.jobs) ~= "table" then
-    return bad("'run', 'tasks' and 'jobs' must be present")
-  end
-  for k in pairs(v.run) do
-    if RUN_DEFAULTS[k] == nil then return bad("unknown run option '%s'", tostring(k)) end
-  end
-  local run = run_options(v.run)
-  if math.type(run.trials) ~= "integer" or run.trials < 1 then return bad("run.trials must be an integer >= 1") end
-  if math.type(run.seed) ~= "integer" or run.seed < 0 then return bad("run.seed must be an integer >= 0") end
-  if type(run.predictors) ~= "table" or #run.predictors == 0 then return bad("run.predictors must be a non-empty list") end
-  if type(run.budgets) ~= "table" or #run.budgets == 0 then return bad("run.budgets must be a non-empty list") end
-  for _, k in ipairs(run.budgets) do
-    if math.type(k) ~= "integer" or k < 1 then return bad("run.budgets must hold positive integers") end
-  end
-  local tasks_by = {}
-  for i, t in ipairs(v.tasks) do
-    if type(t) ~= "table" or type(t.name) ~= "string" or type(t.space) ~= "string" or type(t.train) ~= "table" or
-      type(t.test) ~= "table" then
-      return bad("task %d must be {name, space, train, test}", i)
-    end
-    tasks_by[t.name] = t
-  end
-  local want = M.jobs(v.tasks, run)
+  if type(v.jobs) ~= "table" then return bad("'jobs' must be present") end
+  local f, ferr = K.check(v, bad)
+  if not f then return nil, ferr end
+  local want = number_jobs(K.jobs(f))
   if #v.jobs ~= #want then
-    return bad("%d jobs, but its run and tasks make %d (an edited plan?)", #v.jobs, #want)
+    return bad("%d jobs, but %s make%s %d (an edited plan?)", #v.jobs, K.MAKER, K.MAKER:find(" and ") and "" or "s",
+      #want)
   end
   local by_key = {}
   for i, j in ipairs(v.jobs) do
     if type(j) ~= "table" then return bad("job %d is not an object", i) end
     local w = want[i]
-    for _, f in ipairs({"kind", "task", "target", "budget", "trial", "seed", "key"}) do
-      local have = j[f]
+    for _, fname in ipairs(K.JOB_FIELDS) do
+      local have = j[fname]
       if type(have) == "number" then have = math.tointeger(have) or have end
-      if have ~= w[f] then
-        return bad("job %d: %s is %s, but its run and tasks make %s (an edited plan?)", i, f,
-          have == nil and "missing" or json.encode(have), json.encode(w[f]))
+      if have ~= w[fname] then
+        return bad("job %d: %s is %s, but %s make%s %s (an edited plan?)", i, fname,
+          have == nil and "missing" or json.encode(have), K.MAKER, K.MAKER:find(" and ") and "" or "s",
+          json.encode(w[fname]))
       end
     end
     by_key[w.key] = w
   end
-  return {dir = dir, path = path, data = v.data, data_info = v.data_info, run = run, tasks = v.tasks,
-    tasks_by = tasks_by, jobs = want, by_key = by_key, nasflat = v.nasflat}
+  local plan = {dir = dir, path = path, kind = kind, K = K, data = v.data, data_info = v.data_info, jobs = want,
+    by_key = by_key, nasflat = v.nasflat}
+  for k, x in pairs(f) do plan[k] = x end
+  return plan
 end
 
 --------------------------------------------------------------------------------------------------- job files
 local function jobs_dir(plan) return plan.dir .. "/jobs" end
 local function job_base(plan, j) return jobs_dir(plan) .. "/" .. j.key end
-local function pretrained_path(plan, task) return plan.dir .. "/pretrained/" .. safe(task) .. ".nfm" end
+--- Where a pre-training job's model goes.
+function M.model_path(plan, j) return plan.dir .. "/pretrained/" .. j.model end
 
 --- This process: pid, its start time (to tell a reused pid), host, Slurm ids.
 local function whoami()
@@ -259,13 +219,14 @@ local function alive(marker)
   return fields[20] == marker.start
 end
 
-local function describe(j)
-  if j.kind == "pretrain" then return string.format("job %d (pre-training for %s)", j.id, j.task) end
-  return string.format("job %d (%s %s k=%d trial %d)", j.id, j.task, j.target, j.budget, j.trial)
+--- "job 3 (<what the job is>)".
+function M.describe(j)
+  return string.format("job %d (%s)", j.id, j.what)
 end
-M.describe = describe
+local describe = M.describe
 
---- The state of one job: "done", "failed" (reason), or "missing" (reason when an attempt left a marker).
+--- The state of one job: "done", "failed" (reason), "running" or "missing" (reason when an attempt left a
+-- marker); for a done job, its result as the third value.
 local function job_state(plan, j)
   local base = job_base(plan, j)
   if exists(base .. ".json") then
@@ -276,9 +237,10 @@ local function job_state(plan, j)
       return "failed", "its result is not this job's (key or seed differ): " .. base .. ".json"
     end
     if j.kind == "pretrain" then
-      local text = read_file(pretrained_path(plan, j.task))
-      if not text or #text ~= v.model.bytes or core.crc32(text) ~= v.model.crc32 then
-        return "failed", "its pre-trained model " .. pretrained_path(plan, j.task) .. " is missing or changed"
+      local mp = M.model_path(plan, j)
+      local text = read_file(mp)
+      if not text or type(v.model) ~= "table" or #text ~= v.model.bytes or core.crc32(text) ~= v.model.crc32 then
+        return "failed", "its pre-trained model " .. mp .. " is missing or changed"
       end
     end
     return "done", nil, v
@@ -314,7 +276,9 @@ function M.status(opts)
 end
 
 --------------------------------------------------------------------------------------------------- working
-local function open_source(plan, space, cache)
+--- The opened data of a space, checked against the plan: the latency file must have the CRC-32 and size the plan
+-- recorded. `cache` keeps one Source per space for the process.
+function M.open_source(plan, space, cache)
   if cache[space] then return cache[space] end
   local src, err = require("nasflat.source").open{data = plan.data, space = space}
   if not src then return nil, err end
@@ -331,131 +295,68 @@ local function open_source(plan, space, cache)
   return src
 end
 
+--- Write a job's result (a table: the JSON; `job` and `worker` are added) and its CSV into DIR/jobs, atomically
+-- (nasflat.results: CSV first, then the JSON naming it). Returns true or nil, message.
+function M.write_result(plan, j, value, csv, me)
+  value.job, value.worker = j, me
+  local jp, err = results.write{dir = jobs_dir(plan), stem = j.key, value = value, csv = csv}
+  if not jp then return nil, err end
+  return true
+end
+
+--- A pre-training job: experiment.run on the task's source devices only (no target), saving the network to
+-- DIR/pretrained/<j.model>; its result names the model's size and CRC-32. `options`: experiment options with
+-- source and task; `task_name` for the CSV.
+function M.pretrain(plan, j, options, me)
+  local o = {}
+  for k, v in pairs(options) do o[k] = v end
+  o.task = {name = options.task.name, space = options.task.space, train = options.task.train, test = {}}
+  o.predictors = {"nasflat"}
+  local path = M.model_path(plan, j)
+  local ok, merr = util.mkdirs(plan.dir .. "/pretrained")
+  if not ok then return nil, merr end
+  o.save_pretrained = path
+  local t0 = util.now()
+  local rec, rerr = require("nasflat.experiment").run(o)
+  if not rec then return nil, rerr end
+  local text = assert(read_file(path))
+  local value = {model = {file = "../pretrained/" .. j.model, bytes = #text, crc32 = core.crc32(text)},
+    timings = {total_s = util.now() - t0}}
+  return M.write_result(plan, j, value, results.csv_text({"task", "model", "bytes", "crc32"},
+    {{j.task, value.model.file, #text, value.model.crc32}}), me)
+end
+
+--- The pre-trained network job `j` needs (its job.needs), loaded; or nil and why it is not ready.
+function M.pretrained_for(plan, j)
+  local pj = plan.by_key[j.needs]
+  local state = job_state(plan, pj)
+  if state ~= "done" then
+    return nil, string.format("the pre-trained model of %s is not ready (%s is %s)", j.task, describe(pj), state)
+  end
+  return require("nasflat.predictor").load(M.model_path(plan, pj))
+end
+
 local function write_marker(path, me)
   return util.atomic_write(path, json.encode(me) .. "\n")
 end
 
---- Run one group of jobs of the same task, target and budget with one experiment.run (the trials of the group
--- share its source models); each job's single-trial record is written on its own.
-local function run_group(plan, group, cache, me)
-  local first = group[1]
-  local task = plan.tasks_by[first.task]
-  local src, err = open_source(plan, task.space, cache)
-  if not src then return nil, err end
-  local o = {}
-  for k, v in pairs(plan.run) do o[k] = v end
-  o.source = src
-  if first.kind == "pretrain" then
-    o.task = {name = task.name, space = task.space, train = task.train, test = {}}
-    o.predictors = {"nasflat"}
-    local path = pretrained_path(plan, task.name)
-    local ok, merr = util.mkdirs(plan.dir .. "/pretrained")
-    if not ok then return nil, merr end
-    o.save_pretrained = path
-    local t0 = util.now()
-    local rec, rerr = experiment.run(o)
-    if not rec then return nil, rerr end
-    local text = assert(read_file(path))
-    local value = {job = first, model = {file = "../pretrained/" .. safe(task.name) .. ".nfm", bytes = #text,
-      crc32 = core.crc32(text)}, timings = {total_s = util.now() - t0}, worker = me}
-    local jp, werr = results.write{dir = jobs_dir(plan), stem = first.key, value = value,
-      csv = results.csv_text({"task", "model", "bytes", "crc32"}, {{task.name, value.model.file, #text,
-        value.model.crc32}})}
-    if not jp then return nil, werr end
-    return true
-  end
-  if needs_pretraining(plan.run) then
-    local pj = plan.by_key["pretrain." .. safe(task.name)]
-    local state = job_state(plan, pj)
-    if state ~= "done" then
-      return nil, string.format("the pre-trained model of %s is not ready (%s is %s)", task.name, describe(pj), state)
-    end
-    local pre, perr = require("nasflat.predictor").load(pretrained_path(plan, task.name))
-    if not pre then return nil, perr end
-    o.pretrained = pre
-  end
-  -- the group: the same trials of several targets at one budget (M.work makes it so)
-  local targets, jobs_of, trial_ids = {}, {}, {}
-  for _, j in ipairs(group) do
-    if not jobs_of[j.target] then targets[#targets + 1] = j.target; jobs_of[j.target] = {} end
-    local list = jobs_of[j.target]
-    list[#list + 1] = j
-    if j.target == first.target then trial_ids[#trial_ids + 1] = j.trial end
-  end
-  o.task = {name = task.name, space = task.space, train = task.train, test = targets}
-  o.budgets, o.trial_ids = {first.budget}, trial_ids
-  local rec, rerr = experiment.run(o)
-  if o.pretrained then o.pretrained:free() end
-  if not rec then return nil, rerr end
-  local n = #group
-  for ti, target in ipairs(targets) do
-    local got = rec.targets[ti]
-    for i, j in ipairs(jobs_of[target]) do
-      local r = got.budgets[1].trials[i]
-      if got.device ~= j.target or r.trial ~= j.trial or r.seed ~= j.seed then
-        error(string.format("sweep: %s: experiment.run gave %s trial %s seed %s, the plan says %s trial %d seed %d",
-          describe(j), tostring(got.device), tostring(r.trial), tostring(r.seed), j.target, j.trial, j.seed))
-      end
-      local one = {}
-      for k, v in pairs(rec) do one[k] = v end
-      local entry = {}
-      for k, v in pairs(got) do entry[k] = v end
-      local summary = {}
-      for k, v in pairs(got.budgets[1]) do summary[k] = v end
-      summary.trials = {r}
-      entry.budgets = {summary}
-      one.task = task.name
-      one.test, one.targets = {j.target}, {entry}
-      one.config = {}
-      for k, v in pairs(rec.config) do one.config[k] = v end
-      one.config.trial_ids = {j.trial}
-      one.nan_metrics = 0
-      for _, p in ipairs(plan.run.predictors) do
-        if r[p] and r[p].nan_reason then one.nan_metrics = one.nan_metrics + 1 end
-      end
-      -- the group's time, shared equally among its jobs (merge sums them)
-      one.timings = {total_s = rec.timings.total_s / n, pretrain_s = (rec.timings.pretrain_s or 0) / n,
-        transfer_s = (rec.timings.transfer_s or 0) / n, group_jobs = n}
-      one.job, one.worker = j, me
-      one.mean = nil
-      local jp, werr = results.write{dir = jobs_dir(plan), stem = j.key, value = one, csv = results.csv({one})}
-      if not jp then return nil, werr end
-    end
-  end
-  return true
-end
-
---- Run the jobs `ids` (plan job numbers) in this process. Jobs of one task and budget whose targets have the same
--- trials to run go together in one experiment.run (they share the source models). A job already done is skipped
+--- Run the jobs `ids` (plan job numbers) in this process. The kind decides which jobs go together in one call
+-- (K.group: e.g. the trials of one task and budget share the source models). A job already done is skipped
 -- unless `redo`. Returns the number of jobs run and a list of failures {job, reason}.
 function M.work(opts)
   opts = util.options("sweep.work", opts, {plan = util.REQUIRED, ids = util.REQUIRED, progress = util.NIL,
     redo = false})
   local plan = opts.plan
   local report = opts.progress or function() end
-  -- cells: the jobs of one (task, target, budget); then cells of one (task, budget) with the same trials merged
-  local cells, where = {}, {}
+  local todo = {}
   for _, id in ipairs(opts.ids) do
     local j = plan.jobs[id]
     if not j then error(string.format("sweep.work: there is no job %s (the plan has %d)", tostring(id), #plan.jobs), 2) end
-    if opts.redo or job_state(plan, j) ~= "done" then
-      local g = j.kind == "pretrain" and ("p" .. j.id) or table.concat({j.task, j.target, j.budget}, "\0")
-      if not where[g] then where[g] = #cells + 1; cells[#cells + 1] = {} end
-      local list = cells[where[g]]
-      list[#list + 1] = j
-    end
+    if opts.redo or job_state(plan, j) ~= "done" then todo[#todo + 1] = j end
   end
-  local groups, gwhere = {}, {}
-  for _, cell in ipairs(cells) do
-    local j = cell[1]
-    local trials = {}
-    for i, c in ipairs(cell) do trials[i] = c.trial end
-    local g = j.kind == "pretrain" and ("p" .. j.id) or
-      table.concat({j.task, j.budget, table.concat(trials, ",")}, "\0")
-    if not gwhere[g] then gwhere[g] = #groups + 1; groups[#groups + 1] = {} end
-    local list = groups[gwhere[g]]
-    for _, c in ipairs(cell) do list[#list + 1] = c end
-  end
+  local groups = {}
+  if plan.K.group then groups = plan.K.group(plan, todo)
+  else for i, j in ipairs(todo) do groups[i] = {j} end end
   local me = whoami()
   local cache, ran, failures = {}, 0, {}
   for gi, group in ipairs(groups) do
@@ -466,7 +367,7 @@ function M.work(opts)
       local ok, err = write_marker(base .. ".running", me)
       if not ok then return nil, err end
     end
-    local pok, ok, err = xpcall(run_group, debug.traceback, plan, group, cache, me)
+    local pok, ok, err = xpcall(plan.K.run_group, debug.traceback, plan, group, cache, me)
     if not pok then ok, err = nil, "internal error: " .. tostring(ok) end
     for _, j in ipairs(group) do
       local base = job_base(plan, j)
@@ -519,20 +420,20 @@ local function command_line(words)
   return table.concat(q, " ")
 end
 
---- The jobs that are not done, split into batches for workers: pre-trainings one each; trial jobs by task (one
--- batch shares its source, features and, per budget, its source models).
-local function batches_of(todo)
-  local pre, trials, where = {}, {}, {}
+--- The jobs that are not done, split into batches for workers: pre-trainings one each; the other jobs by the
+-- kind's batch key (K.batch_key; the jobs of one batch run in one process and share what it opened).
+local function batches_of(plan, todo)
+  local pre, rest, where = {}, {}, {}
   for _, j in ipairs(todo) do
     if j.kind == "pretrain" then pre[#pre + 1] = {j.id}
     else
-      local g = j.task
-      if not where[g] then where[g] = #trials + 1; trials[#trials + 1] = {} end
-      local b = trials[where[g]]
+      local g = plan.K.batch_key(j)
+      if not where[g] then where[g] = #rest + 1; rest[#rest + 1] = {} end
+      local b = rest[where[g]]
       b[#b + 1] = j.id
     end
   end
-  return pre, trials
+  return pre, rest
 end
 
 --- Run every job not done on a local pool of `workers` processes (xargs -P: each runs `command... sweep run DIR
@@ -546,8 +447,8 @@ function M.pool(opts)
   for _, s in ipairs(st) do
     if s.state ~= "done" and s.state ~= "running" then todo[#todo + 1] = s.job end
   end
-  local pre, trials = batches_of(todo)
-  for _, stage in ipairs({pre, trials}) do
+  local pre, rest = batches_of(plan, todo)
+  for _, stage in ipairs({pre, rest}) do
     if #stage > 0 then
       local list = os.tmpname()
       local lines = {}
@@ -566,29 +467,10 @@ function M.pool(opts)
 end
 
 --------------------------------------------------------------------------------------------------- merging
-local NULL = require("cjson.safe").null
-
---- JSON null back to NaN, everywhere in a value read back (the writer writes NaN and infinities as null, and
--- nothing else: a nil field is left out).
-local function unnull(v, depth)
-  if depth > 100 then return end
-  for k, x in pairs(v) do
-    if x == NULL then v[k] = 0 / 0
-    elseif type(x) == "table" then unnull(x, depth + 1) end
-  end
-end
-
---- A trial's table read back from JSON: integers as integers.
-local function to_int_fields(run)
-  run.trial = math.tointeger(run.trial) or run.trial
-  run.seed = math.tointeger(run.seed) or run.seed
-  if run.rows then run.rows = ints(run.rows) end
-  return run
-end
-
---- The records `nasflat run` gives for the plan's run, from the jobs' results. Without `partial`, every job must be
--- done (else nil, message naming what is missing); with it, what exists is merged and the second value lists the
--- jobs left out. Returns records, info {missing = {job...}, jobs_s, peak_rss_mib} or nil, message.
+--- The results of the plan's jobs, merged by the kind (K.merge) into what the single-process command gives.
+-- Without `partial`, every job must be done (else nil, message naming what is missing); with it, what exists is
+-- merged. Returns the kind's merged result and info {missing = {{job, state, reason}...}, jobs_s, peak_rss_mib,
+-- counts}, or nil, message.
 function M.merge(opts)
   opts = util.options("sweep.merge", opts, {plan = util.REQUIRED, partial = false})
   local plan = opts.plan
@@ -612,61 +494,15 @@ function M.merge(opts)
     return nil, string.format("sweep merge: %d of %d jobs are not done (%s): jobs %s; see `nasflat sweep status %s`, " ..
       "or merge what exists with --partial", #missing, #plan.jobs, table.concat(parts, ", "), M.ranges(ids), plan.dir)
   end
-  local run = plan.run
-  local records, jobs_s, peak = {}, 0, 0
+  local jobs_s, peak = 0, 0
   for _, v in pairs(got) do
     jobs_s = jobs_s + (v.timings and v.timings.total_s or 0)
     peak = math.max(peak, v.peak_rss_mib or 0)
   end
-  for _, task in ipairs(plan.tasks) do
-    local rec
-    local targets = {}
-    local pretrain_s = 0
-    local pj = plan.by_key["pretrain." .. safe(task.name)]
-    if pj and got[pj.key] then pretrain_s = got[pj.key].timings.total_s end
-    local total_s = pretrain_s
-    for _, target in ipairs(task.test) do
-      local entry = {device = target, budgets = {}}
-      local any = false
-      for _, k in ipairs(run.budgets) do
-        local summary = {budget = k, trials = {}}
-        for trial = 1, run.trials do
-          local v = got[job_key{kind = "trial", task = task.name, target = target, budget = k, trial = trial}]
-          if v then
-            any = true
-            rec = rec or v
-            entry.n_measured = math.tointeger(v.targets[1].n_measured)
-            summary.trials[#summary.trials + 1] = to_int_fields(v.targets[1].budgets[1].trials[1])
-            total_s = total_s + v.timings.total_s
-          end
-        end
-        require("nasflat.experiment").summarize_budget(summary, run.predictors)
-        entry.budgets[#entry.budgets + 1] = summary
-      end
-      if any then targets[#targets + 1] = entry end
-    end
-    if rec then
-      local out = {}
-      for k, v in pairs(rec) do out[k] = v end
-      out.job, out.worker, out.files = nil, nil, nil
-      out.test, out.targets = task.test, targets
-      out.seed = run.seed
-      out.config = {}
-      for k, v in pairs(rec.config) do out.config[k] = v end
-      out.config.trial_ids = nil
-      for k in pairs(INT_OPTS) do
-        if out.config[k] ~= nil then out.config[k] = math.tointeger(out.config[k]) or out.config[k] end
-      end
-      out.config.budgets = run.budgets
-      out.timings = {total_s = total_s, pretrain_s = pretrain_s, jobs_s = total_s}
-      out.peak_rss_mib = peak
-      require("nasflat.experiment").summarize(out, run.predictors, run.budgets)
-      if #targets < #task.test then out.partial_targets = #targets end
-      records[#records + 1] = out
-    end
-  end
-  if #records == 0 then return nil, "sweep merge: no job of " .. plan.dir .. " is done yet; nothing to merge" end
-  return records, {missing = missing, jobs_s = jobs_s, peak_rss_mib = peak, counts = counts}
+  local info = {missing = missing, jobs_s = jobs_s, peak_rss_mib = peak, counts = counts}
+  local merged, err = plan.K.merge(plan, got, info)
+  if merged == nil then return nil, err end
+  return merged, info
 end
 
 --------------------------------------------------------------------------------------------------- Slurm
@@ -711,7 +547,10 @@ function M.slurm(opts)
   if opts.mem then lines[#lines + 1] = "#SBATCH --mem=" .. opts.mem end
   lines[#lines + 1] = "# one array element = one job of the plan: nasflat sweep run DIR --only $SLURM_ARRAY_TASK_ID"
   lines[#lines + 1] = "export OPENBLAS_NUM_THREADS=1"
-  for k, v in pairs(opts.env or {}) do lines[#lines + 1] = "export " .. k .. "=" .. shell_quote(v) end
+  local env_keys = {}
+  for k in pairs(opts.env or {}) do env_keys[#env_keys + 1] = k end
+  table.sort(env_keys)
+  for _, k in ipairs(env_keys) do lines[#lines + 1] = "export " .. k .. "=" .. shell_quote(opts.env[k]) end
   lines[#lines + 1] = "exec " .. command_line(opts.command) .. " sweep run " .. shell_quote(plan.dir) ..
     ' --only "$SLURM_ARRAY_TASK_ID"'
   ok, err = util.atomic_write(script, table.concat(lines, "\n") .. "\n")

@@ -12,6 +12,7 @@ ROOT=$PWD
 export OPENBLAS_NUM_THREADS=1
 export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;"
 export LUA_CPATH="$ROOT/${BUILD:-build}/lua/?.so;;"
+export NASFLAT_BUILD="${BUILD:-build}"   # bin/nasflat: this checkout's build directory
 NF="$ROOT/bin/nasflat"
 T=$(mktemp -d /tmp/nasflat-slurm.XXXXXX)
 PIDS=()
