@@ -1,4 +1,4 @@
--- nasflat.study and examples/study.lua: a tiny study on the synthetic zoo (task ZD: 7 sources, 5 targets; one
+-- nasflat.study, `nasflat study` and examples/study.lua: a tiny study on the synthetic zoo (task ZD: 7 sources, 5 targets; one
 -- pre-training epoch on 16 architectures per source, a small model, one fine-tuning epoch, one trial): a 2-setting
 -- sampler axis and a 2-budget curve. Most of the time is the scoring pass over the 15,625 NB201 cells per target.
 local support = require "support"
@@ -182,7 +182,8 @@ describe("study.run", function()
 
   it("raises on unknown options, axes, settings and bad values", function()
     support.raises("study.run: unknown option 'foo' (allowed: axes, base, budgets, cache_dir, data, encodings, " ..
-      "epochs, experiment, on_axis, pretrain_samples, progress, samplers, seed, settings, sources, supplementaries, tasks, trials)",
+      "epochs, experiment, on_axis, pretrain_samples, progress, samplers, seed, settings, sources, supplementaries, " ..
+      "tasks, trials)",
       study.run, {foo = 1})
     support.raises("study.run: unknown axis 'foo' (known: predictor, sampler_encoding, device, op_supplementary, " ..
       "budget, visibility, transfer, pretraining)", study.run, tiny{axes = {"foo"}})
@@ -231,30 +232,41 @@ describe("study.run", function()
   end)
 end)
 
-describe("examples/study.lua", function()
+describe("nasflat study and examples/study.lua", function()
   local function run(args) return support.capture("lua5.4 examples/study.lua " .. args) end
+  local function cli(args) return support.capture("./bin/nasflat study " .. args) end
 
   it("shows its usage with --help", function()
-    local r = run("--help")
-    assert.equal(0, r.code)
-    assert.equal("", r.err)
-    assert.matches("^usage: lua5.4 examples/study.lua %[options%]\n", r.out)
-    assert.matches("\n  %-%-tasks A,B            tasks %(default: N2,F3,F4,FA on the real data", r.out)
+    for _, r in ipairs({run("--help"), cli("--help")}) do
+      assert.equal(0, r.code)
+      assert.equal("", r.err)
+      assert.matches("^usage: nasflat study %[", r.out)
+      assert.matches("\n  %-%-tasks A,B +tasks %(default: N2,F3,F4,FA on the real data", r.out)
+    end
   end)
 
-  it("exits 2 with the usage on stderr for bad flags", function()
-    local r = run("--bogus")
-    assert.equal(2, r.code)
-    assert.equal("", r.out)
-    assert.matches("^study: unknown option '%-%-bogus'\n\nusage: ", r.err)
-    r = run("--trials 0")
-    assert.equal(2, r.code)
-    assert.matches("^study: option '%-%-trials' expects an integer >= 1, got '0'\n", r.err)
-    r = run("--curve 5,x")
-    assert.equal(2, r.code)
-    assert.matches("^study: option '%-%-curve': 'x' is not a positive integer\n", r.err)
-    r = run("--data synthetic --axes foo")
-    assert.equal(2, r.code)
-    assert.matches("^study%.run: unknown axis 'foo' %(known: ", r.err)
+  it("exits 2 with one message for bad flags and options", function()
+    for _, f in ipairs({run, cli}) do
+      local r = f("--bogus")
+      assert.equal(2, r.code)
+      assert.equal("", r.out)
+      assert.equal("nasflat: unknown option '--bogus' (see `nasflat study --help`)\n", r.err)
+      r = f("--trials 0")
+      assert.equal(2, r.code)
+      assert.equal("nasflat: option '--trials' expects an integer >= 1, got '0'\n", r.err)
+      r = f("--curve 5,x")
+      assert.equal(2, r.code)
+      assert.equal("nasflat: --curve: 'x' is not a positive integer\n", r.err)
+      r = f("--data synthetic --axes foo")
+      assert.equal(2, r.code)
+      assert.matches("^nasflat: study%.run: unknown axis 'foo' %(known: ", r.err)
+      r = f("--data synthetic --samplers latency")
+      assert.equal(2, r.code)
+      assert.equal("nasflat: study.run: unknown sampler 'latency' (known: cosine, cosine_greedy, kmeancosine, kmeans, " ..
+        "random)\n", r.err)
+    end
+    local r = cli("--data synthetic --tasks N2")
+    assert.equal(1, r.code)
+    assert.equal("nasflat: task N2 needs the real data (the source is the synthetic zoo)\n", r.err)
   end)
 end)

@@ -340,3 +340,201 @@ describe("the sweep command line", function()
     fails(2, "nasflat: sweep status: unexpected argument 'x'", nasflat({"sweep", "status", d, "x"}))
   end)
 end)
+
+--------------------------------------------------------------------------------------------------- study sweeps
+-- a tiny study on the zoo: the sampler axis (2 settings) and a 2-budget curve, 2 trials, one pre-training
+local STUDY = {"--data", "synthetic", "--axes", "sampler_encoding,budget", "--samplers", "random,kmeancosine",
+  "--encodings", "struct", "--curve", "5,10", "--budget", "5", "--trials", "2", "--samples", "16", "--epochs", "1",
+  "--transfer-epochs", "1", "--hidden", "8"}
+
+--- A study's or a search bar's JSON without what differs between processes (timings, wall times, peak memory,
+-- the tables' text that prints the wall times, the results-file entry).
+local function comparable_any(text)
+  local v = cjson.decode(text)
+  local DROP = {timings = true, timing = true, wall_s = true, peak_rss_mib = true, table = true, files = true}
+  local function clean(t)
+    for k, x in pairs(t) do
+      if DROP[k] then t[k] = nil
+      elseif x == cjson.null then t[k] = 0 / 0
+      elseif type(x) == "table" then clean(x) end
+    end
+  end
+  clean(v)
+  return json.encode(v)
+end
+
+--- The printed tables without the wall-clock figures.
+local function no_times(text)
+  return (text:gsub("; %d+ s\n", "; - s\n"):gsub("wall %d+ s", "wall - s"):gsub("\nwall clock per[^\n]*", "")
+    :gsub("\nbar run: [^\n]*", ""))
+end
+
+local function only_file(dir, pattern)
+  local p = io.popen("ls " .. quote(dir))
+  local found
+  for name in p:lines() do if name:match(pattern) then assert.is_nil(found, "two files match " .. pattern) found = name end end
+  p:close()
+  assert.is_not_nil(found, "no file matches " .. pattern .. " in " .. dir)
+  return dir .. "/" .. found
+end
+
+describe("study sweeps", function()
+  local single_run
+  --- `nasflat study` of STUDY in one process (once): its stdout and its results directory.
+  local function single()
+    if not single_run then
+      local dir = support.tmpdir() .. "/single"
+      single_run = {r = ok(nasflat(cat({"study"}, STUDY, {"--quiet", "--out", dir}))), dir = dir}
+    end
+    return single_run.r, single_run.dir
+  end
+
+  local function study_plan(args)
+    local dir = support.tmpdir() .. "/sw"
+    local r = ok(nasflat(cat({"sweep", "plan", "study"}, args, {"--out", dir})))
+    return dir, r
+  end
+
+  it("plan one pre-training per task and key first, then setting x task x trial, seeded by what each job is", function()
+    local d, r = study_plan(STUDY)
+    assert.equal(d .. "/plan.json: 7 jobs (1 task; 1 pre-trainings, 6 trials), data synthetic\n", r.out)
+    local p = assert(sweep.load(d))
+    assert.equal("study", p.kind)
+    local keys = {}
+    for i, j in ipairs(p.jobs) do keys[i] = j.key end
+    assert.same({"pretrain.ZD." .. p.units[1].pretrain, "ZD.sampler_encoding.random.t1", "ZD.sampler_encoding.random.t2",
+      "ZD.sampler_encoding.kmeancosine%2Fstruct.t1", "ZD.sampler_encoding.kmeancosine%2Fstruct.t2",
+      "ZD.budget.curve.t1", "ZD.budget.curve.t2"}, keys)
+    for _, j in ipairs(p.jobs) do
+      if j.kind == "trial" then
+        assert.equal(p.jobs[1].key, j.needs)
+        assert.equal(core.derive_seed(1, 10000 * j.trial + p.units[j.unit].options.budgets[1]), j.seed)
+      end
+    end
+    -- the axes in the other order: every job keeps its key and seed
+    local d2 = study_plan(cat(STUDY, {"--axes", "budget,sampler_encoding"}))
+    local p2 = assert(sweep.load(d2))
+    assert.equal(#p.jobs, #p2.jobs)
+    local moved = 0
+    for _, j in ipairs(p.jobs) do
+      local other = assert(p2.by_key[j.key], j.key)
+      assert.equal(j.seed, other.seed)
+      if other.id ~= j.id then moved = moved + 1 end
+    end
+    assert.is_true(moved > 0)
+  end)
+
+  it("run and merge into exactly what one `nasflat study` prints and writes", function()
+    local d = study_plan(STUDY)
+    local r = ok(nasflat({"sweep", "run", d, "--jobs", "2"}))
+    assert.matches("^7 jobs: 7 done, 0 failed, 0 missing", r.out)
+    local m = ok(nasflat({"sweep", "merge", d, "--out", d .. "/merged"}))
+    local s, sdir = single()
+    assert.matches("\n| random | %-?%d%.%d%d%d ± %d%.%d%d%d |", s.out)
+    assert.matches("pre%-trainings: 1 trained, 2 reused, 0 loaded; 0 results reused; wall %d+ s\n$", s.out)
+    assert.equal(no_times(s.out), no_times(m.out))
+    assert.equal(read(only_file(sdir, "^study%-.*%.csv$")), read(only_file(d .. "/merged", "^study%-.*%.csv$")))
+    local sjson = comparable_any(read(only_file(sdir, "^study%-.*%.json$")))
+    assert.equal(sjson, comparable_any(read(only_file(d .. "/merged", "^study%-.*%.json$"))))
+    local mj = ok(nasflat({"sweep", "merge", d, "--json", "--out", d .. "/merged2"}))
+    assert.equal(sjson, comparable_any(mj.out))
+  end)
+
+  it("a trial job waits for its pre-training; a killed job is reported, merge refuses, --resume redoes it", function()
+    local d = study_plan(STUDY)
+    fails(1, "nasflat: job 2 (ZD sampler_encoding:random trial 1): the pre-trained model of ZD is not ready " ..
+      "(job 1 (pre-training for ZD, sampler_encoding:random) is missing)", nasflat({"sweep", "run", d, "--only", "2"}))
+    ok(nasflat({"sweep", "run", d, "--only", "1,3-7"}))
+    local st = ok(nasflat({"sweep", "status", d}))
+    assert.equal(d .. "/plan.json: 7 jobs: 6 done, 1 failed, 0 missing\nfailed   job 2 (ZD sampler_encoding:random " ..
+      "trial 1): the pre-trained model of ZD is not ready (job 1 (pre-training for ZD, sampler_encoding:random) is " ..
+      "missing)\n", st.out)
+    fails(1, "nasflat: sweep merge: 1 of 7 jobs are not done (1 failed): jobs 2; see `nasflat sweep status " .. d ..
+      "`, or merge what exists with --partial", nasflat({"sweep", "merge", d}))
+    local pr = ok(nasflat({"sweep", "merge", d, "--partial", "--json", "--out", d .. "/partial"}))
+    assert.equal("nasflat: sweep merge: partial: 1 of 7 jobs missing (jobs 2)\n", pr.err)
+    local pv = cjson.decode(pr.out)
+    assert.equal(1, pv.partial.missing)
+    assert.equal(1, #pv.axes[1].settings[1].tasks.ZD.record.targets[1].budgets[1].trials)
+    only_file(d .. "/partial", "^study%-.*%-partial%.json$")
+    -- the slurm path submits only the job not done, with no pre-training array
+    local r = ok(nasflat({"sweep", "slurm", d, "--resume", "--dry-run"}))
+    assert.equal(string.format("script: %s/slurm/sweep.sbatch\nwould run: 'sbatch' '--parsable' '--array=2' " ..
+      "'%s/slurm/sweep.sbatch'\n1 jobs in 1 array\n", d, d), r.out)
+    local before = read(d .. "/jobs/ZD.budget.curve.t1.json")
+    r = ok(nasflat({"sweep", "run", d, "--jobs", "2"}))
+    assert.matches("^7 jobs: 7 done", r.out)
+    assert.equal(before, read(d .. "/jobs/ZD.budget.curve.t1.json"))
+    local m = ok(nasflat({"sweep", "merge", d, "--out", d .. "/merged"}))
+    assert.equal(no_times(single().out), no_times(m.out))
+  end)
+
+  it("submit the pre-trainings as a first Slurm array and the trials after it (afterok)", function()
+    local d = study_plan(STUDY)
+    local r = ok(nasflat({"sweep", "slurm", d, "--dry-run"}))
+    assert.equal(string.format("script: %s/slurm/sweep.sbatch\n" ..
+      "would run: 'sbatch' '--parsable' '--array=1' '%s/slurm/sweep.sbatch'\n" ..
+      "would run: 'sbatch' '--parsable' '--array=2-7' '--dependency=afterok:<first array'\\''s job id>' " ..
+      "'%s/slurm/sweep.sbatch'\n7 jobs in 2 arrays\n", d, d, d), r.out)
+  end)
+
+  it("refuse bad study options as usage errors, and an edited plan", function()
+    fails(2, "nasflat: study.run: unknown axis 'foo' (known: " .. table.concat(require("nasflat.study").AXES, ", ") ..
+      ")", nasflat({"sweep", "plan", "study", "--data", "synthetic", "--axes", "foo", "--out",
+      support.tmpdir() .. "/x"}))
+    fails(2, "nasflat: unknown option '--predictor' (see `nasflat sweep plan study --help`)",
+      nasflat({"sweep", "plan", "study", "--predictor", "ridge"}))
+    fails(2, "nasflat: sweep plan study: --out DIR is required (the sweep directory)",
+      nasflat({"sweep", "plan", "study", "--data", "synthetic"}))
+    local d = study_plan(STUDY)
+    local v = cjson.decode(read(d .. "/plan.json"))
+    v.jobs[3].seed = 12345
+    write(d .. "/plan.json", json.encode(v))
+    fails(1, string.format("nasflat: %s/plan.json: job 3: seed is 12345, but its study makes %d (an edited plan?)", d,
+      core.derive_seed(1, 10000 * 2 + 5)), nasflat({"sweep", "status", d}))
+  end)
+end)
+
+--------------------------------------------------------------------------------------------------- search sweeps
+-- the search bar on the zoo: a cost objective, two targets of ZD, two budget quantiles, two trials, 22 measurements
+local BAR = {"--data", "synthetic", "--tasks", "ZD", "--objective", "flops", "--targets", "gpu_server_b_b1,cpu_mobile_mid",
+  "--quantiles", "0.25,0.5", "--trials", "2", "--measurements", "22"}
+
+describe("search sweeps", function()
+  it("plan task x target x budget x trial, run, and merge into exactly what `nasflat search --bar` prints", function()
+    local d = support.tmpdir() .. "/sw"
+    local r = ok(nasflat(cat({"sweep", "plan", "search"}, BAR, {"--out", d})))
+    assert.equal(d .. "/plan.json: 8 jobs (1 task; 0 pre-trainings, 8 searches), data synthetic\n", r.out)
+    local p = assert(sweep.load(d))
+    assert.equal("ZD.gpu_server_b_b1.q25.t1", p.jobs[1].key)
+    assert.equal("ZD.cpu_mobile_mid.q50.t2", p.jobs[8].key)
+    for _, j in ipairs(p.jobs) do assert.equal(j.trial, j.seed) end
+    -- the jobs of the second target first, on another process than the first's
+    ok(nasflat({"sweep", "run", d, "--only", "5-8"}))
+    fails(1, "nasflat: sweep merge: 4 of 8 jobs are not done (4 missing): jobs 1-4; see `nasflat sweep status " .. d ..
+      "`, or merge what exists with --partial", nasflat({"sweep", "merge", d}))
+    local pr = ok(nasflat({"sweep", "merge", d, "--partial", "--json"}))
+    assert.equal(4, #cjson.decode(pr.out).rows)
+    r = ok(nasflat({"sweep", "run", d, "--jobs", "2"}))
+    assert.matches("^8 jobs: 8 done, 0 failed, 0 missing", r.out)
+    local m = ok(nasflat({"sweep", "merge", d}))
+    local s = ok(nasflat(cat({"search", "--bar", "--quiet"}, BAR)))
+    assert.matches("\nZD q25 +4 ", s.out)
+    assert.matches("\nall +8 ", s.out)
+    assert.equal(no_times(s.out), no_times(m.out))
+    local sj = ok(nasflat(cat({"search", "--bar", "--quiet", "--json"}, BAR)))
+    local mj = ok(nasflat({"sweep", "merge", d, "--json"}))
+    assert.equal(comparable_any(sj.out), comparable_any(mj.out))
+    assert.is_not_nil(io.open(d .. "/search-bar.json", "rb"))
+  end)
+
+  it("refuse what the bar cannot do", function()
+    fails(1, "nasflat: the search bar needs the real data for an accuracy objective (the synthetic zoo has none: " ..
+      "--objective params or flops)", nasflat({"sweep", "plan", "search", "--data", "synthetic", "--tasks", "ZD",
+      "--out", support.tmpdir() .. "/x"}))
+    fails(1, "nasflat: target 'pixel9' is not a target of the tasks ZD", nasflat({"sweep", "plan", "search", "--data",
+      "synthetic", "--tasks", "ZD", "--objective", "flops", "--targets", "pixel9", "--out", support.tmpdir() .. "/x"}))
+    fails(2, "nasflat: --quantiles: '2' is not a quantile in (0, 1]", nasflat({"sweep", "plan", "search",
+      "--quantiles", "2", "--out", support.tmpdir() .. "/x"}))
+  end)
+end)

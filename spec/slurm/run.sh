@@ -3,7 +3,9 @@
 # Installs Debian's slurm-wlm and munge (apt-get, as root) when missing; starts munged, slurmctld and slurmd with a
 # minimal configuration in a temporary directory; plans a small sweep (synthetic zoo, hybrid + ridge, 2 trials), runs
 # it as a job array, merges it and compares with `nasflat run` of the same options in one process; then runs it
-# again with the graph network (a pre-training array the trial array depends on) and compares again. The daemons it
+# again with the graph network (a pre-training array the trial array depends on) and compares again; then a small
+# design study (`sweep plan study`: pre-training array, dependent trial array) against `nasflat study` and a small
+# search bar (`sweep plan search`) against `nasflat search --bar`; then a job killed with scancel. The daemons it
 # started are stopped by their pids. When the daemons cannot start here, it prints "PENDING: <reason>" and exits 77:
 # never a silent pass.
 set -u
@@ -132,6 +134,48 @@ check() {   # check NAME PLAN-OPTIONS... : plan, submit, wait, merge, compare wi
 
 check hybrid --predictor hybrid,ridge --trials 2 --budget 10
 check gnn --predictor nasflat --trials 1 --budget 10 --epochs 3 --samples 32 --transfer-epochs 3
+
+# the design study as a sweep: a pre-training array, then the trial array after it (afterok); merged, it must print
+# and write what `nasflat study` does in one process (the wall times aside)
+no_times() { sed -E -e 's/; [0-9]+ s$/; - s/' -e 's/wall [0-9]+ s/wall - s/' -e '/^wall clock per /d' -e '/^bar run: /d' "$1"; }
+STUDY=(--data synthetic --axes sampler_encoding,budget --samplers random,kmeancosine --encodings struct --curve 5,10
+  --budget 5 --trials 2 --samples 16 --epochs 1 --transfer-epochs 1 --hidden 8)
+dir="$T/study"
+"$NF" sweep plan study "${STUDY[@]}" --out "$dir" || failed "study: sweep plan study"
+t0=$(date +%s.%N)
+"$NF" sweep slurm "$dir" --array-max 2 --time 0:10:00 | tee "$T/study-slurm.out" || failed "study: sweep slurm"
+grep -q -- "--dependency=afterok:" "$T/study-slurm.out" || failed "study: no trial array depending on the pre-training"
+wait_queue || failed "study: the arrays did not finish in 10 minutes"
+t1=$(date +%s.%N)
+"$NF" sweep status "$dir"
+"$NF" sweep merge "$dir" --out "$dir/merged" >"$dir/merged.txt" || failed "study: sweep merge"
+"$NF" sweep merge "$dir" --json --out "$dir/merged-json" >"$dir/merged.json" || failed "study: sweep merge --json"
+"$NF" study "${STUDY[@]}" --quiet --out "$dir/single" >"$dir/single.txt" || failed "study: nasflat study"
+cmp "$dir"/single/study-*.csv "$dir"/merged/study-*.csv || failed "study: the merged CSV differs from nasflat study's"
+lua5.4 "$ROOT/spec/slurm/same.lua" "$dir"/single/study-*.json "$dir/merged.json" || failed "study: the merged JSON differs"
+diff <(no_times "$dir/single.txt") <(no_times "$dir/merged.txt") || failed "study: the merged tables differ"
+echo "test-slurm: study: $(ls "$dir"/jobs/*.json | wc -l) jobs ($(ls "$dir"/jobs/pretrain.*.json | wc -l) pre-training" \
+  "array first) in $(ls "$dir"/slurm/*.out | wc -l) array elements, $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s wall;" \
+  "merged tables, CSV and JSON identical to nasflat study"
+
+# the search bar as a sweep: task x target x budget quantile x trial, one array
+BAR=(--data synthetic --tasks ZD --objective flops --targets gpu_server_b_b1,cpu_mobile_mid --quantiles 0.25,0.5
+  --trials 2 --measurements 22)
+dir="$T/search"
+"$NF" sweep plan search "${BAR[@]}" --out "$dir" || failed "search: sweep plan search"
+t0=$(date +%s.%N)
+"$NF" sweep slurm "$dir" --array-max 2 --time 0:10:00 || failed "search: sweep slurm"
+wait_queue || failed "search: the array did not finish in 10 minutes"
+t1=$(date +%s.%N)
+"$NF" sweep status "$dir"
+"$NF" sweep merge "$dir" >"$dir/merged.txt" || failed "search: sweep merge"
+"$NF" sweep merge "$dir" --json >"$dir/merged.json" || failed "search: sweep merge --json"
+"$NF" search --bar "${BAR[@]}" --quiet >"$dir/single.txt" || failed "search: nasflat search --bar"
+"$NF" search --bar "${BAR[@]}" --quiet --json >"$dir/single.json" || failed "search: nasflat search --bar --json"
+lua5.4 "$ROOT/spec/slurm/same.lua" "$dir/single.json" "$dir/merged.json" || failed "search: the merged JSON differs"
+diff <(no_times "$dir/single.txt") <(no_times "$dir/merged.txt") || failed "search: the merged tables differ"
+echo "test-slurm: search: $(ls "$dir"/jobs/*.json | wc -l) jobs in $(ls "$dir"/slurm/*.out | wc -l) array elements," \
+  "$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s wall; merged tables and JSON identical to nasflat search --bar"
 
 # a killed job: one job's result removed, resubmitted, cancelled (scancel) while it runs: status names it as
 # killed, merge refuses, slurm --resume submits only it, and the merge then matches again

@@ -1,5 +1,6 @@
--- same.lua A.json B.json: the two `--json` outputs of nasflat run / sweep merge are equal but for timings, peak
--- memory and the results-file entry (exit 1 naming the first difference).
+-- same.lua A.json B.json: two JSON results (of nasflat run, nasflat study, nasflat search --bar and their sweep
+-- merges) are equal but for timings, wall times, peak memory, the tables' text (it prints wall times) and the
+-- results-file entry, at any depth (exit 1 naming the first difference).
 local cjson = require "cjson"
 local json = require "nasflat.json"
 local function load(p)
@@ -13,10 +14,15 @@ local function unnull(v)
     if x == cjson.null then v[k] = 0 / 0 elseif type(x) == "table" then unnull(x) end
   end
 end
+local DROP = {timings = true, timing = true, wall_s = true, peak_rss_mib = true, files = true, table = true}
+local function drop(v)
+  for k, x in pairs(v) do
+    if DROP[k] then v[k] = nil elseif type(x) == "table" then drop(x) end
+  end
+end
 local function strip(r)
   unnull(r)
-  r.timings, r.peak_rss_mib, r.files = nil, nil, nil
-  for _, t in ipairs(r.tasks or {}) do strip(t) end
+  drop(r)
   return json.encode(r)
 end
 local a, b = strip(load(arg[1])), strip(load(arg[2]))
