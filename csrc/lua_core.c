@@ -100,5 +100,6 @@ int luaopen_nasflat_core(lua_State *L)
     nf_lua_taskgen_open(L);
     nf_lua_search_open(L);
     nf_lua_engine_open(L);
+    nf_lua_mlp_open(L);
     return 1;
 }

@@ -64,5 +64,6 @@ void nf_lua_vae_open(lua_State *L);
 void nf_lua_taskgen_open(lua_State *L);
 void nf_lua_search_open(lua_State *L);
 void nf_lua_engine_open(lua_State *L);
+void nf_lua_mlp_open(lua_State *L);
 
 #endif

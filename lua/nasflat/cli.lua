@@ -193,6 +193,8 @@ commands.fit = {
     {name = "target", arg = "NAME", help = "a name for your device", default = "target"},
     {name = "seed", arg = "N", number = true, int = 0, help = "seed of every random draw of the fit", default = 1},
     {name = "pretrained", arg = "FILE", help = "graph network: a pre-trained network to start from"},
+    {name = "kind-options", arg = "K.OPT=V,..", help = "fit options of the kind (see its DEFAULTS), e.g. " ..
+      "help.episodes=500"},
     {name = "json", help = "print JSON instead of the description"},
     {name = "quiet", help = "no notes on stderr"},
   },
@@ -320,6 +322,28 @@ local function run_task_specs(o)
   return {{space = o.space}}
 end
 
+--- The fit options of `--kind-options K.OPT=V,..` by kind ({help = {protocol = "equal"}}), or nil and a usage error.
+-- Values: true, false, numbers, else strings. `nasflat run` and `nasflat fit` take it.
+function M.kind_options(text)
+  local kind_options = {}
+  for _, item in ipairs(text and util.split(text) or {}) do
+    local kind, key, value = item:match("^([%w_]+)%.([%w_]+)=(.*)$")
+    if not kind then return nil, string.format("--kind-options: '%s' is not KIND.OPTION=VALUE", item) end
+    if not model.KINDS[kind] then
+      return nil, string.format("--kind-options: unknown kind '%s' (known: %s)", kind, list_text(model.KIND_NAMES))
+    end
+    if model.kind_module(kind, "run").DEFAULTS[key] == nil then
+      return nil, string.format("--kind-options: the %s kind has no option '%s'", kind, key)
+    end
+    local v
+    if value == "true" then v = true elseif value == "false" then v = false
+    else v = math.tointeger(tonumber(value)) or tonumber(value) or value end
+    kind_options[kind] = kind_options[kind] or {}
+    kind_options[kind][key] = v
+  end
+  return kind_options
+end
+
 --- The experiment.run options that `nasflat run`'s command-line options `o` ask for, or nil and a usage error.
 -- `nasflat sweep plan` takes the same options and calls this too.
 function M.run_settings(o)
@@ -369,22 +393,8 @@ function M.run_settings(o)
   if o.graph ~= "pruned" and o.graph ~= "unpruned" then
     return nil, "--graph must be pruned or unpruned (got '" .. o.graph .. "')"
   end
-  local kind_options = {}
-  for _, item in ipairs(o["kind-options"] and util.split(o["kind-options"]) or {}) do
-    local kind, key, value = item:match("^([%w_]+)%.([%w_]+)=(.*)$")
-    if not kind then return nil, string.format("--kind-options: '%s' is not KIND.OPTION=VALUE", item) end
-    if not model.KINDS[kind] then
-      return nil, string.format("--kind-options: unknown kind '%s' (known: %s)", kind, list_text(model.KIND_NAMES))
-    end
-    if model.kind_module(kind, "run").DEFAULTS[key] == nil then
-      return nil, string.format("--kind-options: the %s kind has no option '%s'", kind, key)
-    end
-    local v = value
-    if value == "true" then v = true elseif value == "false" then v = false
-    else v = math.tointeger(tonumber(value)) or tonumber(value) or value end
-    kind_options[kind] = kind_options[kind] or {}
-    kind_options[kind][key] = v
-  end
+  local kind_options, kerr = M.kind_options(o["kind-options"])
+  if not kind_options then return nil, kerr end
   for _, p in ipairs(predictors) do
     local need = model.kind_module(p, "run").MIN_SAMPLES
     for _, k in ipairs(budgets) do
@@ -393,7 +403,8 @@ function M.run_settings(o)
   end
   return {predictors = predictors, budgets = budgets, trials = o.trials, seed = o.seed, interval = o.interval,
     pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = tep, lr = o.lr,
-    transfer_lr = o["transfer-lr"], transfer_head_lr = o["transfer-head-lr"], graph = o.graph, sampler = o.sampler, encoding = o.encoding, hybrid = comps,
+    transfer_lr = o["transfer-lr"], transfer_head_lr = o["transfer-head-lr"], graph = o.graph, sampler = o.sampler,
+    encoding = o.encoding, hybrid = comps,
     hybrid_weights = o["hybrid-weights"], hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"],
     kind_options = kind_options}
 end
@@ -605,6 +616,12 @@ function commands.fit.main(o)
   local fopts = {kind = o.predictor, space = o.space, samples = {archs = archs, ms = ms}, target = o.target,
     seed = o.seed, data = src, sources = sources}
   if o.pretrained then fopts.pretrained = o.pretrained end
+  local kopts, kerr = M.kind_options(o["kind-options"])
+  if not kopts then return fail(kerr, 2) end
+  for kind in pairs(kopts) do
+    if kind ~= o.predictor then return fail("fit: --kind-options for " .. kind .. ", the model is " .. o.predictor, 2) end
+  end
+  for k, v in pairs(kopts[o.predictor] or {}) do fopts[k] = v end
   local P, err = model.fit(fopts)
   if not P then return fail(err) end
   local ok, serr = P:save(o.out)

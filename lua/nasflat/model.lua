@@ -13,9 +13,11 @@
 --   ridge    the structural ridge of METHOD §10: the samples alone (nasflat.model_ridge);
 --   nasflat  the NASFLAT graph network, pre-trained on source devices and fine-tuned on the samples
 --            (nasflat.model_gnn).
+--   help     the HELP baseline: an MLP conditioned on the target's latencies on 10 reference architectures,
+--            meta-learned with MAML over source devices, adapted on the samples (nasflat.model_help).
 --
 -- fit options common to every kind (the rest belong to the kind: see its DEFAULTS):
---   kind      "hybrid" (default), "ridge" or "nasflat".
+--   kind      "hybrid" (default), "ridge", "nasflat" or "help".
 --   space     "nb201" or "fbnet" (or a Space), required.
 --   samples   {archs = list, ms = Tensor or list}: the target device's measurements, required. An arch is an arch
 --             string in either form the space accepts, or a code. Each ms must be a positive finite number.
@@ -42,8 +44,9 @@ local json = require "nasflat.json"
 
 local M = {}
 
-M.KINDS = {hybrid = "nasflat.model_hybrid", ridge = "nasflat.model_ridge", nasflat = "nasflat.model_gnn"}
-M.KIND_NAMES = {"hybrid", "nasflat", "ridge"}
+M.KINDS = {hybrid = "nasflat.model_hybrid", ridge = "nasflat.model_ridge", nasflat = "nasflat.model_gnn",
+  help = "nasflat.model_help"}
+M.KIND_NAMES = {"hybrid", "nasflat", "ridge", "help"}
 M.DEFAULT_KIND = "hybrid"
 M.FORMAT = "nasflat-model"
 M.FORMAT_VERSION = 1

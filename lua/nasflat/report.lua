@@ -20,7 +20,10 @@ function M.paper_table(records, budget)
   local names, ours = {}, {nasflat = {}, hybrid = {}, ridge = {}}
   for _, rec in ipairs(records) do
     names[#names + 1] = rec.task
-    for p, by in pairs(rec.mean) do ours[p][rec.task] = by[budget_key(rec, budget)] end
+    for p, by in pairs(rec.mean) do
+      ours[p] = ours[p] or {}
+      ours[p][rec.task] = by[budget_key(rec, budget)]
+    end
   end
   local lines = {"| predictor | " .. table.concat(names, " | ") .. " | mean |",
     "|---|" .. string.rep("---|", #names + 1)}
@@ -40,6 +43,9 @@ function M.paper_table(records, budget)
     row(string.format("hybrid (ours): %s-weighted %s", cfg.hybrid_weights or "cv", comps), ours.hybrid)
   end
   if next(ours.ridge) then row("structural ridge (ours)", ours.ridge) end
+  for _, p in ipairs(require("nasflat.model").KIND_NAMES) do   -- the other kinds (the baselines), in kind order
+    if p ~= "nasflat" and p ~= "hybrid" and p ~= "ridge" and ours[p] then row(p .. " (ours)", ours[p]) end
+  end
   for _, label in ipairs({"NASFLAT", "MultiPredict", "HELP"}) do
     row(label .. " (published)", tasks.PUBLISHED[label])
   end
