@@ -71,7 +71,7 @@ static void read_config(lua_State *L, int idx, nf_model_cfg *c)
 {
     static const char *const allowed[] = {
         "nodes", "n_ops", "z_dim", "layer", "heads", "device_at", "op_dim", "hw_dim", "node_dim", "hid",
-        "op_layers", "main_layers", "gate_mlp", "upd_hidden", "z_hidden", "z_out", "dev_out", "head", "dropout",
+        "op_layers", "main_layers", "gate_mlp", "upd_hidden", "z_hidden", "z_out", "z_raw", "dev_out", "head", "dropout",
         "readout", "none_op", "quirk_io_emb", "quirk_gat_mask_zero", "gat_slope", "op_encoding",
         NULL};
     nf_lua_check_options(L, idx, "Model", allowed);
@@ -109,6 +109,7 @@ static void read_config(lua_State *L, int idx, nf_model_cfg *c)
     read_widths(L, idx, "head", &c->n_head, c->head);
     c->upd_hidden = opt_int(L, idx, "upd_hidden", c->upd_hidden);
     c->z_out = opt_int(L, idx, "z_out", c->z_out);
+    c->z_raw = opt_int(L, idx, "z_raw", c->z_raw);
     c->dev_out = opt_int(L, idx, "dev_out", c->dev_out);
     c->dropout = (float)nf_lua_opt_number(L, idx, "dropout", c->dropout);
     const char *ro = nf_lua_opt_string(L, idx, "readout", "mean");
@@ -144,7 +145,7 @@ static void push_config(lua_State *L, const nf_model_cfg *c)
     push_widths(L, "gate_mlp", c->n_gate_mlp, c->gate_mlp);
     push_widths(L, "z_hidden", c->n_z_hidden, c->z_hidden);
     push_widths(L, "head", c->n_head, c->head);
-    SETI("upd_hidden", c->upd_hidden); SETI("z_out", c->z_out); SETI("dev_out", c->dev_out);
+    SETI("upd_hidden", c->upd_hidden); SETI("z_out", c->z_out); SETI("z_raw", c->z_raw); SETI("dev_out", c->dev_out);
     lua_pushnumber(L, (double)c->dropout); lua_setfield(L, -2, "dropout");
     SETS("readout", nf_readout_name(c->readout)); SETI("none_op", c->none_op);
     SETB("quirk_io_emb", c->quirk_io_emb); SETB("quirk_gat_mask_zero", c->quirk_gat_mask_zero);

@@ -116,10 +116,11 @@ int64_t nf_model_readout_dim(const nf_model_cfg *c)
     return c->main_layers[c->n_main_layers - 1];
 }
 
-/* Head input width: readout, then the z embedder's output, then the device embedder's. */
+/* Head input width: readout, then the z embedder's output and the raw z columns, then the device embedder's. */
 static int64_t head_in(const nf_model_cfg *c)
 {
-    return nf_model_readout_dim(c) + (c->z_dim > 0 ? c->z_out : 0) + (c->device_at == NF_DEV_HEAD ? c->dev_out : 0);
+    return nf_model_readout_dim(c) + (c->z_dim > 0 ? c->z_out + c->z_raw : 0) +
+           (c->device_at == NF_DEV_HEAD ? c->dev_out : 0);
 }
 
 const char *nf_op_encoding_name(nf_op_encoding e) { return e == NF_OPENC_ONEHOT ? "onehot" : "learned"; }
@@ -171,6 +172,9 @@ nf_status nf_model_cfg_check(const nf_model_cfg *c, nf_err *err)
         return nf_seterr(err, NF_EINVAL, "model config: n_ops must be in 1..100000 (got %d)", c->n_ops);
     if (c->z_dim < 0 || c->z_dim > 65536)
         return nf_seterr(err, NF_EINVAL, "model config: z_dim must be in 0..65536 (got %d)", c->z_dim);
+    if (c->z_raw < 0 || (c->z_raw > 0 && c->z_raw >= c->z_dim))
+        return nf_seterr(err, NF_EINVAL, "model config: z_raw must be in 0..z_dim-1 (got %d, z_dim %d)", c->z_raw,
+                         c->z_dim);
     if (c->arch != NF_ARCH_GRAPH && c->arch != NF_ARCH_MLP)
         return nf_seterr(err, NF_EINVAL, "model config: unknown architecture %d", (int)c->arch);
     if (c->layer < NF_GL_DGF || c->layer > NF_GL_ENSEMBLE)
@@ -354,7 +358,7 @@ static nf_status build_layout(nf_model *m, nf_err *err)
     if (graph && c->quirk_io_emb) TRY(add_slice(m, "io_out", 1, c->op_dim, I_NORMAL, 0, &o->io_out, err));
     if (graph) TRY(graph_layout(m, err));
     if (c->z_dim > 0) {
-        int64_t in = c->z_dim;
+        int64_t in = c->z_dim - c->z_raw;
         for (int k = 0; k <= c->n_z_hidden; k++) {
             int64_t out = k < c->n_z_hidden ? c->z_hidden[k] : c->z_out;
             snprintf(buf, sizeof buf, "z%d", k + 1);
@@ -850,17 +854,23 @@ nf_status nf_model_forward(nf_model *m, int64_t B, const int32_t *ops, const flo
     int64_t col = nf_model_readout_dim(c);
     if (c->z_dim > 0) {
         const float *zx = z;
-        int64_t zin = c->z_dim;
+        int64_t zin = c->z_dim - c->z_raw, ld = c->z_dim;   /* the embedder reads the first z_dim − z_raw columns */
         for (int k = 0; k < c->n_z_hidden; k++) {
-            if ((st = mlp_hidden(m, zx, zin, m->o.zW[k], m->o.zb[k], B, zin, c->z_hidden[k], a->zh[k], a->zmask[k], 1, rng, err)))
+            if ((st = mlp_hidden(m, zx, ld, m->o.zW[k], m->o.zb[k], B, zin, c->z_hidden[k], a->zh[k], a->zmask[k], 1, rng, err)))
                 return st;
             zx = a->zh[k];
-            zin = c->z_hidden[k];
+            zin = ld = c->z_hidden[k];
         }
         int k = c->n_z_hidden;
-        if ((st = nf_linear_forward(zx, zin, P + m->o.zW[k], P + m->o.zb[k], B, zin, c->z_out, a->zo, err))) return st;
+        if ((st = nf_linear_forward(zx, ld, P + m->o.zW[k], P + m->o.zb[k], B, zin, c->z_out, a->zo, err))) return st;
         for (int64_t b = 0; b < B; b++) memcpy(a->hin + b * hin + col, a->zo + b * c->z_out, (size_t)c->z_out * sizeof(float));
         col += c->z_out;
+        if (c->z_raw > 0) {
+            const int64_t r0 = c->z_dim - c->z_raw;
+            for (int64_t b = 0; b < B; b++)
+                memcpy(a->hin + b * hin + col, z + b * c->z_dim + r0, (size_t)c->z_raw * sizeof(float));
+            col += c->z_raw;
+        }
     }
     if (c->device_at == NF_DEV_HEAD) {
         for (int64_t b = 0; b < B; b++)
@@ -1076,9 +1086,9 @@ nf_status nf_model_backward(nf_model *m, const float *dscores, nf_err *err)
     if (c->z_dim > 0) {
         for (int64_t b = 0; b < B; b++) memcpy(d + b * c->z_out, a->dhin + b * hin + col, (size_t)c->z_out * sizeof(float));
         for (int k = c->n_z_hidden; k >= 0; k--) {
-            int64_t in = k ? c->z_hidden[k - 1] : c->z_dim, out = k < c->n_z_hidden ? c->z_hidden[k] : c->z_out;
+            int64_t in = k ? c->z_hidden[k - 1] : c->z_dim - c->z_raw, out = k < c->n_z_hidden ? c->z_hidden[k] : c->z_out;
             const float *X = k ? a->zh[k - 1] : m->z;
-            if ((st = nf_linear_backward(X, in, P + m->o.zW[k], d, B, in, out, G + m->o.zW[k], G + m->o.zb[k],
+            if ((st = nf_linear_backward(X, k ? in : c->z_dim, P + m->o.zW[k], d, B, in, out, G + m->o.zW[k], G + m->o.zb[k],
                                          k ? dn : NULL, in, 0, err))) return st;
             if (k) {
                 if (m->train && c->dropout > 0.0f) nf_dropout_backward(a->zmask[k - 1], dn, dn, (size_t)(B * in));
@@ -1086,7 +1096,7 @@ nf_status nf_model_backward(nf_model *m, const float *dscores, nf_err *err)
                 float *t = d; d = dn; dn = t;
             }
         }
-        col += c->z_out;
+        col += c->z_out + c->z_raw;   /* the raw z columns are inputs: no gradient */
     }
     if (c->device_at == NF_DEV_HEAD) {
         const int64_t dw = c->dev_out;
@@ -1131,10 +1141,10 @@ double nf_model_flops(const nf_model *m, int64_t B)
     }
     double hin = (double)nf_model_readout_dim(c);
     if (c->z_dim > 0) {
-        double zi = c->z_dim;
+        double zi = c->z_dim - c->z_raw;
         for (int k = 0; k < c->n_z_hidden; k++) { fl += 2.0 * zi * c->z_hidden[k]; zi = c->z_hidden[k]; }
         fl += 2.0 * zi * c->z_out;
-        hin += c->z_out;
+        hin += c->z_out + c->z_raw;
     }
     if (c->device_at == NF_DEV_HEAD) {
         fl += 2.0 * c->hw_dim * c->dev_out + 2.0 * c->dev_out * c->dev_out;

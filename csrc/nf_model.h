@@ -46,6 +46,9 @@ typedef struct {
     int upd_hidden;                            /* gate-update MLP hidden width (128) */
     int n_z_hidden, z_hidden[NF_MAXL];         /* z embedder hidden widths (128, 128) */
     int z_out;                                 /* z embedder output (48) */
+    int z_raw;                                 /* the last z_raw columns of z skip the embedder: the head reads
+                                                * them as they are, after the embedder's output (0: none; the
+                                                * embedder reads the first z_dim − z_raw columns) */
     int dev_out;                               /* device embedder width at the head (48) */
     int n_head, head[NF_MAXL];                 /* head MLP (200, 200, 200) */
     float dropout;                             /* head and z embedder (0.1) */

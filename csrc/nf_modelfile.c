@@ -39,6 +39,7 @@ static void header_json(const nf_model *m, nf_wbuf *b)
     nf_wbuf_printf(b, "\"nodes\":%d,\"n_ops\":%d,\"z_dim\":%d,\"layer\":\"%s\",\"heads\":%d,\"device_at\":\"%s\"",
               c->nodes, c->n_ops, c->z_dim, nf_model_layer_name(c), c->heads, nf_dev_at_name(c->device_at));
     nf_wbuf_printf(b, ",\"op_encoding\":\"%s\"", nf_op_encoding_name(c->op_encoding));
+    if (c->z_raw) nf_wbuf_printf(b, ",\"z_raw\":%d", c->z_raw);   /* absent: 0 (files written before it existed) */
     nf_wbuf_printf(b, ",\"op_dim\":%d,\"hw_dim\":%d,\"node_dim\":%d,\"hid\":%d,\"upd_hidden\":%d,\"z_out\":%d,\"dev_out\":%d",
               c->op_dim, c->hw_dim, c->node_dim, c->hid, c->upd_hidden, c->z_out, c->dev_out);
     json_ints(b, "op_layers", c->n_op_layers, c->op_layers);
@@ -330,6 +331,8 @@ static nf_status read_config(cfgread *r, nf_model_cfg *c)
     TRY(cfg_int(r, "hid", &c->hid));
     TRY(cfg_int(r, "upd_hidden", &c->upd_hidden));
     TRY(cfg_int(r, "z_out", &c->z_out));
+    c->z_raw = 0;   /* optional: written only when set */
+    if (jget(r->p, r->cfg, "z_raw")) TRY(cfg_int(r, "z_raw", &c->z_raw));
     TRY(cfg_int(r, "dev_out", &c->dev_out));
     TRY(cfg_ints(r, "op_layers", &c->n_op_layers, c->op_layers));
     TRY(cfg_ints(r, "main_layers", &c->n_main_layers, c->main_layers));

@@ -251,7 +251,8 @@ end)
 
 describe("experiment.run", function()
   it("raises on programmer errors", function()
-    support.raises("experiment.run: unknown predictor 'gnn' (known: hybrid, nasflat, ridge)",
+    support.raises("experiment.run: unknown predictor 'gnn' (known: " ..
+      table.concat(require("nasflat.model").KIND_NAMES, ", ") .. ")",
       experiment.run, {source = source("synthetic"), task = ZTASK, predictors = {"gnn"}})
     support.raises("experiment.run: unknown option 'budget'", experiment.run,
       {source = source("synthetic"), task = ZTASK, budget = 20})

@@ -143,7 +143,7 @@ describe("model.fit and predict", function()
   it("raises on programmer errors and returns nil, message for too few samples", function()
     local src = zoo("nb201")
     local s = samples(src, "gpu_mobile", 10)
-    support.raises("model.fit: unknown kind 'gnn' (known: hybrid, nasflat, ridge)", model.fit,
+    support.raises("model.fit: unknown kind 'gnn' (known: " .. table.concat(model.KIND_NAMES, ", ") .. ")", model.fit,
       {kind = "gnn", space = "nb201", samples = s})
     support.raises("model.fit: unknown option 'budget'", model.fit, {kind = "ridge", space = "nb201", samples = s,
       budget = 3})

@@ -15,6 +15,8 @@
 --            (nasflat.model_gnn).
 --   help     the HELP baseline: an MLP conditioned on the target's latencies on 10 reference architectures,
 --            meta-learned with MAML over source devices, adapted on the samples (nasflat.model_help).
+--   multipredict  the MultiPredict baseline (AutoML-Conf 2023): zero-cost proxies and a learnable device embedding,
+--            an MLP pre-trained on source devices, few-shot transfer (nasflat.model_multipredict).
 --
 -- fit options common to every kind (the rest belong to the kind: see its DEFAULTS):
 --   kind      "hybrid" (default), "ridge", "nasflat" or "help".
@@ -45,8 +47,8 @@ local json = require "nasflat.json"
 local M = {}
 
 M.KINDS = {hybrid = "nasflat.model_hybrid", ridge = "nasflat.model_ridge", nasflat = "nasflat.model_gnn",
-  help = "nasflat.model_help"}
-M.KIND_NAMES = {"hybrid", "nasflat", "ridge", "help"}
+  multipredict = "nasflat.model_multipredict", help = "nasflat.model_help"}
+M.KIND_NAMES = {"hybrid", "nasflat", "ridge", "multipredict", "help"}
 M.DEFAULT_KIND = "hybrid"
 M.FORMAT = "nasflat-model"
 M.FORMAT_VERSION = 1

@@ -30,6 +30,8 @@
 --   hidden = 128         width of every graph layer and of the gate MLP (shortcut)
 --   op_layers, main_layers, gate_mlp   explicit width lists (default {h,h}, {h,h,h}, {h,h,h})
 --   head = {200,200,200} head MLP; z_hidden = {128,128}, z_out = 48 (z embedder)
+--   z_raw = 0            the last z_raw columns of z skip the z embedder: the head reads them unchanged
+--                        (after the embedder's output); the embedder reads the first z_dim - z_raw
 --   op_dim = 40 (device per node) or 48; hw_dim = 8; node_dim = 48; hid = 96; upd_hidden = 128;
 --   dev_out = 48; heads = 4; dropout = 0.1
 --   readout = "mean"     "mean" over all nodes, "masked" (skip none_op nodes), "reference" (the
@@ -51,7 +53,7 @@ Predictor.__index = Predictor
 local NIL = util.NIL
 local NEW_DEFAULTS = {
   nodes = 8, n_ops = 7, devices = NIL, layer = "ensemble", device_at = NIL, op_encoding = NIL, z_dim = 0, hidden = 128,
-  op_layers = NIL, main_layers = NIL, gate_mlp = NIL, head = NIL, z_hidden = NIL, z_out = 48,
+  op_layers = NIL, main_layers = NIL, gate_mlp = NIL, head = NIL, z_hidden = NIL, z_out = 48, z_raw = 0,
   op_dim = NIL, hw_dim = 8, node_dim = 48, hid = 96, upd_hidden = 128, dev_out = 48, heads = 4, dropout = 0.1,
   readout = "mean", none_op = NIL, seed = 1,
   quirk_io_emb = false, quirk_gat_mask_zero = false, gat_slope = 0.2,
@@ -92,7 +94,7 @@ function M.new(opts)
     nodes = o.nodes, n_ops = o.n_ops, z_dim = o.z_dim, layer = o.layer, device_at = o.device_at,
     op_encoding = o.op_encoding,
     op_layers = o.op_layers or {h, h}, main_layers = o.main_layers or {h, h, h}, gate_mlp = o.gate_mlp or {h, h, h},
-    head = o.head or {200, 200, 200}, z_hidden = o.z_hidden or {128, 128}, z_out = o.z_out,
+    head = o.head or {200, 200, 200}, z_hidden = o.z_hidden or {128, 128}, z_out = o.z_out, z_raw = o.z_raw,
     op_dim = o.op_dim, hw_dim = o.hw_dim, node_dim = o.node_dim, hid = o.hid, upd_hidden = o.upd_hidden,
     dev_out = o.dev_out, heads = o.heads, dropout = o.dropout, readout = o.readout, none_op = o.none_op,
     quirk_io_emb = o.quirk_io_emb, quirk_gat_mask_zero = o.quirk_gat_mask_zero, gat_slope = o.gat_slope,
