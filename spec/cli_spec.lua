@@ -218,7 +218,7 @@ describe("nasflat usage errors", function()
       {{"fit", "--space", "nb201", "--samples", "s.csv"}, "fit: --out is required (see `nasflat fit --help`)"},
       {{"fit", "--space", "darts", "--samples", "s.csv", "--out", "m"}, "fit: --space must be nb201 or fbnet (got 'darts')"},
       {{"fit", "--space", "nb201", "--samples", "s.csv", "--out", "m", "--predictor", "gnn"},
-        "fit: --predictor must be one of hybrid,nasflat,ridge (got 'gnn')"},
+        "fit: --predictor must be one of " .. table.concat(nf.model.KIND_NAMES, ",") .. " (got 'gnn')"},
     }
     for _, c in ipairs(cases) do fails(2, "nasflat: " .. c[2], c[1]) end
   end)
