@@ -422,18 +422,20 @@ nf_status nf_mlp_meta_train(nf_mlp *m, const float *x, int64_t N, const float *y
         return nf_seterr(err, NF_EINVAL, "mlp: %d inner steps (1..%d, the network's max_steps)", o->steps, m->T);
     if (!(o->lr > 0.0f)) return nf_seterr(err, NF_EINVAL, "mlp: meta learning rate must be positive");
     /* per call, not per step: each device's labelled rows, and the draw buffers */
-    int64_t *rows = malloc((size_t)(D * N + D + N + o->support + o->query + D) * sizeof(int64_t));
+    const int64_t NS = N > D ? N : D;   /* the draw scratch serves draws over rows and over devices */
+    int64_t *rows = malloc((size_t)(D * N + D + NS + o->support + o->query + D) * sizeof(int64_t));
     if (!rows) return nf_seterr(err, NF_ENOMEM, "mlp: out of memory (%lld rows)", (long long)(D * N));
-    int64_t *cnt = rows + D * N, *scratch = cnt + D, *pick = scratch + N, *devs = pick + o->support + o->query;
+    int64_t *cnt = rows + D * N, *scratch = cnt + D, *pick = scratch + NS, *devs = pick + o->support + o->query;
     const int64_t need = o->support + o->query;
     for (int64_t d = 0; d < D; d++) {
         cnt[d] = 0;
         for (int64_t r = 0; r < N; r++)
             if (!isnan(y[d * N + r])) rows[d * N + cnt[d]++] = r;
         if (cnt[d] < need) {
+            const long long have = (long long)cnt[d];
             free(rows);
             return nf_seterr(err, NF_EINVAL, "mlp: device %lld has %lld labelled rows, an episode needs %lld",
-                             (long long)d + 1, (long long)cnt[d], (long long)need);
+                             (long long)d + 1, have, (long long)need);
         }
     }
     const int64_t P = m->P, ix = m->c.in_x;
