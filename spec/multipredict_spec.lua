@@ -217,6 +217,38 @@ describe("model kind multipredict", function()
     P:free()
   end)
 
+  it("fits and predicts through the command line (nasflat fit --predictor multipredict, nasflat predict)", function()
+    local s = pick("pixel3", 12, 9)
+    local lines = {"arch,ms"}
+    for i, a in ipairs(s.archs) do lines[#lines + 1] = a .. "," .. s.ms[i] end
+    local csv = support.tmpfile(table.concat(lines, "\n") .. "\n", ".csv")
+    local out = os.tmpname()
+    local function run(args)
+      local parts = {"NASFLAT_DATA=" .. support.quote(dir), "./bin/nasflat"}
+      for _, a in ipairs(args) do parts[#parts + 1] = support.quote(a) end
+      return support.capture(table.concat(parts, " "))
+    end
+    local r = run{"fit", "--space", "nb201", "--samples", csv, "--out", out, "--predictor", "multipredict",
+      "--task", "N1", "--target", "board", "--kind-options",
+      "multipredict.epochs=5,multipredict.pretrain_samples=100,multipredict.runs=2,multipredict.transfer_epochs=5"}
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("nasflat.Model%(multipredict, nb201, target board, 12 samples%)", r.out)
+    assert.matches("2 fine%-tuned copies averaged", r.out)
+    r = run{"predict", "--model", out, s.archs[1], s.archs[2]}
+    assert.are.equal(0, r.code, r.err)
+    local P = assert(model.load(out))
+    local ms = P:predict{s.archs[1], s.archs[2]}
+    local printed = tonumber(r.out:match("\n[^,\n]+,([%d.eE+-]+)\n"))
+    assert.is_true(math.abs(printed - ms:get(1)) <= 1e-6 * ms:get(1), r.out)
+    r = run{"fit", "--space", "nb201", "--samples", csv, "--out", out, "--predictor", "multipredict",
+      "--kind-options", "multipredict.runs=0"}
+    assert.are_not.equal(0, r.code)
+    assert.matches("option 'runs' must be an integer >= 1", r.err)
+    P:free()
+    os.remove(csv)
+    os.remove(out)
+  end)
+
   it("transfers to task N1's targets with the reference settings (mean Spearman > 0.80 at 20 samples)", function()
     -- measured with these draws: 0.891 (5 targets, 20 random samples each); with the proxies through the frozen
     -- encoder instead (proxies_at = "encoder", the first version) the same draws scored 0.72

@@ -143,12 +143,17 @@ local function batch_of(X)
   return {ops = core.Tensor.new(n, 2):fill(0), adj = core.Tensor.new(n, 2, 2):fill(0), z = X}
 end
 
+--- The data directory of a Source (or a directory name), absolute (a model is saved with it and may be used from
+-- another working directory), or nil (synthetic zoo: nasflat.data.dir() at prediction time).
 local function data_dir_of(src)
+  local dir
   if type(src) == "table" and src.info and not src.synthetic and type(src.info.data) == "string" then
-    return src.info.data
+    dir = src.info.data
+  elseif type(src) == "string" then
+    dir = src
   end
-  if type(src) == "string" then return src end
-  return nil
+  if dir and dir:sub(1, 1) ~= "/" and os.getenv("PWD") then dir = os.getenv("PWD") .. "/" .. dir end
+  return dir
 end
 
 --- Pre-train a MultiPredict network on the source devices of a Source. o: the DEFAULTS' pre-training fields and
