@@ -149,6 +149,13 @@ describe("model kind multipredict", function()
     assert.are.equal(300, ms:size())
     for i = 1, 300 do assert.is_true(ms:get(i) > 0 and ms:get(i) < math.huge) end
     assert.are.equal(math.huge, info.halfwidth_log)   -- no honest residuals: an infinite interval
+    local f = P.fitted   -- log ms is bounded by the squashed scores' range, c ± 2h
+    local lo, hi = f.a + f.b * (f.c - 2 * f.h), f.a + f.b * (f.c + 2 * f.h)
+    if lo > hi then lo, hi = hi, lo end
+    for i = 1, 300 do
+      local l = info.logms:get(i)
+      assert.is_true(l >= lo - 1e-4 and l <= hi + 1e-4, string.format("log ms %g outside [%g, %g]", l, lo, hi))
+    end
     assert.matches("MultiPredict: input onehot%+zcp %(43%)", tostring(P))
     local path = support.tmpfile("")
     assert(P:save(path))
