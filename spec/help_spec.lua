@@ -318,6 +318,13 @@ describe("the help kind (real data)", function()
     os.remove(path)
     assert.are.same(ms:totable(), Q:predict(list):totable())
     assert.matches("HELP: MAML%-trained MLP %(second order, learned inner lr%)", tostring(Q))
+    -- more inner steps at transfer than at meta-training (HELP's num_eval_updates): the network grows its workspace
+    local P5 = assert(nf.model.fit{kind = "help", space = "nb201", samples = samples("pixel2", 20, 1),
+      target = "pixel2", data = src, pretrained = pre, transfer_steps = 5})
+    assert.matches("2 inner steps, 5 at transfer", tostring(P5), 1, true)
+    assert.are_not.same(ms:totable(), P5:predict(list):totable())
+    support.raises("option 'transfer_steps' must be an integer in 0..100", nf.model.fit, {kind = "help",
+      space = "nb201", samples = samples("pixel2", 20, 1), pretrained = pre, transfer_steps = 1.5})
     -- the refit keeps the meta-trained network
     local R = assert(P:refit(samples("pixel2", 12, 3)))
     assert.are.equal(22, R.adapt_rows)

@@ -49,7 +49,8 @@ M.DEFAULTS = {
   tasks = 8,                 -- devices per episode (meta-batch)
   support = 10,              -- support rows per device and episode
   query = 200,               -- query rows per device and episode
-  inner_steps = 2,           -- inner-loop steps, at meta-training and at transfer
+  inner_steps = 2,           -- inner-loop steps at meta-training (and at transfer unless transfer_steps)
+  transfer_steps = util.NIL, -- inner-loop steps at transfer (HELP's num_eval_updates); nil: inner_steps
   inner_lr = 1e-3,           -- inner learning rate (the initial value when learn_inner_lr)
   learn_inner_lr = true,     -- Meta-SGD: one learned inner learning rate per parameter (HELP's alpha_on)
   meta_lr = 1e-4,            -- Adam learning rate of the outer update
@@ -178,6 +179,10 @@ local function check_options(o, fname)
       error(fname .. ": option '" .. k .. "' must be positive", 4)
     end
   end
+  if o.transfer_steps ~= nil and (math.type(o.transfer_steps) ~= "integer" or o.transfer_steps < 0 or
+    o.transfer_steps > 100) then
+    error(fname .. ": option 'transfer_steps' must be an integer in 0..100", 4)
+  end
   if o.reference_ms ~= nil and (type(o.reference_ms) ~= "table" or #o.reference_ms ~= M.N_REFERENCE) then
     error(string.format("%s: option 'reference_ms' must be a list of %d latencies", fname, M.N_REFERENCE), 4)
   end
@@ -281,11 +286,11 @@ local function target_reference(o, ref_archs, archs, ms)
     table.concat(ref_archs, "\n  ")
 end
 
---- A clone of the meta-trained network with room for `rows` rows.
-local function with_rows(net, rows)
+--- A clone of the meta-trained network with room for `rows` rows and `steps` inner steps.
+local function with_rows(net, rows, steps)
   local cfg = net:config()
-  if cfg.max_rows >= rows then return net:clone() end
-  cfg.max_rows = rows
+  if cfg.max_rows >= rows and cfg.max_steps >= steps then return net:clone() end
+  cfg.max_rows, cfg.max_steps = math.max(rows, cfg.max_rows), math.max(steps, cfg.max_steps)
   local c = core.Mlp(cfg)
   c:set_params(net:params())
   c:set_alpha(net:alpha())
@@ -360,8 +365,9 @@ function M.fit(o, space, archs, ms)
   end
   local x = M.encode(space, list)
   local y = core.Tensor.from(lab)
-  local net = with_rows(pre.net, math.max(#list, 256))
-  net:adapt(x, fr.h, y, pre.options.inner_steps)
+  local steps = o.transfer_steps or pre.options.inner_steps
+  local net = with_rows(pre.net, math.max(#list, 256), steps)
+  net:adapt(x, fr.h, y, steps)
   x:free(); y:free()
   local opts = {}
   for k in pairs(M.DEFAULTS) do
@@ -425,9 +431,9 @@ end
 function M.describe(m)
   local o = m.options
   return {
-    string.format("HELP: MAML-trained MLP (%s order, %s inner lr), %d inner steps; protocol %s",
+    string.format("HELP: MAML-trained MLP (%s order, %s inner lr), %d inner steps, %d at transfer; protocol %s",
       o.second_order and "second" or "first", o.learn_inner_lr and "learned" or "fixed", o.inner_steps or 0,
-      tostring(o.protocol)),
+      o.transfer_steps or o.inner_steps or 0, tostring(o.protocol)),
     string.format("adapted on %d architectures: %d samples and the 10 reference ones (their latencies from %s)",
       m.adapt_rows or 0, m.samples_used or 0, tostring(m.ref_from)),
     string.format("reference latencies %.4g .. %.4g ms; meta-trained on %d devices", m.lo, m.hi,
