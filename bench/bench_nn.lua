@@ -2,6 +2,8 @@
 -- forward-only graphs/s over all 15,625 NB201 cells, FLOPs per graph, achieved GFLOP/s and their
 -- ratio to the sgemm 1024x128x128 peak measured by bench/bench.lua in the same run (at the same
 -- thread count: the default, and one thread), peak memory.
+-- The same for the configurations the network may ship with: GAT masked logits 0 instead of −∞
+-- (quirk_gat_mask_zero: every node attends to every node), and that with the unpruned 8-node graphs.
 -- Run alone: `lua5.4 bench/bench_nn.lua` (then it measures the peak itself).
 local nf = require "nasflat"
 local util = require "nasflat.util"
@@ -30,8 +32,9 @@ if type(ctx) ~= "table" then
 end
 
 -- NB201 op-on-node graphs of all 15,625 cells (METHOD §2); labels: output 0, input 1, ops 2..6.
+-- unpruned: the 8-node cell graph before pruning (every edge, dead ops kept).
 local EDGES = {{1, 2}, {1, 3}, {1, 5}, {2, 4}, {2, 6}, {3, 7}, {4, 7}, {5, 8}, {6, 8}, {7, 8}}
-local function all_nb201()
+local function all_nb201(unpruned)
   local G = 15625
   local ops, adj = nf.Tensor.new(G, 8), nf.Tensor.new(G, 8, 8)
   for g = 1, G do
@@ -45,7 +48,8 @@ local function all_nb201()
     for k = 1, 6 do
       local v = k + 1
       ops:set(g, v, d[k] + 2)
-      if d[k] == 0 then
+      if unpruned then -- luacheck: ignore 542 (dead ops stay in the graph)
+      elseif d[k] == 0 then
         for j = 1, 8 do A[v][j], A[j][v] = 0, 0 end
       elseif d[k] == 1 then
         for p = 1, 8 do if A[p][v] == 1 then for s = 1, 8 do if A[v][s] == 1 then A[p][s] = 1 end end end end
@@ -57,59 +61,67 @@ local function all_nb201()
     for v = 8, 1, -1 do if bwd[v] then for p = 1, 8 do if A[p][v] == 1 then bwd[p] = true end end end end
     for i = 1, 8 do
       for j = 1, 8 do
-        if A[i][j] == 1 and fwd[i] and bwd[i] and fwd[j] and bwd[j] then adj:set(g, i, j, 1) end
+        if A[i][j] == 1 and (unpruned or fwd[i] and bwd[i] and fwd[j] and bwd[j]) then adj:set(g, i, j, 1) end
       end
     end
   end
   return {ops = ops, adj = adj}
 end
 
-local G = all_nb201()
-local P = nf.predictor.new{devices = {"a", "b", "c", "d"}}
-local m = P:core()
 local B = 128
-local flops = P:flops(B)
-print(string.format("predictor: default ensemble model, %d parameters, %.2f MFLOP per graph forward (batch %d), "
-  .. "~%.2f MFLOP per graph per training step (3x)", P:n_params(), flops / 1e6, B, 3 * flops / 1e6))
+local rows, dev, y = {}, {}, nf.Tensor.new(B)
+for i = 1, B do rows[i] = (i * 97) % 15625 + 1; dev[i] = i % 4 + 1; y:set(i, (i * 37 % 128) / 128) end
 
 -- training: batches of 128 (gather, forward, hinge loss, backward, AdamW), one batch per epoch;
 -- then forward over every cell. At the default thread count and, when that is more than one,
 -- at one thread too (small GEMMs on a shared machine often gain nothing from a second thread).
-local rows, dev, y = {}, {}, nf.Tensor.new(B)
-for i = 1, B do rows[i] = (i * 97) % 15625 + 1; dev[i] = i % 4 + 1; y:set(i, (i * 37 % 128) / 128) end
-local train = {ops = G.ops, adj = G.adj, rows = rows, dev = dev, y = y, epochs = 3, batch = B, seed = 1}
-local flops_pred = P:flops(128)
-
-local function run(threads, peak)
-  nf.set_threads(threads)
-  train.epochs = 3
-  m:train(train) -- warm up (arena, BLAS buffers)
-  local best = math.huge
-  for _ = 1, 3 do
-    train.epochs = 20
-    local t0 = now()
-    m:train(train)
-    best = math.min(best, (now() - t0) / 20)
+-- label: "" for the default configuration, else the variant's name after each line.
+local function bench(label, P, G)
+  local m = P:core()
+  local flops = P:flops(B)
+  local tag = label == "" and "" or " [" .. label .. "]"
+  print(string.format("predictor%s: %d parameters, %.2f MFLOP per graph forward (batch %d), "
+    .. "~%.2f MFLOP per graph per training step (3x)", label == "" and ": default ensemble model" or tag,
+    P:n_params(), flops / 1e6, B, 3 * flops / 1e6))
+  local train = {ops = G.ops, adj = G.adj, rows = rows, dev = dev, y = y, epochs = 3, batch = B, seed = 1}
+  local function run(threads, peak)
+    nf.set_threads(threads)
+    train.epochs = 3
+    m:train(train) -- warm up (arena, BLAS buffers)
+    local best = math.huge
+    for _ = 1, 3 do
+      train.epochs = 20
+      local t0 = now()
+      m:train(train)
+      best = math.min(best, (now() - t0) / 20)
+    end
+    local train_gps = B / best
+    local train_gflops = train_gps * 3 * flops / 1e9
+    print(string.format("train  (fwd+bwd+AdamW, batch %d, %d thr): %7.0f graphs/s %6.1f GFLOP/s = %3.0f%% of sgemm peak %.1f%s",
+      B, threads, train_gps, train_gflops, 100 * train_gflops / peak, peak, tag))
+    P:predict{graphs = G, device = "a", rows = {1, 2, 3}}
+    local bestf = math.huge
+    for _ = 1, 3 do
+      local t0 = now()
+      P:predict{graphs = G, device = "a"}
+      bestf = math.min(bestf, now() - t0)
+    end
+    local fwd_gps = 15625 / bestf
+    local fwd_gflops = fwd_gps * flops / 1e9
+    print(string.format("predict (all 15,625 NB201 cells, %d thr): %7.0f graphs/s %6.1f GFLOP/s = %3.0f%% of sgemm peak "
+      .. "(%.3f s)%s", threads, fwd_gps, fwd_gflops, 100 * fwd_gflops / peak, bestf, tag))
   end
-  local train_gps = B / best
-  local train_gflops = train_gps * 3 * flops / 1e9
-  print(string.format("train  (fwd+bwd+AdamW, batch %d, %d thr): %7.0f graphs/s %6.1f GFLOP/s = %3.0f%% of sgemm peak %.1f",
-    B, threads, train_gps, train_gflops, 100 * train_gflops / peak, peak))
-  P:predict{graphs = G, device = "a", rows = {1, 2, 3}}
-  local bestf = math.huge
-  for _ = 1, 3 do
-    local t0 = now()
-    P:predict{graphs = G, device = "a"}
-    bestf = math.min(bestf, now() - t0)
-  end
-  local fwd_gps = 15625 / bestf
-  local fwd_gflops = fwd_gps * flops_pred / 1e9
-  print(string.format("predict (all 15,625 NB201 cells, %d thr): %7.0f graphs/s %6.1f GFLOP/s = %3.0f%% of sgemm peak (%.3f s)",
-    threads, fwd_gps, fwd_gflops, 100 * fwd_gflops / peak, bestf))
+  run(ctx.threads, ctx.peak_gflops)
+  if ctx.threads > 1 and ctx.peak_gflops_1t then run(1, ctx.peak_gflops_1t) end
+  nf.set_threads(ctx.threads)
+  return m
 end
 
-run(ctx.threads, ctx.peak_gflops)
-if ctx.threads > 1 and ctx.peak_gflops_1t then run(1, ctx.peak_gflops_1t) end
-nf.set_threads(ctx.threads)
+local G = all_nb201()
+local m = bench("", nf.predictor.new{devices = {"a", "b", "c", "d"}}, G)
+local mem = m:bytes()
+bench("quirk_gat_mask_zero", nf.predictor.new{devices = {"a", "b", "c", "d"}, quirk_gat_mask_zero = true}, G)
+bench("quirk_gat_mask_zero, unpruned graphs", nf.predictor.new{devices = {"a", "b", "c", "d"}, quirk_gat_mask_zero = true},
+  all_nb201(true))
 print(string.format("memory: model %.1f MiB (params, grads, AdamW moments, activation arena); peak RSS %.0f MiB",
-  m:bytes() / 2 ^ 20, util.peak_rss_mib() or -1))
+  mem / 2 ^ 20, util.peak_rss_mib() or -1))

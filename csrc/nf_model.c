@@ -749,7 +749,7 @@ static nf_status graph_forward(nf_model *m, int64_t B, const int32_t *ops, const
     for (int64_t i = 1; i < N; i++) memcpy(a->NE + i * c->node_dim, P + m->o.node_other, (size_t)c->node_dim * sizeof(float));
     if ((st = nf_linear_forward(a->NE, c->node_dim, P + m->o.xW, P + m->o.xb, N, c->node_dim, c->hid, a->X, err))) return st;
 
-    /* 2. op pass: gates of all layers in one GEMM, then the graph layers */
+    /* 2. op pass: gates of all layers in one GEMM, then the graph layers (which turn them into σ in place) */
     if ((st = nf_linear_forward(a->G0, gd, P + m->o.op_gW, P + m->o.op_gb, BN, gd, m->Sop, a->Zop, err))) return st;
     for (int l = 0; l < c->n_op_layers; l++) {
         const float *H = l ? a->opY[l - 1] : a->X;
@@ -770,12 +770,7 @@ static nf_status graph_forward(nf_model *m, int64_t B, const int32_t *ops, const
     const int64_t uh = c->upd_hidden;
     if ((st = nf_gemm(NF_NOTRANS, NF_NOTRANS, B, uh, in, 1.0f, mx, in, P + m->o.up1W + gd * uh, uh, 0.0f, a->mW, uh, err))) return st;
     if ((st = nf_linear_forward(a->G0, gd, P + m->o.up1W, P + m->o.up1b, BN, gd, uh, a->U, err))) return st;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t i = 0; i < N; i++) {
-            float *u = a->U + (b * N + i) * uh;
-            const float *w = a->mW + b * uh;
-            for (int64_t f = 0; f < uh; f++) { float v = u[f] + w[f]; u[f] = v > 0.0f ? v : 0.0f; }
-        }
+    nf_add_rows_relu(a->U, a->mW, B, N, uh);
     if ((st = nf_linear_forward(a->U, uh, P + m->o.up2W, P + m->o.up2b, BN, uh, gd, a->Gp, err))) return st;
 
     /* 4. main pass gated by G' */
@@ -973,7 +968,8 @@ static nf_status graph_backward(nf_model *m, nf_err *err)
     for (int l = c->n_main_layers - 1; l >= 0; l--) {
         const float *H = l ? a->mainY[l - 1] : a->X;
         if ((st = nf_glayer_backward(&m->mainc[l], P + m->o.mainL[l], G + m->o.mainL[l], B, N, H, l == 0, m->adj, dcur,
-                                     a->dZ + m->mainco[l], m->Smain, l ? dnext : a->dX, 0, a->mainWS[l], err))) return st;
+                                     a->Zmain + m->mainco[l], a->dZ + m->mainco[l], m->Smain, l ? dnext : a->dX, 0,
+                                     a->mainWS[l], err))) return st;
         if (l) {
             nf_relu_backward(a->mainY[l - 1], dnext, dnext, (size_t)(BN * c->main_layers[l - 1]));
             float *t = dcur; dcur = dnext; dnext = t;
@@ -1018,7 +1014,8 @@ static nf_status graph_backward(nf_model *m, nf_err *err)
     for (int l = c->n_op_layers - 1; l >= 0; l--) {
         const float *H = l ? a->opY[l - 1] : a->X;
         if ((st = nf_glayer_backward(&m->opc[l], P + m->o.opL[l], G + m->o.opL[l], B, N, H, l == 0, m->adj, dcur,
-                                     a->dZ + m->opco[l], m->Sop, l ? dnext : a->dX, l == 0, a->opWS[l], err))) return st;
+                                     a->Zop + m->opco[l], a->dZ + m->opco[l], m->Sop, l ? dnext : a->dX, l == 0,
+                                     a->opWS[l], err))) return st;
         if (l) {
             nf_relu_backward(a->opY[l - 1], dnext, dnext, (size_t)(BN * c->op_layers[l - 1]));
             float *t = dcur; dcur = dnext; dnext = t;

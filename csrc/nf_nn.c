@@ -110,6 +110,17 @@ void nf_relu_backward(const float *Y, const float *dY, float *dX, size_t n)
     else relu_bwd_op(Y, dY, dX, (int64_t)n);
 }
 
+static void add_relu_row(float *restrict x, const float *restrict w, int64_t n)
+{
+    VLOOP(f, n, const float v = x[f] + w[f]; x[f] = v > 0.0f ? v : 0.0f;);
+}
+
+void nf_add_rows_relu(float *X, const float *w, int64_t groups, int64_t per, int64_t F)
+{
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t i = 0; i < per; i++) add_relu_row(X + (g * per + i) * F, w + g * F, F);
+}
+
 void nf_leaky_relu_forward(const float *X, float *Y, size_t n, float slope)
 {
     for (size_t i = 0; i < n; i++) Y[i] = X[i] > 0.0f ? X[i] : slope * X[i];
@@ -124,7 +135,7 @@ void nf_leaky_relu_backward(const float *X, const float *dY, float *dX, size_t n
  * to 87 (in the integer domain: float compares may trap and stop if-conversion; NaN passes
  * through), Cody-Waite reduction x = k·ln2 + r with k rounded to nearest by adding 1.5·2^23,
  * Cephes' polynomial for e^r, and 2^k built in the exponent bits. Within 3 ulp of e^x. */
-static inline float expf_fast(float x)
+NF_KERNEL float expf_fast(float x)
 {
     union { float f; uint32_t i; } q = {x}, u, v;
     const uint32_t ax = q.i & 0x7fffffffu;   /* 0x42AE0000 = 87.0f, 0x7F800000 = inf */
@@ -145,17 +156,18 @@ static inline float expf_fast(float x)
     return p * v.f;
 }
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf_fast(-x)); }
+NF_KERNEL float sigmoidf(float x) { return 1.0f / (1.0f + expf_fast(-x)); }
+
+/* In place (one restrict pointer) or out of place (distinct arrays), as the other element-wise
+ * kernels: both vectorise and store straight from the vector registers (a block through a local
+ * array stored lane by lane and stalled on store forwarding). */
+NF_KERNEL void sigmoid_ip(float *restrict x, int64_t n) { VLOOP(i, n, x[i] = sigmoidf(x[i]);); }
+NF_KERNEL void sigmoid_op(const float *restrict x, float *restrict y, int64_t n) { VLOOP(i, n, y[i] = sigmoidf(x[i]);); }
 
 NF_CLONES void nf_sigmoid_forward(const float *X, float *Y, size_t n)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {   /* blocks of 8 through a local: vectorises, in place stays legal */
-        float t[8];
-        for (size_t k = 0; k < 8; k++) t[k] = sigmoidf(X[i + k]);
-        for (size_t k = 0; k < 8; k++) Y[i + k] = t[k];
-    }
-    for (; i < n; i++) Y[i] = sigmoidf(X[i]);
+    if (X == Y) sigmoid_ip(Y, (int64_t)n);
+    else sigmoid_op(X, Y, (int64_t)n);
 }
 
 void nf_sigmoid_backward(const float *Y, const float *dY, float *dX, size_t n)
@@ -295,7 +307,7 @@ int64_t nf_glayer_nparams(const nf_glayer_cfg *c)
 
 /* Pointers into one layer's workspace. */
 typedef struct {
-    float *P, *gate, *dP, *red;           /* B·N·nb·F each (red: N·nb·F) */
+    float *P, *dP, *red;                  /* B·N·nb·F each (red: N·nb·F) */
     float *agg[NF_GL_MAXBR];              /* DGF: Aᵀ·S */
     float *V[NF_GL_MAXBR], *xhat[NF_GL_MAXBR], *rstd[NF_GL_MAXBR], *alpha[NF_GL_MAXBR], *e[NF_GL_MAXBR];
     float *scr;                           /* scratch: N·F + N·N + 2·F */
@@ -308,7 +320,6 @@ static void gl_layout(const nf_glayer_cfg *c, int64_t B, int64_t N, float *base,
     int64_t F = c->out, rows = B * N, o = 0;
 #define TAKE(ptr, n) do { (ptr) = base ? base + o : NULL; o += (n); } while (0)
     TAKE(w->P, rows * nb * F);
-    TAKE(w->gate, rows * nb * F);
     TAKE(w->dP, rows * nb * F);
     TAKE(w->red, N * nb * F);
     for (int k = 0; k < nb; k++) {
@@ -478,7 +489,7 @@ NF_KERNEL void gat_bwd_key_row(float *restrict dKi, float *restrict da, const fl
 }
 
 NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, int64_t N,
-                                      const float *H, int h_shared, const float *A, const float *Zg, int64_t ldz,
+                                      const float *H, int h_shared, const float *A, float *Zg, int64_t ldz,
                                       float *out, float *ws, nf_err *err)
 {
     nf_status st = gl_check(c, B, N, err);
@@ -498,8 +509,8 @@ NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, in
     for (int64_t g = 0; g < B; g++) {
         const float *Ag = A + g * N * N;
         const float *Pg = h_shared ? w.P : w.P + g * N * ld;
-        /* gates of this graph's nodes (all branches) */
-        for (int64_t i = 0; i < N; i++) nf_sigmoid_forward(Zg + (g * N + i) * ldz, w.gate + (g * N + i) * ld, (size_t)ld);
+        /* gates of this graph's nodes (all branches), in place of their pre-activations */
+        for (int64_t i = 0; i < N; i++) nf_sigmoid_forward(Zg + (g * N + i) * ldz, Zg + (g * N + i) * ldz, (size_t)ld);
         const float *bp = p + (int64_t)c->in * ld;   /* per-branch parameters follow W */
         for (int k = 0; k < nb; k++) {
             const int64_t co = k * F;
@@ -515,7 +526,7 @@ NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, in
                     }
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
-                    dgf_out_row(out + r * F, w.gate + r * ld + co, agg + i * F, Pg + i * ld + co, bias, s, k > 0, F);
+                    dgf_out_row(out + r * F, Zg + r * ldz + co, agg + i * F, Pg + i * ld + co, bias, s, k > 0, F);
                 }
             } else {
                 const float *a = bp, *gam = bp + F, *bet = bp + 2 * F;
@@ -555,7 +566,7 @@ NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, in
                     memset(V, 0, (size_t)F * sizeof(float));
                     for (int64_t j = 0; j < N; j++)
                         if (al[i * N + j] != 0.0f) v_axpy(V, al[i * N + j], Pg + j * ld + co, F);
-                    w.rstd[k][r] = gat_out_row(out + r * F, w.xhat[k] + r * F, w.gate + r * ld + co, V, gam, bet, s, k > 0, F);
+                    w.rstd[k][r] = gat_out_row(out + r * F, w.xhat[k] + r * F, Zg + r * ldz + co, V, gam, bet, s, k > 0, F);
                 }
             }
         }
@@ -565,7 +576,8 @@ NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, in
 
 NF_CLONES nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, int64_t B, int64_t N,
                                        const float *H, int h_shared, const float *A, const float *dout,
-                                       float *dZg, int64_t ldz, float *dH, int acc_dh, float *ws, nf_err *err)
+                                       const float *Zg, float *dZg, int64_t ldz, float *dH, int acc_dh, float *ws,
+                                       nf_err *err)
 {
     nf_status st = gl_check(c, B, N, err);
     if (st) return st;
@@ -593,7 +605,7 @@ NF_CLONES nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, f
                 float *dagg = w.scr;   /* N×F */
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
-                    dgf_bwd_row(dout + r * F, w.gate + r * ld + co, w.agg[k] + r * F, s, dbias, dZg + r * ldz + co,
+                    dgf_bwd_row(dout + r * F, Zg + r * ldz + co, w.agg[k] + r * F, s, dbias, dZg + r * ldz + co,
                                 dagg + i * F, dPg + i * ld + co, F);
                 }
                 for (int64_t j = 0; j < N; j++)
@@ -610,7 +622,7 @@ NF_CLONES nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, f
                 /* layer norm and gate */
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
-                    gat_ln_bwd_row(dout + r * F, w.xhat[k] + r * F, w.V[k] + r * F, w.gate + r * ld + co, gam, s,
+                    gat_ln_bwd_row(dout + r * F, w.xhat[k] + r * F, w.V[k] + r * F, Zg + r * ldz + co, gam, s,
                                    w.rstd[k][r], dgam, dbet, dZg + r * ldz + co, dV + i * F, F);
                     memset(dPg + i * ld + co, 0, (size_t)F * sizeof(float));
                 }
@@ -751,8 +763,8 @@ static nf_status gc_backward(gc_ctx *c, nf_err *err)
         int nb = nf_glayer_branches(&c->gl);
         int64_t npl = nf_glayer_nparams(&c->gl);
         const float *Wg = c->p + npl;
-        st = nf_glayer_backward(&c->gl, c->p, c->dp, c->B, c->N, c->x, c->o->h_shared, c->adj, c->wy, c->dzg, nb * c->out,
-                                c->dx, 0, c->ws, err);
+        st = nf_glayer_backward(&c->gl, c->p, c->dp, c->B, c->N, c->x, c->o->h_shared, c->adj, c->wy, c->zg, c->dzg,
+                                nb * c->out, c->dx, 0, c->ws, err);
         if (!st) st = nf_linear_backward(c->g, c->gd, Wg, c->dzg, c->rows, c->gd, nb * c->out, c->dp + npl,
                                          c->dp + npl + c->gd * nb * c->out, c->dg, c->gd, 0, err);
     }

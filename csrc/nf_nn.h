@@ -49,6 +49,9 @@ void nf_leaky_relu_backward(const float *X, const float *dY, float *dX, size_t n
 void nf_sigmoid_forward(const float *X, float *Y, size_t n);
 void nf_sigmoid_backward(const float *Y, const float *dY, float *dX, size_t n);
 
+/* X[g·per + i] = relu(X[g·per + i] + w[g]) for g < groups, i < per: rows of F floats (X: groups·per rows). */
+void nf_add_rows_relu(float *X, const float *w, int64_t groups, int64_t per, int64_t F);
+
 /* Inverted dropout: mask[k] ∈ {0, 1/(1-p)} drawn from rng; Y = X·mask (in place allowed).
  * p == 0: mask filled with 1 and rng untouched. */
 void nf_dropout_forward(const float *X, float *Y, float *mask, size_t n, float p, nf_rng *rng);
@@ -69,7 +72,8 @@ void nf_readout_backward(const float *w, const float *den, const float *dY, int6
  * Inputs per layer: node states H (B×N×in, or N×in shared by all graphs when h_shared),
  * adjacency A (B×N×N, A[i][j] = 1 for the edge i→j; predecessors of i are the j with A[j][i]),
  * and the GATE PRE-ACTIVATION Zg (B×N×(nb·out), leading dimension ldz) = G·Wg + bg, which the
- * model computes for all layers of a pass in one GEMM (nf_glayer_gate_* do it for one layer).
+ * model computes for all layers of a pass in one GEMM. The forward overwrites Zg with the gates
+ * σ(Zg) (no copy of them in the workspace); the backward reads them there.
  *
  * A layer is nb "branches" whose outputs are averaged: DGF (nb=1), GAT (nb=1), GAT-MH (nb=heads,
  * all GAT), ensemble (nb=2: DGF, GAT). The projections of all branches share one GEMM:
@@ -101,14 +105,15 @@ int64_t nf_glayer_ws_floats(const nf_glayer_cfg *c, int64_t B, int64_t N);
 /* Forward FLOPs per graph (GEMM + graph loops, not counting the gate GEMM). */
 double nf_glayer_flops(const nf_glayer_cfg *c, int64_t N);
 
+/* Zg: the gate pre-activations on entry, the gates σ(Zg) on return (columns [0, nb·out) of each row). */
 nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, int64_t B, int64_t N,
-                            const float *H, int h_shared, const float *A, const float *Zg, int64_t ldz,
+                            const float *H, int h_shared, const float *A, float *Zg, int64_t ldz,
                             float *out, float *ws, nf_err *err);
-/* dp += parameter gradients; dZg (ldz) overwritten; dH (B×N×in, or N×in when h_shared)
- * overwritten or accumulated (acc_dh), may be NULL. dout is read-only. */
+/* Zg: the gates the forward left there. dp += parameter gradients; dZg (ldz, not Zg) overwritten;
+ * dH (B×N×in, or N×in when h_shared) overwritten or accumulated (acc_dh), may be NULL. dout is read-only. */
 nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, float *dp, int64_t B, int64_t N,
                              const float *H, int h_shared, const float *A, const float *dout,
-                             float *dZg, int64_t ldz, float *dH, int acc_dh, float *ws, nf_err *err);
+                             const float *Zg, float *dZg, int64_t ldz, float *dH, int acc_dh, float *ws, nf_err *err);
 
 /* ---------------------------------------------------------------- finite-difference checks
  * nf_gradcheck_layer builds one layer with random parameters and inputs (from seed), sets
