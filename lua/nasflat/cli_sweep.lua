@@ -107,9 +107,10 @@ SUB.status = {
 SUB.merge = {
   name = "sweep merge",
   synopsis = "DIR [--json] [--partial] [--out DIR2]",
-  summary = "Merge the jobs' results into what `nasflat run` prints for the same options: the table (and the\n" ..
-    "paper table for paper tasks) or the JSON, and the results JSON + CSV written atomically into DIR2\n" ..
-    "(default DIR). A sweep with jobs not done is refused, naming them, unless --partial.",
+  summary = "Merge the jobs' results into what the single-process command prints for the same options\n" ..
+    "(`nasflat run`: the table, and the paper table for paper tasks; `nasflat study`: a table per axis;\n" ..
+    "`nasflat search --bar`: the bar's tables) or the JSON, and the results JSON + CSV written atomically into\n" ..
+    "DIR2 (default DIR). A sweep with jobs not done is refused, naming them, unless --partial.",
   options = {
     JSON_OPT,
     {name = "partial", help = "merge the jobs that are done (the results files get a -partial suffix)"},
@@ -133,7 +134,7 @@ M.command = {
     "  run     run the jobs not done, on N local processes (or --only some, here)\n" ..
     "  slurm   write and submit one sbatch --array script for the jobs not done\n" ..
     "  status  done / failed (why) / missing, per job\n" ..
-    "  merge   the results of nasflat run from the jobs' results",
+    "  merge   what nasflat run / study / search --bar prints, from the jobs' results",
 }
 
 --------------------------------------------------------------------------------------------------- plan
@@ -335,7 +336,7 @@ local function status_main(o, pos)
     for _, s in ipairs(st) do
       if o.all or s.state ~= "done" then
         jobs[#jobs + 1] = {id = s.job.id, key = s.job.key, kind = s.job.kind, task = s.job.task, target = s.job.target,
-          budget = s.job.budget, trial = s.job.trial, state = s.state, reason = s.reason}
+          budget = s.job.budget, trial = s.job.trial, what = s.job.what, state = s.state, reason = s.reason}
       end
     end
     io.stdout:write(json.encode({dir = plan.dir, jobs = #plan.jobs, done = counts.done, failed = counts.failed,
