@@ -6,15 +6,16 @@
 #include <string.h>
 #include "nf_nn.h"
 
-/* Runs the statements for f = 0..n-1: blocks of 8 with a fixed-length inner loop, then a
- * scalar tail. GCC vectorises the fixed-length loop at -O2 (its "very cheap" cost model
- * refuses loops of unknown length, which need an epilogue); the kernels below take
+/* Runs the statements for f = 0..n-1: blocks of 16 with a fixed-length inner loop (one AVX-512
+ * vector, two AVX2 ones), then a scalar tail. Element-wise statements only: the block length
+ * does not change a result. GCC vectorises the fixed-length loop at -O2 (its "very cheap" cost
+ * model refuses loops of unknown length, which need an epilogue); the kernels below take
  * restrict-qualified rows so that no alias check is needed either. */
 #define VLOOP(f, n, ...)                                              \
     do {                                                              \
         int64_t f##0_ = 0;                                            \
-        for (; f##0_ + 8 <= (n); f##0_ += 8)                          \
-            for (int f##k_ = 0; f##k_ < 8; f##k_++) {                 \
+        for (; f##0_ + 16 <= (n); f##0_ += 16)                        \
+            for (int f##k_ = 0; f##k_ < 16; f##k_++) {                \
                 const int64_t f = f##0_ + f##k_;                      \
                 __VA_ARGS__                                           \
             }                                                         \

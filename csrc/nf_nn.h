@@ -14,12 +14,13 @@
 
 #include "nf.h"
 
-/* The hottest element-wise kernels (NF_CLONES) are compiled twice, for AVX2 and for baseline x86-64,
- * and the loader picks one per machine (GCC function multiversioning): the default build
- * stays portable. Both clones do the same IEEE operations in the same order (ISO C mode
- * does not contract a*b+c into FMA), so results do not depend on the machine. */
+/* The hottest element-wise kernels (NF_CLONES) are compiled three times, for x86-64-v4 (AVX-512),
+ * AVX2 and baseline x86-64, and the loader picks one per machine (GCC function multiversioning):
+ * the default build stays portable. All clones do the same IEEE operations in the same order (ISO
+ * C mode does not contract a*b+c into FMA; reductions keep their 8 partial sums whatever the
+ * vector width), so results do not depend on the machine. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && !defined(NF_NO_CLONES)
-#define NF_CLONES __attribute__((target_clones("avx2", "default")))
+#define NF_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #define NF_KERNEL static inline __attribute__((always_inline))   /* inlined into each clone */
 #else
 #define NF_CLONES
