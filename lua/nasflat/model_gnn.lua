@@ -48,7 +48,7 @@ function M.check_transfer(o, fname)
       tostring(e)), 3)
   end
   local h = o.transfer_head_lr
-  if h ~= nil and (type(h) ~= "number" or not (h > 0) or h == math.huge) then
+  if h ~= nil and (type(h) ~= "number" or h ~= h or h <= 0 or h == math.huge) then
     error(string.format("%s: option 'transfer_head_lr' must be a positive number (got %s)", fname, tostring(h)), 3)
   end
 end
