@@ -340,6 +340,7 @@ function M.refit_options(m)
   return o
 end
 
+--- A network as the bytes of its file (a model file's payload); raises on a failed save (reported as model:save).
 local function net_bytes(net)
   local tmp = os.tmpname()
   local ok, err = net:save(tmp)
@@ -351,6 +352,7 @@ local function net_bytes(net)
   return bytes
 end
 
+--- The network of such bytes, or nil and a message.
 local function net_of(bytes)
   local tmp = os.tmpname()
   local f = assert(io.open(tmp, "wb"))
@@ -360,6 +362,8 @@ local function net_of(bytes)
   os.remove(tmp)
   return net, err
 end
+
+M.net_bytes, M.net_of = net_bytes, net_of
 
 function M.state(m)
   local t = m.tuned

@@ -394,26 +394,8 @@ function M.refit_options(m)
   return o
 end
 
-local function net_bytes(net)
-  local tmp = os.tmpname()
-  local ok, err = net:save(tmp)
-  if not ok then os.remove(tmp) error("model:save: " .. tostring(err), 4) end
-  local f = assert(io.open(tmp, "rb"))
-  local bytes = f:read("a")
-  f:close()
-  os.remove(tmp)
-  return bytes
-end
-
-local function net_of(bytes)
-  local tmp = os.tmpname()
-  local f = assert(io.open(tmp, "wb"))
-  f:write(bytes)
-  f:close()
-  local net, err = predictor_mod().load(tmp)
-  os.remove(tmp)
-  return net, err
-end
+-- a network's file bytes and back (the model file's payload): model_gnn's
+local net_bytes, net_of = require("nasflat.model_gnn").net_bytes, require("nasflat.model_gnn").net_of
 
 function M.state(m)
   local f = m.fitted
