@@ -72,7 +72,6 @@ M.PRETRAIN_KEYS = {"model", "supplementary", "graph", "pretrain_samples", "epoch
 M.BASE = {
   budgets = {20},
   predictors = {"nasflat", "ridge"},
-  model = {layer = "ensemble", device_at = "node"},
 }
 
 M.DEFAULTS = {
