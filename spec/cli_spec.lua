@@ -145,7 +145,7 @@ describe("nasflat --help", function()
                        "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--transfer-head-lr X",
                        "--graph FORM", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
-                       "--interval P", "--json", "--quiet", "-h, --help"} do
+                       "--cache DIR", "--interval P", "--json", "--quiet", "-h, --help"} do
       assert(run.out:find("\n  " .. o .. " ", 1, true), "run --help lacks " .. o)
     end
     local kinds = table.concat(require("nasflat.model").KIND_NAMES, ",")
@@ -214,6 +214,7 @@ describe("nasflat usage errors", function()
       {{"run", "--budget", "0"}, "--budget: '0' is not a positive integer"},
       {{"run", "--budget", ","}, "--budget: empty list"},
       {{"run", "--task", "all", "--save-model", "m.nfm"}, "--save-model needs a single task (not --task all)"},
+      {{"run", "--pretrained", "m.nfm", "--cache", "d"}, "--pretrained and --cache exclude each other"},
       {{"predict", "--device", "x", A1}, "predict: --model FILE is required"},
       {{"fit", "--space", "nb201", "--samples", "s.csv"}, "fit: --out is required (see `nasflat fit --help`)"},
       {{"fit", "--space", "darts", "--samples", "s.csv", "--out", "m"}, "fit: --space must be nb201 or fbnet (got 'darts')"},

@@ -403,6 +403,16 @@ describe("predictor files", function()
 end)
 
 describe("predictor API", function()
+  it("names a configuration by what differs from the defaults (the key of pre-trained networks)", function()
+    assert.same({}, predictor.canonical_options{})
+    assert.same({}, predictor.canonical_options{layer = "ensemble", device_at = "node", quirk_gat_mask_zero = true})
+    assert.same({layer = "mlp"}, predictor.canonical_options{layer = "mlp", device_at = "head"})
+    assert.same({layer = "mlp", device_at = "none"}, predictor.canonical_options{layer = "mlp", device_at = "none"})
+    assert.same({device_at = "head", hidden = 64, head = {8}},
+      predictor.canonical_options{device_at = "head", hidden = 64, head = {8}, z_out = 48})
+    assert.same({quirk_gat_mask_zero = false}, predictor.canonical_options{quirk_gat_mask_zero = false})
+  end)
+
   it("validates options and arguments", function()
     support.raises("predictor.new: unknown option 'widht'", predictor.new, {devices = {"a"}, widht = 3})
     support.raises("predictor.new: option 'devices' must list at least one device name", predictor.new, {})

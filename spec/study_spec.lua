@@ -124,6 +124,14 @@ describe("study.run", function()
     local third = assert(study.run(tiny{sources = source(), axes = {"budget"}, budgets = {5}, cache_dir = cache}))
     assert.same({trained = 0, reused = 0, loaded = 1}, third.pretraining)
     assert.same(first.axes[2].rows[1].cells.ZD, third.axes[1].rows[1].cells.ZD)
+    -- a run with the study's base options finds the same file (`nasflat run --cache` shares the keys)
+    local eo = {source = source(), task = assert(require("nasflat.zoo").task("nb201", "ZD")), cache_dir = cache,
+      trials = 1, epochs = 1, pretrain_samples = 16, predictors = {"nasflat", "ridge"}}
+    for k, v in pairs(TINY_BASE) do eo[k] = v end
+    local rec = assert(require("nasflat.experiment").run(eo))
+    assert.equal("loaded", rec.pretrained_cache)
+    assert.equal(entry.file, rec.pretrained_model)
+    assert.equal(target_mean(third.axes[1].settings[1].tasks.ZD.record, 1, "nasflat"), target_mean(rec, 1, "nasflat"))
     os.execute("rm -r " .. quote(cache))
   end)
 

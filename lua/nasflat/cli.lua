@@ -167,6 +167,8 @@ commands.run = {
     {name = "out", arg = "DIR", help = "write results JSON and CSV here (the JSON names and checks its CSV)"},
     {name = "save-model", arg = "FILE", help = "save the pre-trained graph network (single task)"},
     {name = "pretrained", arg = "FILE", help = "reuse a saved pre-trained graph network instead of training"},
+    {name = "cache", arg = "DIR", help = "keep pre-trained graph networks in DIR, one per task and pre-training " ..
+      "settings, and reuse them (shared with `nasflat study --cache`)"},
     {name = "json", help = "print one JSON object instead of the table"},
     {name = "quiet", help = "no progress on stderr"},
   },
@@ -478,6 +480,7 @@ function commands.run.main(o)
   local jobs, jerr, jcode = M.run_jobs(o)
   if not jobs then return fail(jerr, jcode) end
   if #jobs > 1 and o["save-model"] then return fail("--save-model needs a single task (not --task all)", 2) end
+  if o.pretrained and o.cache then return fail("--pretrained and --cache exclude each other", 2) end
   local report, finish = progress_for(o)
   local records = {}
   local pretrained
@@ -488,7 +491,7 @@ function commands.run.main(o)
   end
   for _, job in ipairs(jobs) do
     local eo = {source = job.src, task = job.task, pretrained = pretrained, save_pretrained = o["save-model"],
-      progress = report}
+      cache_dir = o.cache, progress = report}
     for k, v in pairs(settings) do eo[k] = v end
     local rec, rerr = experiment.run(eo)
     if not rec then finish() return fail(rerr) end

@@ -17,7 +17,8 @@ local QUIET_OPT = {name = "quiet", help = "no progress on stderr"}
 local JSON_OPT = {name = "json", help = "print one JSON object instead of the table"}
 
 -- `nasflat run`'s options that do not describe the jobs: where a single run writes, one process's settings.
-local NOT_PLANNED = {out = true, ["save-model"] = true, pretrained = true, threads = true, json = true, quiet = true}
+local NOT_PLANNED = {out = true, ["save-model"] = true, pretrained = true, cache = true, threads = true, json = true,
+  quiet = true}
 
 local function plan_options()
   local list = {}

@@ -49,6 +49,8 @@ M.DEFAULTS = {
   encoding = "struct+phys",      -- encoding the sampler works on (nasflat.encodings names, or "struct")
   pretrained = util.NIL,         -- a pre-trained network to reuse instead of training
   save_pretrained = util.NIL,    -- path: save the pre-trained network there (atomically)
+  cache_dir = util.NIL,          -- keep pre-trained networks here by their pre-training key and reuse them
+                                 -- (nasflat.pretrain_cache; the design study's cache has the same keys and files)
   progress = util.NIL,           -- function(fmt, ...) for progress lines
 }
 
@@ -114,7 +116,19 @@ local function shared(o, src, task, record)
     if not sh.sm then return nil, err end
   end
   if uses.nasflat or uses["hybrid:nasflat"] then
-    local pre = o.pretrained
+    local pre, cached = o.pretrained, nil
+    if not pre and o.cache_dir then
+      local PC = require "nasflat.pretrain_cache"
+      cached = PC.path(o.cache_dir, task.name, PC.key(src, task, o))
+      local f = io.open(cached, "rb")
+      if f then
+        f:close()
+        local err
+        pre, err = require("nasflat.predictor").load(cached)
+        if not pre then return nil, err end
+        record.pretrained_cache = "loaded"
+      end
+    end
     if pre then
       local z_dim = 0
       if o.supplementary ~= "none" then
@@ -123,7 +137,7 @@ local function shared(o, src, task, record)
         z_dim = z:size(2)
       end
       local ok, err = G.check_network(pre, src.space_name, z_dim)
-      if not ok then return nil, "pretrained model: " .. err end
+      if not ok then return nil, (cached or "pretrained model") .. ": " .. err end
     else
       local err
       pre, err = G.pretrain(src, task.train, {supplementary = o.supplementary, pretrain_samples = o.pretrain_samples,
@@ -131,7 +145,14 @@ local function shared(o, src, task, record)
         graph = o.graph,
         progress = o.progress and function(fmt, ...) o.progress(task.name .. " " .. fmt, ...) end})
       if not pre then return nil, err end
+      if cached then
+        local ok, merr = util.mkdirs(o.cache_dir)
+        if ok then ok, merr = pre:save(cached) end
+        if not ok then return nil, merr end
+        record.pretrained_cache = "trained"
+      end
     end
+    record.pretrained_model = cached
     if o.save_pretrained then
       local ok, err = pre:save(o.save_pretrained)
       if not ok then return nil, err end
@@ -215,6 +236,9 @@ function M.run(opts)
   local src, task = o.source, o.task
   check_predictors(o.predictors)
   G.check_transfer(o, "experiment.run")
+  if o.cache_dir ~= nil and type(o.cache_dir) ~= "string" then
+    error("experiment.run: option 'cache_dir' must be a directory path (string)", 2)
+  end
   if math.type(o.trials) ~= "integer" or o.trials < 1 then error("experiment.run: option 'trials' must be an integer >= 1", 2) end
   local trial_list = {}
   for t = 1, o.trials do trial_list[t] = t end

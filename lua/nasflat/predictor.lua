@@ -79,6 +79,20 @@ local function live(self)
   return m
 end
 
+--- The options of `opts` (for M.new) that are not the defaults: options equal to their default (device_at: the
+-- default for the layer) are left out, so two option tables that build the same network give the same table
+-- (the keys of nasflat.pretrain_cache and the design study).
+function M.canonical_options(opts)
+  local out = {}
+  local layer = opts.layer or NEW_DEFAULTS.layer
+  for k, v in pairs(opts) do
+    local d = NEW_DEFAULTS[k]
+    if k == "device_at" then d = layer == "mlp" and "head" or "node" end
+    if type(v) == "table" or v ~= d then out[k] = v end
+  end
+  return out
+end
+
 --- A new predictor. See the option list at the top of this file.
 function M.new(opts)
   local o = util.options("predictor.new", opts, NEW_DEFAULTS)

@@ -36,8 +36,8 @@
 -- encoding, init_device, the budget curve) pre-train nothing beyond the base model, and the base setting, which
 -- recurs in every axis, is computed once (identical experiment options → the same record, counted as
 -- results_reused). result.pretraining = {trained, reused, loaded}; each axis has its own counts and wall time.
--- Models live in a temporary directory removed at the end, or in `cache_dir` (kept; a later study with the same
--- key loads them: "loaded"). Same seed → same numbers whether a model was trained in this run or loaded.
+-- Models live in a temporary directory removed at the end, or in `cache_dir` (kept, with nasflat.pretrain_cache's
+-- keys and files, which `nasflat run --cache` shares; a later study with the same key loads them: "loaded"). Same seed → same numbers whether a model was trained in this run or loaded.
 --
 -- Default task subset for the wide sweeps (M.SUBSET = N2, F3, F4, FA), from the reduced-settings measurements
 -- of session 1 (pre-training 256 × 30, notes/closing.md: GNN / ridge Spearman):
@@ -55,6 +55,7 @@
 local core = require "nasflat.core"
 local util = require "nasflat.util"
 local experiment = require "nasflat.experiment"
+local PC = require "nasflat.pretrain_cache"
 
 local M = {}
 
@@ -64,9 +65,6 @@ M.SUBSET = {"N2", "F3", "F4", "FA"}
 M.SYNTHETIC_SUBSET = {"ZD"}
 --- Samplers experiment.run can drive (params and latency need per-architecture values it does not pass).
 M.SAMPLERS = {"random", "kmeans", "cosine", "cosine_greedy", "kmeancosine"}
---- Options of experiment.run that change the pre-trained model (the pre-training key).
-M.PRETRAIN_KEYS = {"model", "supplementary", "graph", "pretrain_samples", "epochs", "seed", "batch", "lr",
-  "weight_decay"}
 
 --- The base configuration: experiment.run's defaults, then these, then the `base` option.
 M.BASE = {
@@ -109,37 +107,7 @@ local function copy(t)
   return out
 end
 
---- A canonical text of a value: tables with sorted keys, numbers as %.17g (integers as integers).
-local function canon(v)
-  local ty = type(v)
-  if ty == "table" then
-    if getmetatable(v) then error("study: cannot key a value with a metatable", 3) end
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b)
-      if type(a) == type(b) then return a < b end
-      return type(a) == "number"
-    end)
-    local parts = {}
-    for i, k in ipairs(keys) do parts[i] = canon(k) .. "=" .. canon(v[k]) end
-    return "{" .. table.concat(parts, ",") .. "}"
-  elseif ty == "number" then
-    if math.type(v) == "integer" or (v == math.floor(v) and math.abs(v) < 2 ^ 53) then
-      return string.format("%d", math.tointeger(v) or v)
-    end
-    return string.format("%.17g", v)
-  elseif ty == "string" then
-    return string.format("%q", v)
-  end
-  return tostring(v)
-end
-
---- FNV-1a, 64 bits, as 16 hex digits.
-local function fnv64(s)
-  local h = -3750763034362895579 -- 0xcbf29ce484222325
-  for i = 1, #s do h = (h ~ s:byte(i)) * 1099511628211 end
-  return string.format("%016x", h)
-end
+local canon = PC.canon
 
 local function merge(base, over)
   local out = copy(base)
@@ -676,24 +644,10 @@ function M.run(opts)
   local models = {}     -- task label → pre-training key → {path, entry}
   for _, t in ipairs(tasks) do memo[t.label], models[t.label] = {}, {} end
 
-  local function data_key(src)
-    local info = src.info
-    if src.synthetic then return canon({"zoo", info.zoo_seed, info.zoo_version, src.space_name}) end
-    local files = {}
-    for name, f in pairs(info.files or {}) do files[name] = f.crc32 end
-    return canon({info.data, files, src.space_name})
-  end
-
-  local function pretrain_key(t, options)
-    local k = {}
-    for _, name in ipairs(M.PRETRAIN_KEYS) do k[name] = options[name] end
-    return canon({version = core.version, data = data_key(t.source), task = {t.task.space, t.task.name, t.task.train},
-      options = k})
-  end
-
   local function full_key(options)
     local k = {}
     for name, v in pairs(options) do if MANAGED[name] ~= true then k[name] = v end end
+    if k.model then k.model = predictor.canonical_options(k.model) end
     return canon(k)
   end
 
@@ -719,10 +673,10 @@ function M.run(opts)
             result.results_reused = result.results_reused + 1
           else
             report("study %s %d/%d, %s %d/%d, task %s", ax.name, ai, #axes, s.name, si, #ax.settings, t.label)
-            local pk = pretrain_key(t, s.options)
+            local pk = PC.key(t.source, t.task, s.options)
             local known = models[t.label][pk]
             local path = known and known.path or
-              string.format("%s/pretrained-%s-%s.nfm", dir, t.label:gsub("[^%w]", "_"), fnv64(pk))
+              PC.path(dir, t.label, pk)
             local pre, how
             if known then
               pre = predictor.load(path)
@@ -815,7 +769,5 @@ function M.save(result, dir, stamp)
   stamp = stamp or os.date("!%Y%m%dT%H%M%SZ")
   return require("nasflat.results").write{dir = dir, stem = "study-" .. stamp, value = result, csv = M.csv(result)}
 end
-
-M._internal = {canon = canon, fnv64 = fnv64, trial_means = trial_means}
 
 return M

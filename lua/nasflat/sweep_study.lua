@@ -25,7 +25,8 @@ M.MAKER = "its study"
 M.JOB_FIELDS = {"kind", "task", "axis", "setting", "trial", "seed", "key", "needs"}
 
 local safe = sweep.safe
-local canon, fnv64 = study._internal.canon, study._internal.fnv64
+local PC = require "nasflat.pretrain_cache"
+local canon, fnv64 = PC.canon, PC.fnv64
 
 -- experiment options that are objects of one process or say what to run, not what a unit is
 local NOT_UNIT = {source = true, task = true, progress = true, pretrained = true, save_pretrained = true,
@@ -46,7 +47,13 @@ local function integers(v)
   return out
 end
 
-local function unit_id(task, options) return task .. "\0" .. canon(options) end
+-- the network options as nasflat.predictor.canonical_options (as the study keys its results)
+local function unit_id(task, options)
+  local o = {}
+  for k, v in pairs(options) do o[k] = v end
+  if o.model then o.model = require("nasflat.predictor").canonical_options(o.model) end
+  return task .. "\0" .. canon(o)
+end
 
 --- Plan fields for a study: study.run with a recording `experiment`. `opts`: study.run options (JSON-able: no
 -- functions, no opened sources; `data` is required). Returns {study, units, task_defs}, data_info; or nil,
