@@ -37,7 +37,8 @@
 -- recurs in every axis, is computed once (identical experiment options → the same record, counted as
 -- results_reused). result.pretraining = {trained, reused, loaded}; each axis has its own counts and wall time.
 -- Models live in a temporary directory removed at the end, or in `cache_dir` (kept, with nasflat.pretrain_cache's
--- keys and files, which `nasflat run --cache` shares; a later study with the same key loads them: "loaded"). Same seed → same numbers whether a model was trained in this run or loaded.
+-- keys and files, which `nasflat run --cache` shares; a later study with the same key loads them: "loaded").
+-- Same seed → same numbers whether a model was trained in this run or loaded.
 --
 -- Default task subset for the wide sweeps (M.SUBSET = N2, F3, F4, FA), from the reduced-settings measurements
 -- of session 1 (pre-training 256 × 30, notes/closing.md: GNN / ridge Spearman):
