@@ -389,6 +389,12 @@ describe("experiment.run", function()
     os.execute("rm -r " .. support.quote(dir:match("^(.*)/models$")))
   end)
 
+  it("takes only a supplementary input it can rebuild for any architecture", function()
+    support.raises("model_gnn: option 'supplementary' must be \"struct\" or \"none\" (got zcp)", function()
+      experiment.run(tiny{predictors = {"nasflat"}, supplementary = "zcp"})
+    end)
+  end)
+
   it("refuses a pre-trained model of another space or supplementary width", function()
     local src = source("synthetic")
     local fb = predictor.new(nf.space.get("fbnet"):predictor_options{devices = {"gpu_server_a_b1"}, z_dim = 8})

@@ -106,6 +106,10 @@ end
 --- Pre-train a network on the source devices of a Source (o: the DEFAULTS' pre-training fields, seed, devices).
 -- Returns the network or nil, message.
 function M.pretrain(src, devices, o)
+  if o.supplementary ~= "struct" and o.supplementary ~= "none" then
+    error(string.format("model_gnn: option 'supplementary' must be \"struct\" or \"none\" (got %s): the input " ..
+      "must be rebuilt for architectures never measured", tostring(o.supplementary)), 2)
+  end
   local zenc
   if o.supplementary ~= "none" then
     local err

@@ -15,7 +15,8 @@
 --   device            where the device embedding enters (per node, at the MLP head, none), with and without
 --                     the correlation-based initialisation of the target's embedding (METHOD §4)
 --   op_supplementary  learned op embedding vs one-hot (model.op_encoding), and the supplementary input z:
---                     each of `supplementaries` (none, struct, zcp, arch2vec, combinations with '+')
+--                     each of `supplementaries` (none, struct: the inputs a network can rebuild for any
+--                     architecture; zcp, arch2vec and their combinations lost, docs/study.md §7.2, and went)
 --   budget            the transfer budget curve: the base setting at each of `budgets` samples
 -- An axis may also be given as a table {name =, title =, settings = {{name =, label =, overrides = {...}}}}.
 -- Setting names are unique across the default axes, so `settings = {"gat", "head"}` picks finalists.
@@ -84,7 +85,7 @@ M.DEFAULTS = {
   base = util.NIL,               -- experiment.run options overriding M.BASE and experiment.DEFAULTS
   samplers = {"random", "kmeans", "cosine", "cosine_greedy", "kmeancosine"},
   encodings = {"struct", "zcp", "arch2vec", "path"},
-  supplementaries = {"none", "struct", "zcp", "arch2vec", "zcp+arch2vec", "struct+zcp", "struct+arch2vec"},
+  supplementaries = {"none", "struct"},
   budgets = {5, 10, 20},         -- the budget curve
   pretrain_samples = 256,        -- reduced settings (session 1: longer source fitting hurt transfer; 5× cheaper)
   epochs = 30,
@@ -457,8 +458,7 @@ function M.run(opts)
   check_list("samplers", o.samplers, known_samplers)
   check_list("encodings", o.encodings)
   for _, e in ipairs(o.encodings) do check_encoding("encodings", e) end
-  check_list("supplementaries", o.supplementaries)
-  for _, z in ipairs(o.supplementaries) do if z ~= "none" then check_encoding("supplementaries", z) end end
+  check_list("supplementaries", o.supplementaries, {none = true, struct = true})
   check_budgets("budgets", o.budgets)
   if o.settings ~= nil then check_list("settings", o.settings) end
   if o.progress ~= nil and type(o.progress) ~= "function" then error("study.run: option 'progress' must be a function", 2) end
