@@ -66,6 +66,7 @@ build = {
       ["nasflat.model_multipredict"] = "lua/nasflat/model_multipredict.lua",
       ["nasflat.model_ridge"] = "lua/nasflat/model_ridge.lua",
       ["nasflat.predictor"] = "lua/nasflat/predictor.lua",
+      ["nasflat.pretrain_cache"] = "lua/nasflat/pretrain_cache.lua",
       ["nasflat.report"] = "lua/nasflat/report.lua",
       ["nasflat.results"] = "lua/nasflat/results.lua",
       ["nasflat.ridge"] = "lua/nasflat/ridge.lua",
