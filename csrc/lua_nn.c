@@ -340,12 +340,12 @@ static const uint8_t *read_freeze(lua_State *L, int scr, nf_model *m)
     return flags;
 }
 
-/* model:train{ops=, adj=, z=, rows=, dev=, y=, epochs=, batch=, lr=, lr_min=, weight_decay=, clip=, head_lr_scale=,
+/* model:train{ops=, adj=, z=, rows=, dev=, y=, epochs=, batch=, lr=, lr_min=, weight_decay=, clip=,
  *             loss="hinge"|"mse", margin=, seed=, on_epoch=, freeze={prefix,...}} -> history {loss={}, seconds={}, lr={}, epochs=n} */
 static int l_train(lua_State *L)
 {
     static const char *const allowed[] = {"ops", "adj", "z", "rows", "dev", "y", "epochs", "batch", "lr", "lr_min",
-                                          "weight_decay", "clip", "head_lr_scale", "loss", "margin", "seed", "on_epoch",
+                                          "weight_decay", "clip", "loss", "margin", "seed", "on_epoch",
                                           "freeze", NULL};
     nf_model *m = check_model(L, 1);
     const nf_model_cfg *c = nf_model_config(m);
@@ -380,7 +380,6 @@ static int l_train(lua_State *L)
     o.lr_min = (float)nf_lua_opt_number(L, 2, "lr_min", o.lr_min);
     o.weight_decay = (float)nf_lua_opt_number(L, 2, "weight_decay", o.weight_decay);
     o.clip = (float)nf_lua_opt_number(L, 2, "clip", 0.0);
-    o.head_lr_scale = (float)nf_lua_opt_number(L, 2, "head_lr_scale", o.head_lr_scale);
     o.margin = (float)nf_lua_opt_number(L, 2, "margin", o.margin);
     o.seed = (uint64_t)nf_lua_opt_integer(L, 2, "seed", 1);
     const char *loss = nf_lua_opt_string(L, 2, "loss", "hinge");

@@ -912,33 +912,6 @@ void nf_model_adam_step(nf_model *m, float lr, float weight_decay)
     nf_adamw_step(m->params, m->grads, m->m1, m->m2, m->n_params, m->adam_t, lr, 0.9f, 0.999f, 1e-8f, weight_decay);
 }
 
-/* Whether a slice belongs to the device embedding or the head (the parameters a transfer may move faster). */
-static int head_slice(const char *name)
-{
-    return strncmp(name, "dev", 3) == 0 || strncmp(name, "head", 4) == 0;   /* dev_emb, dev1, dev2; head1.. */
-}
-
-void nf_model_adam_step_scaled(nf_model *m, float lr, float weight_decay, float head_scale)
-{
-    if (head_scale == 1.0f) {
-        nf_model_adam_step(m, lr, weight_decay);
-        return;
-    }
-    m->adam_t++;
-    /* runs of consecutive slices with the same rate, one Adam call each (the step is element-wise) */
-    int s = 0;
-    while (s < m->n_slices) {
-        const int h = head_slice(m->slices[s].name);
-        const int64_t off = m->slices[s].off;
-        int e = s + 1;
-        while (e < m->n_slices && head_slice(m->slices[e].name) == h) e++;
-        const int64_t end = e < m->n_slices ? m->slices[e].off : m->n_params;
-        nf_adamw_step(m->params + off, m->grads + off, m->m1 + off, m->m2 + off, end - off, m->adam_t,
-                      h ? lr * head_scale : lr, 0.9f, 0.999f, 1e-8f, weight_decay);
-        s = e;
-    }
-}
-
 void nf_model_reset_optimizer(nf_model *m)
 {
     memset(m->m1, 0, (size_t)(2 * m->n_params) * sizeof(float));

@@ -130,9 +130,6 @@ nf_status nf_model_backward(nf_model *m, const float *dscores, nf_err *err);
 void nf_model_zero_grad(nf_model *m);
 /* One AdamW step on all parameters from the gradient buffer (β = 0.9, 0.999, ε = 1e-8). */
 void nf_model_adam_step(nf_model *m, float lr, float weight_decay);
-/* The same step with the device embedding (dev_emb, and the device embedder at the head) and the head MLP at
- * lr × head_scale, every other parameter at lr; head_scale == 1 is nf_model_adam_step bit for bit. */
-void nf_model_adam_step_scaled(nf_model *m, float lr, float weight_decay, float head_scale);
 /* Forget the AdamW moments (a new optimiser; nf_model_train calls it first). */
 void nf_model_reset_optimizer(nf_model *m);
 
@@ -174,7 +171,6 @@ typedef enum { NF_LOSS_HINGE = 0, NF_LOSS_MSE = 1 } nf_loss_kind;
 typedef struct {
     int epochs, batch;
     float lr, lr_min, weight_decay, clip;     /* clip <= 0: off */
-    float head_lr_scale;                      /* device embedding and head at lr × this (1: one lr) */
     nf_loss_kind loss;
     float margin;                             /* hinge margin (0.1) */
     uint64_t seed;

@@ -76,7 +76,6 @@ void nf_train_opts_default(nf_train_opts *o)
     o->lr_min = 1e-6f;
     o->weight_decay = 1e-5f;
     o->clip = 0.0f;
-    o->head_lr_scale = 1.0f;
     o->loss = NF_LOSS_HINGE;
     o->margin = 0.1f;
     o->seed = 1;
@@ -110,8 +109,6 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
         return nf_seterr(err, NF_EINVAL, "train: epochs and batch must be >= 1 (got %d, %d)", o->epochs, o->batch);
     if (!(o->lr > 0.0f) || !(o->lr_min >= 0.0f) || !(o->weight_decay >= 0.0f))
         return nf_seterr(err, NF_EINVAL, "train: lr must be > 0, lr_min and weight_decay >= 0");
-    if (!(o->head_lr_scale > 0.0f) || !isfinite(o->head_lr_scale))
-        return nf_seterr(err, NF_EINVAL, "train: head_lr_scale must be a positive finite number");
     if ((st = check_dataset(m, d, err))) return st;
     const int64_t Bmax = o->batch < d->n ? o->batch : d->n;
     if ((st = nf_model_reserve(m, Bmax, err))) return st;
@@ -183,7 +180,7 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
                     }
             if (o->clip > 0.0f) nf_clip_grad_norm(G, np, o->clip);
             steps++;
-            nf_model_adam_step_scaled(m, lr, o->weight_decay, o->head_lr_scale);
+            nf_model_adam_step(m, lr, o->weight_decay);
             if (nfrozen) {
                 const float *k = keep;
                 for (int si = 0; si < nf_model_nslices(m); si++) {

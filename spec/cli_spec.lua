@@ -142,7 +142,7 @@ describe("nasflat --help", function()
                        "--space NAME", "--predictor KIND,..", "--hybrid C,..", "--hybrid-weights HOW",
                        "--hybrid-bags N", "--hybrid-bagging HOW",
                        "--budget K,..", "--trials N", "--seed N", "--samples N",
-                       "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--transfer-head-lr X",
+                       "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X",
                        "--graph FORM", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
                        "--cache DIR", "--interval P", "--json", "--quiet", "-h, --help"} do
@@ -191,7 +191,7 @@ describe("nasflat usage errors", function()
       {{"run", "--lr", "0"}, "option '--lr' expects a positive number, got '0'"},
       {{"run", "--predictor", "gnn"}, "--predictor: unknown kind 'gnn' (known: " ..
         table.concat(require("nasflat.model").KIND_NAMES, ",") .. ", or all)"},
-      {{"run", "--transfer-epochs", "0"}, "--transfer-epochs must be an integer >= 1 or 'cv' (got '0')"},
+      {{"run", "--transfer-epochs", "0"}, "option '--transfer-epochs' expects an integer >= 1, got '0'"},
       {{"run", "--graph", "raw"}, "--graph must be pruned or unpruned (got 'raw')"},
       {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown hybrid component 'gnn' (known: nasflat, ridge, phys, " ..
         "phys_live, ridge_ms, phys_ms, phys_live_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)"},

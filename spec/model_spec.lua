@@ -226,11 +226,10 @@ describe("model files", function()
     os.execute("rm -r " .. quote(dir))
   end)
 
-  it("keeps a graph network's graph form and CV-chosen transfer epochs through save and load", function()
+  it("keeps a graph network's graph form and transfer epochs through save and load", function()
     local src = zoo("nb201")
     local dir = support.tmpdir()
     local s = samples(src, "cpu_mobile_big", 16)
-    local G = require "nasflat.model_gnn"
     local base = {kind = "nasflat", space = "nb201", samples = s, data = src, sources = {src.devices[1]}, epochs = 2,
       pretrain_samples = 32}
     local function fit(extra)
@@ -239,27 +238,20 @@ describe("model files", function()
       for k, v in pairs(extra) do o[k] = v end
       return assert(model.fit(o))
     end
-    local P = fit{graph = "unpruned", transfer_epochs = "cv", transfer_head_lr = 3}
+    local P = fit{graph = "unpruned", transfer_epochs = 7}
     assert.equal(1, P.tuned.net:meta().graph_unpruned)
-    local chosen = P.transfer_epochs_used
-    local known = {}
-    for _, e in ipairs(G.CV_EPOCHS) do known[e] = true end
-    assert.is_true(known[chosen])
-    assert.matches("fine%-tuned for " .. chosen .. " epochs", tostring(P))
+    assert.matches("fine%-tuned for 7 epochs", tostring(P))
     local path = dir .. "/u.nfm"
     assert(P:save(path))
     local Q = assert(model.load(path))
     local probe = {}
     for i = 1, 200 do probe[i] = src.arch_strings[i * 70] end
     assert.same(P:predict(probe):totable(), Q:predict(probe):totable())
-    assert.equal(chosen, Q.transfer_epochs_used)
+    assert.matches("fine%-tuned for 7 epochs", tostring(Q))
     -- the unpruned graphs reach the network: another graph form, other predictions
-    local R = fit{graph = "pruned", transfer_epochs = chosen, transfer_head_lr = 3}
+    local R = fit{graph = "pruned", transfer_epochs = 7}
     assert.not_same(P:predict(probe):totable(), R:predict(probe):totable())
-    support.raises("option 'transfer_epochs' must be an integer >= 1 or \"cv\" (got 0)", function()
-      fit{transfer_epochs = 0}
-    end)
-    support.raises("option 'transfer_head_lr' must be a positive number", function() fit{transfer_head_lr = 0} end)
+    support.raises("option 'transfer_epochs' must be an integer >= 1 (got 0)", function() fit{transfer_epochs = 0} end)
     support.raises("option 'graph' must be \"pruned\" or \"unpruned\"", function() fit{graph = "raw"} end)
     os.execute("rm -r " .. quote(dir))
   end)

@@ -222,40 +222,6 @@ describe("predictor training", function()
     assert.not_same(a, c)
   end)
 
-  it("head_lr_scale moves the device embedding and the head faster, every other weight as before", function()
-    local G = nb201_batch(real_op_cells(16, 7))
-    local y = nf.Tensor.new(16)
-    for i = 1, 16 do y:set(i, ((i * 5) % 16) / 16) end
-    local function step(scale)
-      local P = predictor.new{devices = {"a"}, seed = 3, hidden = 32}
-      P:fit{graphs = G, devices = "a", targets = y, epochs = 1, batch = 16, seed = 3, head_lr_scale = scale}
-      local p, out = P:params():totable(), {}
-      for _, sl in ipairs(P:slices()) do
-        local v = {}
-        for i = sl.offset, sl.offset + sl.size - 1 do v[#v + 1] = p[i] end
-        out[sl.name] = v
-      end
-      return out
-    end
-    local one, default, ten = step(1), step(nil), step(10)
-    assert.same(one, default)
-    local head, body = 0, 0
-    for name, v in pairs(one) do
-      if name:match("^dev") or name:match("^head") then
-        head = head + 1
-        assert.not_same(v, ten[name])
-      else
-        body = body + 1
-        assert.same(v, ten[name])   -- one step: the same gradient, the same rate
-      end
-    end
-    assert.is_true(head >= 2 and body >= 10)
-    support.raises("train: head_lr_scale must be a positive finite number", function()
-      predictor.new{devices = {"a"}, hidden = 32}:fit{graphs = G, devices = "a", targets = y, epochs = 1,
-        head_lr_scale = -1}
-    end)
-  end)
-
   it("reports every epoch to Lua, which can stop training; callback errors propagate", function()
     local G = nb201_batch(real_op_cells(16, 7))
     local y = nf.Tensor.new(16)

@@ -150,13 +150,11 @@ commands.run = {
       "(default: 512, the paper's; 256 on the synthetic zoo)"},
     {name = "epochs", arg = "N", number = true, int = 1, help = "GNN pre-training epochs " ..
       "(default: 150, the paper's; 50 on the synthetic zoo)"},
-    {name = "transfer-epochs", arg = "N", help = "GNN fine-tuning epochs, or 'cv' (chosen by 4-fold CV on the " ..
-      "samples among " .. list_text(require("nasflat.model_gnn").CV_EPOCHS) .. ")", default = tostring(D.transfer_epochs)},
+    {name = "transfer-epochs", arg = "N", number = true, int = 1, help = "GNN fine-tuning epochs",
+      default = D.transfer_epochs},
     {name = "lr", arg = "X", number = true, positive = true, help = "GNN pre-training learning rate", default = D.lr},
     {name = "transfer-lr", arg = "X", number = true, positive = true, help = "GNN fine-tuning learning rate",
       default = D.transfer_lr},
-    {name = "transfer-head-lr", arg = "X", number = true, positive = true, help = "GNN fine-tuning: the device " ..
-      "embedding and the head learn at the transfer rate × X", default = D.transfer_head_lr},
     {name = "graph", arg = "FORM", help = "the graphs the GNN reads: pruned (METHOD §2) or unpruned (nb201: dead ops " ..
       "keep their edges)", default = D.graph},
     {name = "sampler", arg = "NAME", help = "transfer-sample sampler", default = D.sampler},
@@ -385,13 +383,6 @@ function M.run_settings(o)
   for _, which in ipairs({"train", "test"}) do
     if o[which] and #util.split(o[which]) == 0 then return nil, "--" .. which .. ": empty list" end
   end
-  local tep = o["transfer-epochs"]
-  if tep ~= "cv" then
-    tep = math.tointeger(tonumber(tep))
-    if not tep or tep < 1 then
-      return nil, "--transfer-epochs must be an integer >= 1 or 'cv' (got '" .. o["transfer-epochs"] .. "')"
-    end
-  end
   if o.graph ~= "pruned" and o.graph ~= "unpruned" then
     return nil, "--graph must be pruned or unpruned (got '" .. o.graph .. "')"
   end
@@ -404,8 +395,8 @@ function M.run_settings(o)
     end
   end
   return {predictors = predictors, budgets = budgets, trials = o.trials, seed = o.seed, interval = o.interval,
-    pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = tep, lr = o.lr,
-    transfer_lr = o["transfer-lr"], transfer_head_lr = o["transfer-head-lr"], graph = o.graph, sampler = o.sampler,
+    pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = o["transfer-epochs"],
+    lr = o.lr, transfer_lr = o["transfer-lr"], graph = o.graph, sampler = o.sampler,
     encoding = o.encoding, hybrid = comps,
     hybrid_weights = o["hybrid-weights"], hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"],
     kind_options = kind_options}

@@ -21,10 +21,9 @@ M.DEFAULTS = {
   batch = 128,
   lr = 1e-3,
   weight_decay = 1e-5,
-  transfer_epochs = 30,           -- fine-tuning epochs, or "cv": chosen among CV_EPOCHS by K-fold CV on the samples
-  transfer_batch = 16,
-  transfer_lr = 1e-3,
-  transfer_head_lr = 1,           -- the device embedding and the head fine-tune at transfer_lr × this
+  transfer_epochs = 40,           -- fine-tuning epochs (docs/study.md 7.2c: 3e-3 × 40 against 1e-3 × 30, 1e-4 × 20, a
+  transfer_batch = 16,            -- faster device embedding and head, epochs chosen by cross-validation)
+  transfer_lr = 3e-3,
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "struct",       -- input z of the network: "struct" (METHOD §10 features, z-scored) or "none"
   graph = "pruned",               -- the graphs the network reads: "pruned" (METHOD §2) or "unpruned" (nb201's
@@ -33,23 +32,13 @@ M.DEFAULTS = {
   progress = util.NIL,            -- function(fmt, ...) for progress lines of the pre-training
 }
 
---- transfer_epochs = "cv": the candidates, and the folds of the samples (the epochs whose pooled out-of-fold
--- Spearman is highest win; ties go to fewer epochs).
-M.CV_EPOCHS = {10, 20, 30, 40, 60}
-M.CV_FOLDS = 4
-
 local function predictor_mod() return require "nasflat.predictor" end
 
 --- Check the transfer options of a fit or an experiment (raises: they are programmer input).
 function M.check_transfer(o, fname)
   local e = o.transfer_epochs
-  if e ~= nil and e ~= "cv" and (math.type(e) ~= "integer" or e < 1) then
-    error(string.format("%s: option 'transfer_epochs' must be an integer >= 1 or \"cv\" (got %s)", fname,
-      tostring(e)), 3)
-  end
-  local h = o.transfer_head_lr
-  if h ~= nil and (type(h) ~= "number" or h ~= h or h <= 0 or h == math.huge) then
-    error(string.format("%s: option 'transfer_head_lr' must be a positive number (got %s)", fname, tostring(h)), 3)
+  if e ~= nil and (math.type(e) ~= "integer" or e < 1) then
+    error(string.format("%s: option 'transfer_epochs' must be an integer >= 1 (got %s)", fname, tostring(e)), 3)
   end
 end
 
@@ -234,7 +223,7 @@ function M.component_context(o, space, archs)
   local function get(key) if g[key] == nil then return M.DEFAULTS[key] end return g[key] end
   return {pre = pre, graphs = graphs, source_ms = source_ms, target = o.target, init_device = init,
     transfer_epochs = get("transfer_epochs"), transfer_batch = get("transfer_batch"), transfer_lr = get("transfer_lr"),
-    transfer_head_lr = get("transfer_head_lr"), weight_decay = get("weight_decay"), space = space}
+    weight_decay = get("weight_decay"), space = space}
 end
 
 local Tuned = {}
@@ -258,38 +247,8 @@ local function tune(g, init_from, idx, ms, epochs, seed)
   local net = g.pre:clone()
   net:add_device(g.target, {copy_from = init_from})
   net:fit{graphs = g.graphs, rows = idx, devices = g.target, targets = minmax(ms), epochs = epochs,
-    batch = g.transfer_batch, lr = g.transfer_lr, weight_decay = g.weight_decay, seed = seed,
-    head_lr_scale = g.transfer_head_lr}
+    batch = g.transfer_batch, lr = g.transfer_lr, weight_decay = g.weight_decay, seed = seed}
   return net
-end
-
---- The fine-tuning epochs chosen by K-fold CV on the samples: for each of M.CV_EPOCHS, the Spearman of the pooled
--- out-of-fold scores against the latencies. Returns the epochs and the table {epochs = rho}.
-local function cv_epochs(g, init_from, idx, ms, seed)
-  local k = #idx
-  local folds = math.min(M.CV_FOLDS, k)
-  local perm = core.Rng(core.derive_seed(seed, 7001)):permutation(k)
-  local metrics = require "nasflat.metrics"
-  local best, best_rho, by = nil, -math.huge, {}
-  for ei, epochs in ipairs(M.CV_EPOCHS) do
-    local oof = core.Tensor.new(k)
-    for f = 1, folds do
-      local tr, te, tri, tei = {}, {}, {}, {}
-      for j = 1, k do
-        local i = perm[j]
-        if (j - 1) % folds == f - 1 then te[#te + 1] = idx[i]; tei[#tei + 1] = i
-        else tr[#tr + 1] = idx[i]; tri[#tri + 1] = i end
-      end
-      local net = tune(g, init_from, tr, ms:index(tri), epochs, core.derive_seed(seed, 100 * f + ei))
-      local s = net:predict{graphs = g.graphs, device = g.target, rows = te}
-      net:free()
-      for j, i in ipairs(tei) do oof:set(i, s:get(j)) end
-    end
-    local rho = metrics.spearman(oof, ms)
-    by[epochs] = rho
-    if rho == rho and rho > best_rho then best, best_rho = epochs, rho end
-  end
-  return best or M.CV_EPOCHS[1], by
 end
 
 --- Fine-tune a copy of the pre-trained network on the sample rows idx (latencies ms) of a component context
@@ -305,12 +264,10 @@ function M.fit_component(ctx, idx, ms, seed)
     end
     init_from = best or g.pre:devices()[1]
   end
-  local epochs, cv = g.transfer_epochs, nil
-  if epochs == "cv" then epochs, cv = cv_epochs(g, init_from, idx, ms, seed) end
-  local net = tune(g, init_from, idx, ms, epochs, seed)
+  local net = tune(g, init_from, idx, ms, g.transfer_epochs, seed)
   local a, b = calibrate(net:predict{graphs = g.graphs, device = g.target, rows = idx}, ms)
   return setmetatable({net = net, pre = g.pre, target = g.target, a = a, b = b, init_from = init_from,
-    epochs = epochs, cv = cv}, Tuned)
+    epochs = g.transfer_epochs}, Tuned)
 end
 
 --------------------------------------------------------------------------------------------------- the kind
@@ -325,8 +282,7 @@ function M.fit(o, space, archs, ms)
   local t = M.fit_component(ctx, all, ms, o.seed)
   local opts = {}
   for k in pairs(M.DEFAULTS) do if k ~= "pretrained" and k ~= "progress" then opts[k] = o[k] end end
-  return {tuned = t, init_device_from = t.init_from, transfer_epochs_used = t.epochs, options = opts,
-    pretrained = g.pre}
+  return {tuned = t, init_device_from = t.init_from, options = opts, pretrained = g.pre}
 end
 
 function M.logms(m, cache)
@@ -379,7 +335,7 @@ function M.from_state(t, payload)
   local net, err = net_of(payload)
   if not net then return nil, "graph network: " .. tostring(err) end
   return {tuned = setmetatable({net = net, pre = net, target = t.target_device, a = t.a, b = t.b,
-    init_from = t.init_from, epochs = t.epochs}, Tuned), transfer_epochs_used = t.epochs, options = t.options or {}}
+    init_from = t.init_from, epochs = t.epochs}, Tuned), options = t.options or {}}
 end
 
 --- A network file saved by nasflat.predictor (pre-trained: no calibration) as a "nasflat" model.

@@ -158,7 +158,7 @@ end
 local FIT_DEFAULTS = {
   graphs = util.REQUIRED, rows = NIL, devices = NIL, targets = util.REQUIRED, epochs = 150, batch = 128,
   lr = 1e-3, weight_decay = 1e-5, lr_min = 1e-6, loss = "hinge", clip = NIL, seed = 1, on_epoch = NIL, margin = 0.1,
-  head_lr_scale = 1, freeze = NIL,
+  freeze = NIL,
 }
 
 --- Train on (graph row, device, target) examples. Options (defaults):
@@ -167,7 +167,6 @@ local FIT_DEFAULTS = {
 --   targets (required) Tensor of normalised latencies, one per example;
 --   epochs = 150, batch = 128, lr = 1e-3, weight_decay = 1e-5 (AdamW), lr_min = 1e-6 (cosine annealing),
 --   loss = "hinge" (pairwise ranking, margin 0.1) or "mse", clip = nil (gradient-norm clipping),
---   head_lr_scale = 1 (the device embedding and the head MLP learn at lr × this; the graph layers at lr),
 --   freeze = nil: a list of parameter slice name prefixes (see :slices()) whose values stay fixed (no step, no weight
 --   decay), e.g. {"z"} holds the supplementary embedder while the device embedding and the head are fitted;
 --   seed = 1 (shuffling, dropout, pair sampling), on_epoch = function(info) ... end (info: epoch, epochs,
@@ -215,8 +214,7 @@ function Predictor:fit(opts)
   end
   return m:train{ops = g.ops, adj = g.adj, z = g.z, rows = rows, dev = ndev, y = targets, epochs = o.epochs,
     batch = o.batch, lr = o.lr, lr_min = o.lr_min, weight_decay = o.weight_decay, clip = o.clip, loss = o.loss,
-    margin = o.margin, seed = o.seed, on_epoch = o.on_epoch, head_lr_scale = o.head_lr_scale,
-    freeze = o.freeze}
+    margin = o.margin, seed = o.seed, on_epoch = o.on_epoch, freeze = o.freeze}
 end
 
 local PREDICT_DEFAULTS = {graphs = util.REQUIRED, rows = NIL, device = NIL}

@@ -211,10 +211,6 @@ local function default_axis(name, o, base)
     add("lr1e-4x20", "lr 1e-4 × 20 epochs (the reference's documented)", {transfer_lr = 1e-4, transfer_epochs = 20})
     add("lr1e-3x30", "lr 1e-3 × 30 epochs", {transfer_lr = 1e-3, transfer_epochs = 30})
     add("lr3e-3x40", "lr 3e-3 × 40 epochs (the reference's job list)", {transfer_lr = 3e-3, transfer_epochs = 40})
-    add("lr1e-3x30-head10", "lr 1e-3 × 30, device embedding and head × 10",
-      {transfer_lr = 1e-3, transfer_epochs = 30, transfer_head_lr = 10})
-    add("lr3e-3-cv", "lr 3e-3, epochs chosen by 4-fold CV on the samples (10..60)",
-      {transfer_lr = 3e-3, transfer_epochs = "cv"})
     return {name = name, title = "transfer schedule", settings = settings}
   elseif name == "pretraining" then
     add("256x30", "256 architectures × 30 epochs per source", {pretrain_samples = 256, epochs = 30})
