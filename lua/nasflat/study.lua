@@ -31,9 +31,9 @@
 --
 -- Pre-training reuse. The options that change the pre-trained model — model, supplementary, pretrain_samples,
 -- epochs, seed, batch, lr, weight_decay — together with the task (space, name, source devices) and the data
--- (directory and file checksums, or the zoo seed) form a key. The first setting that needs a (task, key)
--- pre-trains through experiment.run{save_pretrained = <file>}; every later setting with the same key loads that
--- file and runs experiment.run{pretrained = model}, which only transfers. So the transfer-only axes (sampler ×
+-- (directory and file checksums, or the zoo seed) form a key (nasflat.pretrain_cache). Every setting runs
+-- experiment.run{cache_dir = <dir>}: the first that needs a (task, key) pre-trains and saves the network there;
+-- every later setting with the same key loads that file and only transfers. So the transfer-only axes (sampler ×
 -- encoding, init_device, the budget curve) pre-train nothing beyond the base model, and the base setting, which
 -- recurs in every axis, is computed once (identical experiment options → the same record, counted as
 -- results_reused). result.pretraining = {trained, reused, loaded}; each axis has its own counts and wall time.
@@ -99,6 +99,7 @@ M.DEFAULTS = {
 
 -- Options the study sets itself and a base may not.
 local MANAGED = {source = true, task = true, progress = true, pretrained = true, save_pretrained = true,
+  cache_dir = true,
   trials = "trials", seed = "seed", pretrain_samples = "pretrain_samples", epochs = "epochs"}
 
 --------------------------------------------------------------------------------------------------- helpers
@@ -211,6 +212,9 @@ local function default_axis(name, o, base)
     add("lr1e-4x20", "lr 1e-4 × 20 epochs (the reference's documented)", {transfer_lr = 1e-4, transfer_epochs = 20})
     add("lr1e-3x30", "lr 1e-3 × 30 epochs", {transfer_lr = 1e-3, transfer_epochs = 30})
     add("lr3e-3x40", "lr 3e-3 × 40 epochs (the reference's job list)", {transfer_lr = 3e-3, transfer_epochs = 40})
+    add("lr3e-3x80", "lr 3e-3 × 80 epochs", {transfer_lr = 3e-3, transfer_epochs = 80})
+    add("lr3e-3x160", "lr 3e-3 × 160 epochs", {transfer_lr = 3e-3, transfer_epochs = 160})
+    add("lr1e-2x40", "lr 1e-2 × 40 epochs", {transfer_lr = 1e-2, transfer_epochs = 40})
     return {name = name, title = "transfer schedule", settings = settings}
   elseif name == "pretraining" then
     add("256x30", "256 architectures × 30 epochs per source", {pretrain_samples = 256, epochs = 30})
@@ -638,7 +642,7 @@ function M.run(opts)
   end
 
   local memo = {}       -- task label → full options key → record
-  local models = {}     -- task label → pre-training key → {path, entry}
+  local models = {}     -- task label → pre-training key → {entry}
   for _, t in ipairs(tasks) do memo[t.label], models[t.label] = {}, {} end
 
   local function full_key(options)
@@ -670,41 +674,30 @@ function M.run(opts)
             result.results_reused = result.results_reused + 1
           else
             report("study %s %d/%d, %s %d/%d, task %s", ax.name, ai, #axes, s.name, si, #ax.settings, t.label)
+            -- experiment.run loads the network from `dir` or trains and saves it there (nasflat.pretrain_cache)
             local pk = PC.key(t.source, t.task, s.options)
             local known = models[t.label][pk]
-            local path = known and known.path or
-              PC.path(dir, t.label, pk)
-            local pre, how
-            if known then
-              pre = predictor.load(path)
-              how = pre and "reused" or nil
-            elseif o.cache_dir then
-              pre = predictor.load(path)
-              how = pre and "loaded" or nil
-            end
             local eo = copy(s.options)
-            eo.source, eo.task, eo.progress = t.source, t.task, o.progress
-            if pre then eo.pretrained = pre else eo.save_pretrained = path; how = "trained" end
+            eo.source, eo.task, eo.progress, eo.cache_dir = t.source, t.task, o.progress, dir
             local r, err = run_experiment(eo, {axis = ax.name, setting = s.name, task = t.label, pretrain_key = pk})
-            if pre then pre:free() end
-            local f = io.open(path, "rb")
-            if f then f:close() end
-            if f then
+            local how = r and r.pretrained_cache
+            if how == "loaded" and known then how = "reused" end
+            if how then
+              local path = r.pretrained_model
               written[path] = true
               if not known then
                 local entry = {task = t.label, key = pk, file = o.cache_dir and path or nil, source = how,
                   used_by = {}}
                 result.pretrained[#result.pretrained + 1] = entry
-                models[t.label][pk] = {path = path, entry = entry}
+                models[t.label][pk] = {entry = entry}
                 known = models[t.label][pk]
               end
               local used = known.entry.used_by
               used[#used + 1] = ax.name .. ":" .. s.name
+              count(how)
             end
-            -- a failed run counts its pre-training only when the model was made (and saved)
-            if r or how ~= "trained" or f then count(how) end
             if r then
-              r.config.save_pretrained, r.pretrained_model = nil, nil
+              r.config.cache_dir, r.pretrained_model, r.pretrained_cache = nil, nil, nil
               memo[t.label][fk] = r
               sr.tasks[t.label] = {record = r, pretrained = how}
             else

@@ -30,7 +30,7 @@ local canon, fnv64 = PC.canon, PC.fnv64
 
 -- experiment options that are objects of one process or say what to run, not what a unit is
 local NOT_UNIT = {source = true, task = true, progress = true, pretrained = true, save_pretrained = true,
-  trial_ids = true}
+  cache_dir = true, trial_ids = true}
 
 local function unit_options(eo)
   local out = {}
@@ -250,15 +250,22 @@ function M.merge(plan, got, info)
       local v = got[j.key]
       if v then parts[#parts + 1] = v; spent = spent + v.timings.total_s end
     end
-    local pre_s = 0
-    if unit.pretrain and eo.save_pretrained then
-      -- study.run trains here in one process: the pre-training job's model goes where it looks for it
-      local pj = plan.by_key["pretrain." .. safe(unit.task) .. "." .. unit.pretrain]
-      if got[pj.key] then
-        local text = assert(sweep.read_file(sweep.model_path(plan, pj)))
-        local ok, werr = util.atomic_write(eo.save_pretrained, text)
-        if not ok then return nil, werr end
-        pre_s = got[pj.key].timings.total_s
+    local pre_s, cached, how = 0, nil, nil
+    if unit.pretrain then
+      -- study.run trains in one process what the pre-training job made: its model goes where study.run looks
+      cached = PC.path(eo.cache_dir, plan.task_defs[unit.task].name, u.pretrain_key)
+      local f = io.open(cached, "rb")
+      if f then
+        f:close()
+        how = "loaded"
+      else
+        local pj = plan.by_key["pretrain." .. safe(unit.task) .. "." .. unit.pretrain]
+        if got[pj.key] then
+          local text = assert(sweep.read_file(sweep.model_path(plan, pj)))
+          local ok, werr = util.atomic_write(cached, text)
+          if not ok then return nil, werr end
+          pre_s, how = got[pj.key].timings.total_s, "trained"
+        end
       end
     end
     axis_s[u.axis] = (axis_s[u.axis] or 0) + spent + pre_s
@@ -268,6 +275,7 @@ function M.merge(plan, got, info)
     local rec = sweep_run.combine(parts[1], parts, td.test, unit.options.budgets, unit.options.predictors)
     rec.test = td.test
     rec.timings = {total_s = spent + pre_s, pretrain_s = pre_s, transfer_s = spent}
+    if how then rec.pretrained_model, rec.pretrained_cache = cached, how end
     rec.peak_rss_mib = info.peak_rss_mib
     return rec
   end
