@@ -252,7 +252,36 @@ describe("model files", function()
     local R = fit{graph = "pruned", transfer_epochs = 7}
     assert.not_same(P:predict(probe):totable(), R:predict(probe):totable())
     support.raises("option 'transfer_epochs' must be an integer >= 1 (got 0)", function() fit{transfer_epochs = 0} end)
-    support.raises("option 'graph' must be \"pruned\" or \"unpruned\"", function() fit{graph = "raw"} end)
+    local o
+    support.raises("option 'graph' must be \"pruned\", \"unpruned\" or \"identity\"", function() fit{graph = "raw"} end)
+    -- identity (layers without edges) is an FBNet form: an NB201 fit says so
+    o = {}
+    for k, v in pairs(base) do o[k] = v end
+    o.graph = "identity"
+    local none, why = model.fit(o)
+    assert.is_nil(none)
+    assert.matches("graph 'identity' %(layers without edges%) is an FBNet form", why)
+    os.execute("rm -r " .. quote(dir))
+  end)
+
+  it("reads FBNet layers without edges (graph = identity) through save and load", function()
+    local src = zoo("fbnet")
+    local dir = support.tmpdir()
+    local s = samples(src, src.devices[2], 16)
+    local function fit(graph)
+      return assert(model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src, sources = {src.devices[1]},
+        epochs = 2, pretrain_samples = 32, transfer_epochs = 3, graph = graph})
+    end
+    local P = fit("identity")
+    assert.equal(1, P.tuned.net:meta().graph_identity)
+    local probe = {}
+    for i = 1, 100 do probe[i] = src.arch_strings[i * 40] end
+    local path = dir .. "/i.nfm"
+    assert(P:save(path))
+    local Q = assert(model.load(path))
+    assert.same(P:predict(probe):totable(), Q:predict(probe):totable())
+    -- the chain's edges reach the network: another graph form, other predictions
+    assert.not_same(P:predict(probe):totable(), fit("pruned"):predict(probe):totable())
     os.execute("rm -r " .. quote(dir))
   end)
 

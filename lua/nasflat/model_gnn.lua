@@ -21,13 +21,14 @@ M.DEFAULTS = {
   batch = 128,
   lr = 1e-3,
   weight_decay = 1e-5,
-  transfer_epochs = 40,           -- fine-tuning epochs (docs/study.md 7.2c: 3e-3 × 40 against 1e-3 × 30, 1e-4 × 20, a
-  transfer_batch = 16,            -- faster device embedding and head, epochs chosen by cross-validation)
-  transfer_lr = 3e-3,
+  transfer_epochs = 80,           -- fine-tuning epochs and rate (docs/study.md 7.2c: the 12 tasks plateau from 80
+  transfer_batch = 16,            -- epochs at 3e-3; 40 loses 0.006, 1e-3 × 30 0.030; a faster head and epochs
+  transfer_lr = 3e-3,             -- chosen by cross-validation did not win)
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "struct",       -- input z of the network: "struct" (METHOD §10 features, z-scored) or "none"
-  graph = "pruned",               -- the graphs the network reads: "pruned" (METHOD §2) or "unpruned" (nb201's
-                                  -- 8-node graph before pruning: dead ops keep their edges; fbnet: the same graphs)
+  graph = "pruned",               -- the graphs the network reads: "pruned" (METHOD §2), "unpruned" (nb201's 8-node
+                                  -- graph before pruning: dead ops keep their edges; fbnet: the chain as "pruned")
+                                  -- or "identity" (fbnet: layers without edges, the reference's adjacency)
   network = {},                   -- extra options for nasflat.predictor.new
   progress = util.NIL,            -- function(fmt, ...) for progress lines of the pre-training
 }
@@ -68,10 +69,11 @@ end
 --- The graph batch of canonical arch strings for a network: with the supplementary input rebuilt from the
 -- statistics the network records. Returns graphs or nil, message.
 function M.graphs(net, space, list)
-  local g = space:graphs(list, {pruned = net:meta().graph_unpruned ~= 1})
+  local meta = net:meta()
+  local g = space:graphs(list, {pruned = meta.graph_unpruned ~= 1,
+    adjacency = meta.graph_identity == 1 and "identity" or "chain"})
   local z_dim = net:config().z_dim
   if z_dim == 0 then return g end
-  local meta = net:meta()
   if meta.z_struct ~= 1 then
     return nil, string.format("the network takes a supplementary input of width %d but does not record how it " ..
       "was built (only struct inputs saved by nasflat can be rebuilt)", z_dim)
@@ -87,8 +89,9 @@ function M.graphs(net, space, list)
 end
 
 local function check_graph_option(v)
-  if v ~= "pruned" and v ~= "unpruned" then
-    error(string.format("model_gnn: option 'graph' must be \"pruned\" or \"unpruned\" (got %s)", tostring(v)), 4)
+  if v ~= "pruned" and v ~= "unpruned" and v ~= "identity" then
+    error(string.format("model_gnn: option 'graph' must be \"pruned\", \"unpruned\" or \"identity\" (got %s)",
+      tostring(v)), 4)
   end
 end
 
@@ -128,6 +131,13 @@ function M.pretrain(src, devices, o)
   local net = predictor_mod().new(src.space:predictor_options(model_opts))
   net:set_meta("space_fbnet", src.space_name == "fbnet" and 1 or 0)
   if graph == "unpruned" then net:set_meta("graph_unpruned", 1) end
+  if graph == "identity" then
+    if src.space_name ~= "fbnet" then
+      net:free()
+      return nil, "graph 'identity' (layers without edges) is an FBNet form; " .. src.space_name .. " has pruned and unpruned"
+    end
+    net:set_meta("graph_identity", 1)
+  end
   if zenc and o.supplementary == "struct" then
     net:set_meta("z_struct", 1)
     for j, m in ipairs(src.struct_stats.means) do
@@ -136,7 +146,7 @@ function M.pretrain(src, devices, o)
     end
   end
   local report = type(o.progress) == "function" and o.progress or function() end
-  net:fit{graphs = src:graphs(zenc, graph == "pruned"), rows = rows, devices = devs, targets = targets, epochs = o.epochs,
+  net:fit{graphs = src:graphs(zenc, graph), rows = rows, devices = devs, targets = targets, epochs = o.epochs,
     batch = o.batch, lr = o.lr, weight_decay = o.weight_decay, seed = core.derive_seed(o.seed, 1001),
     on_epoch = function(info) report("pre-training: epoch %d/%d loss %.4f", info.epoch, o.epochs, info.loss) end}
   return net

@@ -66,14 +66,16 @@ function Source:row(arch)
 end
 
 --- The graph batch of every architecture, built once per form; with `z` (a Tensor(n × Z)) as the supplementary
--- input. pruned: true (default) the graphs of METHOD §2, false the nb201 8-node graphs before pruning.
-function Source:graphs(z, pruned)
-  if pruned == nil then pruned = true end
+-- input. form: "pruned" (default; the graphs of METHOD §2), "unpruned" (the nb201 8-node graphs before pruning)
+-- or "identity" (fbnet layers without edges).
+function Source:graphs(z, form)
+  form = form or "pruned"
   self._graphs = self._graphs or {}
-  local g = self._graphs[pruned]
+  local g = self._graphs[form]
   if not g then
-    g = self.space:graphs(self.arch_strings, {pruned = pruned})
-    self._graphs[pruned] = g
+    g = self.space:graphs(self.arch_strings, {pruned = form ~= "unpruned",
+      adjacency = form == "identity" and "identity" or "chain"})
+    self._graphs[form] = g
   end
   if z == nil then return g end
   return {ops = g.ops, adj = g.adj, z = z}

@@ -41,8 +41,8 @@
 -- keys and files, which `nasflat run --cache` shares; a later study with the same key loads them: "loaded").
 -- Same seed → same numbers whether a model was trained in this run or loaded.
 --
--- Default task subset for the wide sweeps (M.SUBSET = N2, F3, F4, FA), from the reduced-settings measurements
--- of session 1 (pre-training 256 × 30, notes/closing.md: GNN / ridge Spearman):
+-- Default task subset for the wide sweeps (M.SUBSET = N2, F3, F4, FA), from the first reduced-settings
+-- measurements (pre-training 256 × 30, GAT mask −∞, transfer 1e-3 × 30: GNN / ridge Spearman):
 --   N2  NB201, edge and mobile accelerators as targets (Jetson, edge TPU, two Hexagon DSPs, Pixel 3): the NB201
 --       task where the published NASFLAT is weakest (0.857) and our GNN trails our ridge (.904 / .928);
 --   F3  FBNet, server GPUs as targets: the largest GNN–ridge gap of all twelve (.809 / .906);
@@ -87,7 +87,8 @@ M.DEFAULTS = {
   encodings = {"struct", "zcp", "arch2vec", "path"},
   supplementaries = {"none", "struct"},
   budgets = {5, 10, 20},         -- the budget curve
-  pretrain_samples = 256,        -- reduced settings (session 1: longer source fitting hurt transfer; 5× cheaper)
+  pretrain_samples = 256,        -- reduced settings (5× cheaper than 512 × 150; FBNet transfers better from them:
+                                 -- docs/study.md 7.3)
   epochs = 30,
   progress = util.NIL,           -- function(fmt, ...) for progress lines
   on_axis = util.NIL,            -- function(axis_result, result) called when an axis is done
@@ -207,6 +208,7 @@ local function default_axis(name, o, base)
       model = {quirk_gat_mask_zero = true}})
     add("unpruned", "unpruned graph, GAT mask −∞", {graph = "unpruned", model = {quirk_gat_mask_zero = false}})
     add("unpruned+zero", "unpruned graph, GAT mask 0", {graph = "unpruned", model = {quirk_gat_mask_zero = true}})
+    add("identity", "fbnet: layers without edges (the reference's adjacency), GAT mask 0", {graph = "identity"})
     return {name = name, title = "dead operations: graph and attention mask", settings = settings}
   elseif name == "transfer" then
     add("lr1e-4x20", "lr 1e-4 × 20 epochs (the reference's documented)", {transfer_lr = 1e-4, transfer_epochs = 20})
