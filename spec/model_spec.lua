@@ -253,7 +253,7 @@ describe("model files", function()
     assert.not_same(P:predict(probe):totable(), R:predict(probe):totable())
     support.raises("option 'transfer_epochs' must be an integer >= 1 (got 0)", function() fit{transfer_epochs = 0} end)
     local o
-    support.raises("option 'graph' must be \"pruned\", \"unpruned\" or \"identity\"", function() fit{graph = "raw"} end)
+    support.raises("option 'graph' must be \"auto\", \"pruned\", \"unpruned\" or \"identity\"", function() fit{graph = "raw"} end)
     -- identity (layers without edges) is an FBNet form: an NB201 fit says so
     o = {}
     for k, v in pairs(base) do o[k] = v end

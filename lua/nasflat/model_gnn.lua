@@ -26,9 +26,10 @@ M.DEFAULTS = {
   transfer_lr = 3e-3,             -- chosen by cross-validation did not win)
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "struct",       -- input z of the network: "struct" (METHOD §10 features, z-scored) or "none"
-  graph = "pruned",               -- the graphs the network reads: "pruned" (METHOD §2), "unpruned" (nb201's 8-node
-                                  -- graph before pruning: dead ops keep their edges; fbnet: the chain as "pruned")
-                                  -- or "identity" (fbnet: layers without edges, the reference's adjacency)
+  graph = "auto",                 -- the graphs the network reads: "pruned" (METHOD §2; fbnet: the chain),
+                                  -- "unpruned" (nb201's 8-node graph before pruning: dead ops keep their edges),
+                                  -- "identity" (fbnet: layers without edges, the reference's adjacency) or "auto":
+                                  -- nb201 pruned, fbnet identity (docs/study.md 7.2b)
   network = {},                   -- extra options for nasflat.predictor.new
   progress = util.NIL,            -- function(fmt, ...) for progress lines of the pre-training
 }
@@ -88,11 +89,14 @@ function M.graphs(net, space, list)
   return {ops = g.ops, adj = g.adj, z = require("nasflat.source").standardize(f, means, sds)}
 end
 
-local function check_graph_option(v)
-  if v ~= "pruned" and v ~= "unpruned" and v ~= "identity" then
-    error(string.format("model_gnn: option 'graph' must be \"pruned\", \"unpruned\" or \"identity\" (got %s)",
-      tostring(v)), 4)
+--- The graph form a network of `space_name` reads for the option `graph` ("auto" resolved; the others as given).
+function M.graph_form(graph, space_name)
+  if graph ~= "auto" and graph ~= "pruned" and graph ~= "unpruned" and graph ~= "identity" then
+    error(string.format("model_gnn: option 'graph' must be \"auto\", \"pruned\", \"unpruned\" or \"identity\" " ..
+      "(got %s)", tostring(graph)), 3)
   end
+  if graph == "auto" then return space_name == "fbnet" and "identity" or "pruned" end
+  return graph
 end
 
 --- Pre-train a network on the source devices of a Source (o: the DEFAULTS' pre-training fields, seed, devices).
@@ -126,8 +130,7 @@ function M.pretrain(src, devices, o)
   model_opts.devices = devices
   model_opts.seed = model_opts.seed or o.seed
   model_opts.z_dim = zenc and zenc:size(2) or 0
-  local graph = o.graph or M.DEFAULTS.graph
-  check_graph_option(graph)
+  local graph = M.graph_form(o.graph or M.DEFAULTS.graph, src.space_name)
   local net = predictor_mod().new(src.space:predictor_options(model_opts))
   net:set_meta("space_fbnet", src.space_name == "fbnet" and 1 or 0)
   if graph == "unpruned" then net:set_meta("graph_unpruned", 1) end
