@@ -521,8 +521,6 @@ void nf_lua_space_open(lua_State *L)
     lua_setfield(L, -2, "NB201_RAW");
     lua_pushinteger(L, NF_GRAPH_DEAD_AS_NONE);
     lua_setfield(L, -2, "DEAD_AS_NONE");
-    lua_pushinteger(L, NF_GRAPH_FBNET_POSITIONAL);
-    lua_setfield(L, -2, "FBNET_POSITIONAL");
     lua_setfield(L, -2, "space");
     static const luaL_Reg zoo[] = {
         {"devices", l_zoo_devices}, {"latency", l_zoo_latency}, {"latency_one", l_zoo_latency_one}, {NULL, NULL},

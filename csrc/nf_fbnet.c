@@ -73,8 +73,7 @@ void nf_fbnet_graph(const uint8_t *code, int flags, int32_t *node_ops, float *ad
 {
     enum { N = NF_FBNET_LAYERS };
     if (node_ops)
-        for (int k = 0; k < N; k++)
-            node_ops[k] = (flags & NF_GRAPH_FBNET_POSITIONAL) ? k * NF_FBNET_BLOCKS + code[k] : code[k];
+        for (int k = 0; k < N; k++) node_ops[k] = code[k];
     if (adj) {
         memset(adj, 0, sizeof(float) * N * N);
         for (int k = 0; k < N; k++) {

@@ -19,9 +19,7 @@
  * (each predecessor wired to each successor; done node by node, so chains of skips contract), and
  * nodes on no input→output path dropped (row and column zeroed; every node keeps its op label
  * unless NF_GRAPH_DEAD_AS_NONE). FBNet: 22 nodes labelled by block id (vocabulary 9), adjacency
- * a chain i→i+1 (default) or, with NF_GRAPH_FBNET_IDENTITY, the identity (the reference's); with
- * NF_GRAPH_FBNET_POSITIONAL a node's label is layer × 9 + block (vocabulary 22 × 9 = 198): the block
- * together with its place, which fixes its resolution and widths.
+ * a chain i→i+1 (default) or, with NF_GRAPH_FBNET_IDENTITY, the identity (the reference's).
  * A[i*N + j] = 1 for an edge i→j.
  *
  * Cost (params in MB = count/1e6, FLOPs in M = count/1e6) from the real macro networks:
@@ -71,8 +69,7 @@ enum {
     NF_GRAPH_DEFAULT = 0,
     NF_GRAPH_FBNET_IDENTITY = 1,   /* FBNet: identity adjacency (reference quirk) instead of a chain */
     NF_GRAPH_NB201_RAW = 2,        /* NB201: the 8-node graph before any pruning */
-    NF_GRAPH_DEAD_AS_NONE = 4,     /* NB201: relabel the dropped edge-op nodes as none (2) */
-    NF_GRAPH_FBNET_POSITIONAL = 8  /* FBNet: node label layer × 9 + block (vocabulary 198) */
+    NF_GRAPH_DEAD_AS_NONE = 4      /* NB201: relabel the dropped edge-op nodes as none (2) */
 };
 
 /* Space by name ("nb201" / "fbnet", also "nasbench201"); -1 if unknown. */

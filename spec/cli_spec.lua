@@ -192,7 +192,7 @@ describe("nasflat usage errors", function()
       {{"run", "--predictor", "gnn"}, "--predictor: unknown kind 'gnn' (known: " ..
         table.concat(require("nasflat.model").KIND_NAMES, ",") .. ", or all)"},
       {{"run", "--transfer-epochs", "0"}, "option '--transfer-epochs' expects an integer >= 1, got '0'"},
-      {{"run", "--graph", "raw"}, "--graph must be auto, pruned, unpruned, identity or positional (got 'raw')"},
+      {{"run", "--graph", "raw"}, "--graph must be auto, pruned, unpruned or identity (got 'raw')"},
       {{"run", "--hybrid", "ridge,gnn"}, "--hybrid: unknown hybrid component 'gnn' (known: nasflat, ridge, phys, " ..
         "phys_live, ridge_ms, phys_ms, phys_live_ms, roofw, roofw_ms, floor, floor_ms, roof1, source)"},
       {{"run", "--interval", "1"}, "--interval must be a probability in (0, 1)"},

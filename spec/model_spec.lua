@@ -253,8 +253,7 @@ describe("model files", function()
     assert.not_same(P:predict(probe):totable(), R:predict(probe):totable())
     support.raises("option 'transfer_epochs' must be an integer >= 1 (got 0)", function() fit{transfer_epochs = 0} end)
     local o
-    support.raises("option 'graph' must be \"auto\", \"pruned\", \"unpruned\", \"identity\" or \"positional\"",
-      function() fit{graph = "raw"} end)
+    support.raises("option 'graph' must be \"auto\", \"pruned\", \"unpruned\" or \"identity\"", function() fit{graph = "raw"} end)
     -- identity (layers without edges) is an FBNet form: an NB201 fit says so
     o = {}
     for k, v in pairs(base) do o[k] = v end
@@ -283,14 +282,6 @@ describe("model files", function()
     assert.same(P:predict(probe):totable(), Q:predict(probe):totable())
     -- the chain's edges reach the network: another graph form, other predictions
     assert.not_same(P:predict(probe):totable(), fit("pruned"):predict(probe):totable())
-    -- positional labels (layer * 9 + block): a 198-op network, kept through save and load
-    local Pp = fit("positional")
-    assert.equal(1, Pp.tuned.net:meta().graph_positional)
-    assert.equal(198, Pp.tuned.net:config().n_ops)
-    assert(Pp:save(path))
-    local Qp = assert(model.load(path))
-    assert.same(Pp:predict(probe):totable(), Qp:predict(probe):totable())
-    assert.not_same(P:predict(probe):totable(), Pp:predict(probe):totable())
     os.execute("rm -r " .. quote(dir))
   end)
 

@@ -167,7 +167,7 @@ describe("nb201 graphs (METHOD §2), checked by hand", function()
     assert.same({0, 5, 4, 2, 3, 2, 6, 1}, ints(raw.ops))
     assert.equal("0>1 0>2 0>4 1>3 1>5 2>6 3>6 4>7 5>7 6>7", edges_of(raw.adj))
     assert.same({0, 2, 4, 2, 2, 2, 6, 1}, ints(NB:graph(dead, {dead_as_none = true}).ops))
-    support.raises("nb201:graph: unknown option 'prune' (allowed: adjacency, dead_as_none, positional, pruned)",
+    support.raises("nb201:graph: unknown option 'prune' (allowed: adjacency, dead_as_none, pruned)",
       function() NB:graph(dead, {prune = false}) end)
   end)
 
@@ -375,15 +375,6 @@ describe("fbnet", function()
     assert.equal(1, id.adj:get(5, 5))
     support.raises("fbnet:graph: option 'adjacency' must be 'chain' or 'identity' (got ring)",
       function() FB:graph(s, {adjacency = "ring"}) end)
-    -- positional labels: layer * 9 + block, a vocabulary of 198
-    local pos = FB:graph(s, {adjacency = "identity", positional = true})
-    local code = FB:parse(s)
-    for i = 1, 22 do assert.equal((i - 1) * 9 + code[i], pos.ops:get(i)) end
-    assert.same(id.adj:totable(), pos.adj:totable())
-    assert.equal(198, FB:n_ops{positional = true})
-    assert.equal(9, FB:n_ops())
-    assert.equal(7, require("nasflat.space").get("nb201"):n_ops{positional = true})
-    support.raises("fbnet:graph: option 'positional' must be a boolean", function() FB:graph(s, {positional = 1}) end)
   end)
 
   it("computes params and FLOPs of the CIFAR-100 network (data row 0 of zcp/fbnet_zcp.csv)", function()

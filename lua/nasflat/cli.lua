@@ -156,8 +156,8 @@ commands.run = {
     {name = "transfer-lr", arg = "X", number = true, positive = true, help = "GNN fine-tuning learning rate",
       default = D.transfer_lr},
     {name = "graph", arg = "FORM", help = "the graphs the GNN reads: auto (nb201 pruned, fbnet identity), pruned " ..
-      "(METHOD §2; fbnet: the chain), unpruned (nb201: dead ops keep their edges), identity (fbnet: layers without " ..
-      "edges) or positional (fbnet: the same, each layer's block labelled with its place)", default = D.graph},
+      "(METHOD §2; fbnet: the chain), unpruned (nb201: dead ops keep their edges) or identity (fbnet: layers without " ..
+      "edges)", default = D.graph},
     {name = "sampler", arg = "NAME", help = "transfer-sample sampler", default = D.sampler},
     {name = "encoding", arg = "NAME", help = "encoding the sampler uses", default = D.encoding},
     {name = "kind-options", arg = "K.OPT=V,..", help = "fit options of a kind (see its DEFAULTS), e.g. " ..
@@ -384,8 +384,8 @@ function M.run_settings(o)
   for _, which in ipairs({"train", "test"}) do
     if o[which] and #util.split(o[which]) == 0 then return nil, "--" .. which .. ": empty list" end
   end
-  if not ({auto = true, pruned = true, unpruned = true, identity = true, positional = true})[o.graph] then
-    return nil, "--graph must be auto, pruned, unpruned, identity or positional (got '" .. o.graph .. "')"
+  if o.graph ~= "auto" and o.graph ~= "pruned" and o.graph ~= "unpruned" and o.graph ~= "identity" then
+    return nil, "--graph must be auto, pruned, unpruned or identity (got '" .. o.graph .. "')"
   end
   local kind_options, kerr = M.kind_options(o["kind-options"])
   if not kind_options then return nil, kerr end

@@ -28,8 +28,7 @@ M.DEFAULTS = {
   supplementary = "struct",       -- input z of the network: "struct" (METHOD §10 features, z-scored) or "none"
   graph = "auto",                 -- the graphs the network reads: "pruned" (METHOD §2; fbnet: the chain),
                                   -- "unpruned" (nb201's 8-node graph before pruning: dead ops keep their edges),
-                                  -- "identity" (fbnet: layers without edges, the reference's adjacency),
-                                  -- "positional" (fbnet: the same, each node labelled by its block and place) or "auto":
+                                  -- "identity" (fbnet: layers without edges, the reference's adjacency) or "auto":
                                   -- nb201 pruned, fbnet identity (docs/study.md 7.2b)
   network = {},                   -- extra options for nasflat.predictor.new
   progress = util.NIL,            -- function(fmt, ...) for progress lines of the pre-training
@@ -52,26 +51,11 @@ function M.network_space(net)
   return fb == 1 and "fbnet" or "nb201"
 end
 
---- The graph form a network reads, from its metadata.
-local function network_form(net)
-  local meta = net:meta()
-  if meta.graph_positional == 1 then return "positional" end
-  if meta.graph_identity == 1 then return "identity" end
-  return meta.graph_unpruned == 1 and "unpruned" or "pruned"
-end
-
---- space:graphs options of a graph form.
-function M.graph_options(form)
-  return {pruned = form ~= "unpruned", adjacency = (form == "identity" or form == "positional") and "identity" or
-    "chain", positional = form == "positional"}
-end
-
 --- Whether a network fits a space and a supplementary width: true, or nil and what differs.
 function M.check_network(net, space_name, z_dim)
   local have = M.network_space(net)
   if have ~= space_name then return nil, string.format("it is for %s, the data is %s", have, space_name) end
-  local space = require("nasflat.space").get(space_name)
-  local want = space:predictor_options{n_ops = space:n_ops(M.graph_options(network_form(net)))}
+  local want = require("nasflat.space").get(space_name):predictor_options{}
   local cfg = net:config()
   if cfg.nodes ~= want.nodes or cfg.n_ops ~= want.n_ops then
     return nil, string.format("it has %d nodes and %d ops, %s graphs have %d and %d", cfg.nodes, cfg.n_ops,
@@ -87,7 +71,8 @@ end
 -- statistics the network records. Returns graphs or nil, message.
 function M.graphs(net, space, list)
   local meta = net:meta()
-  local g = space:graphs(list, M.graph_options(network_form(net)))
+  local g = space:graphs(list, {pruned = meta.graph_unpruned ~= 1,
+    adjacency = meta.graph_identity == 1 and "identity" or "chain"})
   local z_dim = net:config().z_dim
   if z_dim == 0 then return g end
   if meta.z_struct ~= 1 then
@@ -106,10 +91,9 @@ end
 
 --- The graph form a network of `space_name` reads for the option `graph` ("auto" resolved; the others as given).
 function M.graph_form(graph, space_name)
-  if graph ~= "auto" and graph ~= "pruned" and graph ~= "unpruned" and graph ~= "identity" and
-    graph ~= "positional" then
-    error(string.format("model_gnn: option 'graph' must be \"auto\", \"pruned\", \"unpruned\", \"identity\" or " ..
-      "\"positional\" (got %s)", tostring(graph)), 3)
+  if graph ~= "auto" and graph ~= "pruned" and graph ~= "unpruned" and graph ~= "identity" then
+    error(string.format("model_gnn: option 'graph' must be \"auto\", \"pruned\", \"unpruned\" or \"identity\" " ..
+      "(got %s)", tostring(graph)), 3)
   end
   if graph == "auto" then return space_name == "fbnet" and "identity" or "pruned" end
   return graph
@@ -147,16 +131,16 @@ function M.pretrain(src, devices, o)
   model_opts.seed = model_opts.seed or o.seed
   model_opts.z_dim = zenc and zenc:size(2) or 0
   local graph = M.graph_form(o.graph or M.DEFAULTS.graph, src.space_name)
-  if (graph == "identity" or graph == "positional") and src.space_name ~= "fbnet" then
-    return nil, string.format("graph '%s' (layers without edges) is an FBNet form; %s has pruned and unpruned", graph,
-      src.space_name)
-  end
-  model_opts.n_ops = src.space:n_ops(M.graph_options(graph))
   local net = predictor_mod().new(src.space:predictor_options(model_opts))
   net:set_meta("space_fbnet", src.space_name == "fbnet" and 1 or 0)
   if graph == "unpruned" then net:set_meta("graph_unpruned", 1) end
-  if graph == "identity" or graph == "positional" then net:set_meta("graph_identity", 1) end
-  if graph == "positional" then net:set_meta("graph_positional", 1) end
+  if graph == "identity" then
+    if src.space_name ~= "fbnet" then
+      net:free()
+      return nil, "graph 'identity' (layers without edges) is an FBNet form; " .. src.space_name .. " has pruned and unpruned"
+    end
+    net:set_meta("graph_identity", 1)
+  end
   if zenc and o.supplementary == "struct" then
     net:set_meta("z_struct", 1)
     for j, m in ipairs(src.struct_stats.means) do

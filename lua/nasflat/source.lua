@@ -67,13 +67,14 @@ end
 
 --- The graph batch of every architecture, built once per form; with `z` (a Tensor(n × Z)) as the supplementary
 -- input. form: "pruned" (default; the graphs of METHOD §2), "unpruned" (the nb201 8-node graphs before pruning)
--- "identity" (fbnet layers without edges) or "positional" (the same, labelled layer * 9 + block).
+-- or "identity" (fbnet layers without edges).
 function Source:graphs(z, form)
   form = form or "pruned"
   self._graphs = self._graphs or {}
   local g = self._graphs[form]
   if not g then
-    g = self.space:graphs(self.arch_strings, require("nasflat.model_gnn").graph_options(form))
+    g = self.space:graphs(self.arch_strings, {pruned = form ~= "unpruned",
+      adjacency = form == "identity" and "identity" or "chain"})
     self._graphs[form] = g
   end
   if z == nil then return g end

@@ -20,8 +20,7 @@
 -- Graph vocabulary (`space:vocab()`): nb201 input=0, output=1, then the ops as op id + 2 (none=2 ..
 -- avg_pool_3x3=6), 8 nodes: input, the six edge-ops in string order, output, pruned as METHOD §2
 -- (none cut, skip_connect bypassed, nodes off every input->output path zeroed; labels kept);
--- fbnet the 9 block ids, 22 nodes, adjacency a chain (default) or the identity; with positional = true a node's
--- label is layer * 9 + block id (vocabulary 198: the block with its place, which fixes its resolution and widths).
+-- fbnet the 9 block ids, 22 nodes, adjacency a chain (default) or the identity.
 local core = require "nasflat.core"
 local util = require "nasflat.util"
 
@@ -104,7 +103,7 @@ function Space:nodes() return self.info.nodes end
 function Space:feature_dim() return self.info.feature_dim end
 
 local function graph_flags(_, fname, opts)
-  opts = util.options(fname, opts, {adjacency = "chain", pruned = true, dead_as_none = false, positional = false})
+  opts = util.options(fname, opts, {adjacency = "chain", pruned = true, dead_as_none = false})
   local flags = 0
   if opts.adjacency == "identity" then
     flags = flags | C.FBNET_IDENTITY
@@ -113,10 +112,8 @@ local function graph_flags(_, fname, opts)
   end
   if type(opts.pruned) ~= "boolean" then error(fname .. ": option 'pruned' must be a boolean", 3) end
   if type(opts.dead_as_none) ~= "boolean" then error(fname .. ": option 'dead_as_none' must be a boolean", 3) end
-  if type(opts.positional) ~= "boolean" then error(fname .. ": option 'positional' must be a boolean", 3) end
   if not opts.pruned then flags = flags | C.NB201_RAW end
   if opts.dead_as_none then flags = flags | C.DEAD_AS_NONE end
-  if opts.positional then flags = flags | C.FBNET_POSITIONAL end
   return flags
 end
 
@@ -125,7 +122,6 @@ end
 --   adjacency = "chain"     fbnet: "chain" (i -> i+1) or "identity" (the reference's; no message passing)
 --   pruned = true           nb201: false gives the 8-node graph before pruning
 --   dead_as_none = false    nb201: relabel pruned-away edge-op nodes as none
---   positional = false      fbnet: node label layer * 9 + block id (see :n_ops)
 function Space:graphs(list, opts)
   if type(list) ~= "table" then
     error(string.format("%s:graphs: expected a list of architectures (got %s)", self.name, type(list)), 2)
@@ -239,13 +235,6 @@ function Space:sample(rng, n)
     error(string.format("%s:sample: count must be an integer (got %s)", self.name, tostring(n)), 2)
   end
   return C.sample(self.name, rng, n)
-end
-
---- Size of the node-label vocabulary of this space's graphs built with `opts` (as :graphs; only `positional` matters).
-function Space:n_ops(opts)
-  local positional = graph_flags(self, self.name .. ":n_ops", opts) & C.FBNET_POSITIONAL ~= 0
-  if positional and self.name == "fbnet" then return self.info.nodes * #self.info.vocab end
-  return #self.info.vocab
 end
 
 --- Predictor options for this space: a copy of opts with nodes and n_ops (vocabulary size) filled in where absent.

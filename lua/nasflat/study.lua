@@ -209,8 +209,6 @@ local function default_axis(name, o, base)
     add("unpruned", "unpruned graph, GAT mask −∞", {graph = "unpruned", model = {quirk_gat_mask_zero = false}})
     add("unpruned+zero", "unpruned graph, GAT mask 0", {graph = "unpruned", model = {quirk_gat_mask_zero = true}})
     add("identity", "fbnet: layers without edges (the reference's adjacency), GAT mask 0", {graph = "identity"})
-    add("positional", "fbnet: layers without edges, each labelled by block and place, GAT mask 0",
-      {graph = "positional"})
     return {name = name, title = "dead operations: graph and attention mask", settings = settings}
   elseif name == "transfer" then
     add("lr1e-4x20", "lr 1e-4 × 20 epochs (the reference's documented)", {transfer_lr = 1e-4, transfer_epochs = 20})
