@@ -31,41 +31,11 @@ if type(ctx) ~= "table" then
     threads, peak1))
 end
 
--- NB201 op-on-node graphs of all 15,625 cells (METHOD §2); labels: output 0, input 1, ops 2..6.
+-- NB201 op-on-node graphs of all 15,625 cells (METHOD §2), built by the space as every run builds them;
 -- unpruned: the 8-node cell graph before pruning (every edge, dead ops kept).
-local EDGES = {{1, 2}, {1, 3}, {1, 5}, {2, 4}, {2, 6}, {3, 7}, {4, 7}, {5, 8}, {6, 8}, {7, 8}}
+local NB201 = require("nasflat.space").get("nb201")
 local function all_nb201(unpruned)
-  local G = 15625
-  local ops, adj = nf.Tensor.new(G, 8), nf.Tensor.new(G, 8, 8)
-  for g = 1, G do
-    local c, d = g - 1, {}
-    for k = 1, 6 do d[k] = c % 5; c = c // 5 end   -- 0 none, 1 skip, 2 conv1x1, 3 conv3x3, 4 pool
-    local A = {}
-    for i = 1, 8 do A[i] = {0, 0, 0, 0, 0, 0, 0, 0} end
-    for _, e in ipairs(EDGES) do A[e[1]][e[2]] = 1 end
-    ops:set(g, 1, 1)
-    ops:set(g, 8, 0)
-    for k = 1, 6 do
-      local v = k + 1
-      ops:set(g, v, d[k] + 2)
-      if unpruned then -- luacheck: ignore 542 (dead ops stay in the graph)
-      elseif d[k] == 0 then
-        for j = 1, 8 do A[v][j], A[j][v] = 0, 0 end
-      elseif d[k] == 1 then
-        for p = 1, 8 do if A[p][v] == 1 then for s = 1, 8 do if A[v][s] == 1 then A[p][s] = 1 end end end end
-        for j = 1, 8 do A[v][j], A[j][v] = 0, 0 end
-      end
-    end
-    local fwd, bwd = {[1] = true}, {[8] = true}
-    for v = 1, 8 do if fwd[v] then for s = 1, 8 do if A[v][s] == 1 then fwd[s] = true end end end end
-    for v = 8, 1, -1 do if bwd[v] then for p = 1, 8 do if A[p][v] == 1 then bwd[p] = true end end end end
-    for i = 1, 8 do
-      for j = 1, 8 do
-        if A[i][j] == 1 and (unpruned or fwd[i] and bwd[i] and fwd[j] and bwd[j]) then adj:set(g, i, j, 1) end
-      end
-    end
-  end
-  return {ops = ops, adj = adj}
+  return NB201:graphs(NB201:enumerate(), {pruned = not unpruned})
 end
 
 local B = 128
