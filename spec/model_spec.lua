@@ -282,6 +282,20 @@ describe("model files", function()
     assert.same(P:predict(probe):totable(), Q:predict(probe):totable())
     -- the chain's edges reach the network: another graph form, other predictions
     assert.not_same(P:predict(probe):totable(), fit("pruned"):predict(probe):totable())
+    -- a supplementary input of features side by side (struct + floor), rebuilt for any architecture after a load
+    local Z = assert(model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src, sources = {src.devices[1]},
+      epochs = 2, pretrain_samples = 32, transfer_epochs = 3, supplementary = "struct+floor"})
+    local meta = Z.tuned.net:meta()
+    assert.same({1, 2}, {meta.z_feat_struct, meta.z_feat_floor})
+    assert.equal(require("nasflat.features").matrix(src.space, "struct", {probe[1]}):size(2) +
+      require("nasflat.features").matrix(src.space, "floor", {probe[1]}):size(2), Z.tuned.net:config().z_dim)
+    assert(Z:save(path))
+    local Zl = assert(model.load(path))
+    assert.same(Z:predict(probe):totable(), Zl:predict(probe):totable())
+    support.raises("option 'supplementary' must be \"none\" or nasflat.features names joined by '+'", function()
+      model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src, sources = {src.devices[1]}, epochs = 1,
+        pretrain_samples = 8, supplementary = "struct+zcp"}
+    end)
     os.execute("rm -r " .. quote(dir))
   end)
 

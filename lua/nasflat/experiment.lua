@@ -131,7 +131,7 @@ local function shared(o, src, task, record)
     if pre then
       local z_dim = 0
       if o.supplementary ~= "none" then
-        local z, zerr = src:encoding(o.supplementary)
+        local z, zerr = src:supplementary(o.supplementary)
         if not z then return nil, zerr end
         z_dim = z:size(2)
       end

@@ -25,7 +25,8 @@ M.DEFAULTS = {
   transfer_batch = 16,            -- epochs at 3e-3; 40 loses 0.006, 1e-3 × 30 0.030; a faster head and epochs
   transfer_lr = 3e-3,             -- chosen by cross-validation did not win)
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
-  supplementary = "struct",       -- input z of the network: "struct" (METHOD §10 features, z-scored) or "none"
+  supplementary = "struct",       -- input z of the network: "none", or nasflat.features names joined by "+", z-scored
+                                  -- ("struct": METHOD §10 features; "struct+floor": with the roofline floors)
   graph = "auto",                 -- the graphs the network reads: "pruned" (METHOD §2; fbnet: the chain),
                                   -- "unpruned" (nb201's 8-node graph before pruning: dead ops keep their edges),
                                   -- "identity" (fbnet: layers without edges, the reference's adjacency) or "auto":
@@ -75,16 +76,27 @@ function M.graphs(net, space, list)
     adjacency = meta.graph_identity == 1 and "identity" or "chain"})
   local z_dim = net:config().z_dim
   if z_dim == 0 then return g end
-  if meta.z_struct ~= 1 then
+  -- the features z is made of: z_feat_<name> = position (struct alone: z_struct = 1)
+  local parts = {}
+  for k, v in pairs(meta) do
+    local name = k:match("^z_feat_(.+)$")
+    if name then parts[v] = name end
+  end
+  if #parts == 0 and meta.z_struct == 1 then parts = {"struct"} end
+  if #parts == 0 then
     return nil, string.format("the network takes a supplementary input of width %d but does not record how it " ..
-      "was built (only struct inputs saved by nasflat can be rebuilt)", z_dim)
+      "was built (only feature inputs saved by nasflat can be rebuilt)", z_dim)
   end
   local means, sds = {}, {}
   for j = 1, z_dim do means[j], sds[j] = meta["z_mean_" .. j], meta["z_sd_" .. j] end
-  local f = space:struct_features(list)
+  local fc = require("nasflat.features").cache(space, list)
+  local mats = {}
+  for i, p in ipairs(parts) do mats[i] = fc:get(p) end
+  local f = #mats == 1 and mats[1]:clone() or core.hcat(mats)
+  fc:free()
   if f:size(2) ~= z_dim or #means ~= z_dim or #sds ~= z_dim then
-    return nil, string.format("the network's supplementary input has width %d, %s struct features %d", z_dim,
-      space.name, f:size(2))
+    return nil, string.format("the network's supplementary input has width %d, %s %s features %d", z_dim,
+      space.name, table.concat(parts, "+"), f:size(2))
   end
   return {ops = g.ops, adj = g.adj, z = require("nasflat.source").standardize(f, means, sds)}
 end
@@ -102,14 +114,16 @@ end
 --- Pre-train a network on the source devices of a Source (o: the DEFAULTS' pre-training fields, seed, devices).
 -- Returns the network or nil, message.
 function M.pretrain(src, devices, o)
-  if o.supplementary ~= "struct" and o.supplementary ~= "none" then
-    error(string.format("model_gnn: option 'supplementary' must be \"struct\" or \"none\" (got %s): the input " ..
-      "must be rebuilt for architectures never measured", tostring(o.supplementary)), 2)
+  local zparts = o.supplementary ~= "none" and require("nasflat.source").feature_parts(o.supplementary)
+  if o.supplementary ~= "none" and not zparts then
+    error(string.format("model_gnn: option 'supplementary' must be \"none\" or nasflat.features names joined by " ..
+      "'+' such as \"struct\" (got %s): the input must be rebuilt for architectures never measured",
+      tostring(o.supplementary)), 2)
   end
   local zenc
-  if o.supplementary ~= "none" then
+  if zparts then
     local err
-    zenc, err = src:encoding(o.supplementary)
+    zenc, err = src:supplementary(o.supplementary)
     if not zenc then return nil, err end
   end
   local pick = require("nasflat.source_models").pretrain_rows(src, devices, o.pretrain_samples, o.seed)
@@ -141,11 +155,16 @@ function M.pretrain(src, devices, o)
     end
     net:set_meta("graph_identity", 1)
   end
-  if zenc and o.supplementary == "struct" then
-    net:set_meta("z_struct", 1)
-    for j, m in ipairs(src.struct_stats.means) do
+  if zenc then
+    if o.supplementary == "struct" then
+      net:set_meta("z_struct", 1)
+    else
+      for i, p in ipairs(zparts) do net:set_meta("z_feat_" .. p, i) end
+    end
+    local st = src.z_stats[o.supplementary]
+    for j, m in ipairs(st.means) do
       net:set_meta("z_mean_" .. j, m)
-      net:set_meta("z_sd_" .. j, src.struct_stats.sds[j])
+      net:set_meta("z_sd_" .. j, st.sds[j])
     end
   end
   local report = type(o.progress) == "function" and o.progress or function() end

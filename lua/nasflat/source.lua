@@ -81,6 +81,16 @@ function Source:graphs(z, form)
   return {ops = g.ops, adj = g.adj, z = z}
 end
 
+--- The nasflat.features names of a supplementary-input name ("struct", "struct+floor"), or nil.
+function M.feature_parts(name)
+  local known, parts = require("nasflat.features").KNOWN, {}
+  for p in tostring(name):gmatch("[^+]+") do
+    if not known[p] or p == "source" then return nil end
+    parts[#parts + 1] = p
+  end
+  return #parts > 0 and parts or nil
+end
+
 --- Column-wise z-score of a Tensor(n × F) (constant columns become 0), with the column means and standard
 -- deviations; given `means` and `sds`, applies those instead of the columns' own.
 function M.standardize(t, means, sds)
@@ -119,6 +129,27 @@ function Source:encoding(name)
   end
   self._enc[name] = e
   return e
+end
+
+--- The graph network's supplementary input z of every architecture: the nasflat.features matrices named by
+-- `name` ("struct", or names joined by '+', e.g. "struct+floor"), side by side and z-scored over this source's
+-- architectures (the statistics in self.z_stats[name], which a network records to rebuild z for any
+-- architecture). Returns the Tensor, or nil and a message. Built once.
+function Source:supplementary(name)
+  self._z = self._z or {}
+  if self._z[name] then return self._z[name] end
+  local parts = M.feature_parts(name)
+  if not parts then
+    return nil, string.format("supplementary input '%s': expected nasflat.features names joined by '+' (known: %s)",
+      tostring(name), table.concat(require("nasflat.features").NAMES, ", "))
+  end
+  local mats = {}
+  for i, p in ipairs(parts) do mats[i] = self:features():get(p) end
+  local z, means, sds = M.standardize(#mats == 1 and mats[1] or core.hcat(mats))
+  self.z_stats = self.z_stats or {}
+  self.z_stats[name] = {means = means, sds = sds}
+  self._z[name] = z
+  return z
 end
 
 --- The feature matrices of every architecture (a nasflat.features cache over self.arch_strings).
