@@ -202,6 +202,9 @@ describe("study.run", function()
     support.raises("study.run: unknown encoding 'zcpp' in encodings 'struct+zcpp' (known: " ..
       table.concat(require("nasflat.encodings").NAMES, ", ") .. ", joined with '+')", study.run,
       tiny{encodings = {"struct+zcpp"}})
+    support.raises("study.run: unknown supplementary input 'struct+zcp' (none, or nasflat.features names joined by " ..
+      "'+': " .. table.concat(require("nasflat.features").NAMES, ", ") .. ")", study.run,
+      tiny{supplementaries = {"struct+zcp"}})
     support.raises("study.run: base: unknown experiment option 'epoch'", study.run, tiny{base = {epoch = 3}})
     support.raises("study.run: base: give 'epochs' as a study option, not in base", study.run, tiny{base = {epochs = 3}})
     support.raises("study.run: base: option 'pretrained' is set by the study", study.run, tiny{base = {pretrained = 1}})

@@ -15,7 +15,7 @@
 --   device            where the device embedding enters (per node, at the MLP head, none), with and without
 --                     the correlation-based initialisation of the target's embedding (METHOD §4)
 --   op_supplementary  learned op embedding vs one-hot (model.op_encoding), and the supplementary input z:
---                     each of `supplementaries` (none, struct: the inputs a network can rebuild for any
+--                     each of `supplementaries` (none, struct, struct+floor: the inputs a network can rebuild for any
 --                     architecture; zcp, arch2vec and their combinations lost, docs/study.md §7.2, and went)
 --   budget            the transfer budget curve: the base setting at each of `budgets` samples
 -- An axis may also be given as a table {name =, title =, settings = {{name =, label =, overrides = {...}}}}.
@@ -460,7 +460,13 @@ function M.run(opts)
   check_list("samplers", o.samplers, known_samplers)
   check_list("encodings", o.encodings)
   for _, e in ipairs(o.encodings) do check_encoding("encodings", e) end
-  check_list("supplementaries", o.supplementaries, {none = true, struct = true})
+  check_list("supplementaries", o.supplementaries)
+  for _, z in ipairs(o.supplementaries) do
+    if z ~= "none" and not require("nasflat.source").feature_parts(z) then
+      error(string.format("study.run: unknown supplementary input '%s' (none, or nasflat.features names joined by " ..
+        "'+': %s)", z, table.concat(require("nasflat.features").NAMES, ", ")), 2)
+    end
+  end
   check_budgets("budgets", o.budgets)
   if o.settings ~= nil then check_list("settings", o.settings) end
   if o.progress ~= nil and type(o.progress) ~= "function" then error("study.run: option 'progress' must be a function", 2) end
