@@ -390,8 +390,8 @@ describe("experiment.run", function()
   end)
 
   it("takes only a supplementary input it can rebuild for any architecture", function()
-    support.raises("model_gnn: option 'supplementary' must be \"none\" or nasflat.features names joined by '+' " ..
-      "such as \"struct\" (got zcp)", function()
+    support.raises("model_gnn: option 'supplementary' must be \"auto\", \"none\" or nasflat.features names " ..
+      "joined by '+' such as \"struct\" (got zcp)", function()
       experiment.run(tiny{predictors = {"nasflat"}, supplementary = "zcp"})
     end)
   end)

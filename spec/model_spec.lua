@@ -292,10 +292,13 @@ describe("model files", function()
     assert(Z:save(path))
     local Zl = assert(model.load(path))
     assert.same(Z:predict(probe):totable(), Zl:predict(probe):totable())
-    support.raises("option 'supplementary' must be \"none\" or nasflat.features names joined by '+'", function()
-      model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src, sources = {src.devices[1]}, epochs = 1,
-        pretrain_samples = 8, supplementary = "struct+zcp"}
-    end)
+    -- the default ("auto") is struct + floor on FBNet
+    assert.same({1, 2}, {P.tuned.net:meta().z_feat_struct, P.tuned.net:meta().z_feat_floor})
+    support.raises("option 'supplementary' must be \"auto\", \"none\" or nasflat.features names joined by '+'",
+      function()
+        model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src, sources = {src.devices[1]}, epochs = 1,
+          pretrain_samples = 8, supplementary = "struct+zcp"}
+      end)
     os.execute("rm -r " .. quote(dir))
   end)
 

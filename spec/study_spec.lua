@@ -202,7 +202,8 @@ describe("study.run", function()
     support.raises("study.run: unknown encoding 'zcpp' in encodings 'struct+zcpp' (known: " ..
       table.concat(require("nasflat.encodings").NAMES, ", ") .. ", joined with '+')", study.run,
       tiny{encodings = {"struct+zcpp"}})
-    support.raises("study.run: unknown supplementary input 'struct+zcp' (none, or nasflat.features names joined by " ..
+    support.raises("study.run: unknown supplementary input 'struct+zcp' (auto, none, or nasflat.features names " ..
+      "joined by " ..
       "'+': " .. table.concat(require("nasflat.features").NAMES, ", ") .. ")", study.run,
       tiny{supplementaries = {"struct+zcp"}})
     support.raises("study.run: base: unknown experiment option 'epoch'", study.run, tiny{base = {epoch = 3}})

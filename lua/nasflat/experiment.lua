@@ -130,8 +130,9 @@ local function shared(o, src, task, record)
     end
     if pre then
       local z_dim = 0
-      if o.supplementary ~= "none" then
-        local z, zerr = src:supplementary(o.supplementary)
+      local zname = G.supplementary_form(o.supplementary, src.space_name)
+      if zname ~= "none" then
+        local z, zerr = src:supplementary(zname)
         if not z then return nil, zerr end
         z_dim = z:size(2)
       end

@@ -25,8 +25,9 @@ M.DEFAULTS = {
   transfer_batch = 16,            -- epochs at 3e-3; 40 loses 0.006, 1e-3 × 30 0.030; a faster head and epochs
   transfer_lr = 3e-3,             -- chosen by cross-validation did not win)
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
-  supplementary = "struct",       -- input z of the network: "none", or nasflat.features names joined by "+", z-scored
-                                  -- ("struct": METHOD §10 features; "struct+floor": with the roofline floors)
+  supplementary = "auto",         -- input z of the network: "none", or nasflat.features names joined by "+", z-scored
+                                  -- ("struct": METHOD §10 features; "struct+floor": with the roofline floors), or
+                                  -- "auto": nb201 struct, fbnet struct+floor (docs/study.md 7.2d)
   graph = "auto",                 -- the graphs the network reads: "pruned" (METHOD §2; fbnet: the chain),
                                   -- "unpruned" (nb201's 8-node graph before pruning: dead ops keep their edges),
                                   -- "identity" (fbnet: layers without edges, the reference's adjacency) or "auto":
@@ -101,6 +102,12 @@ function M.graphs(net, space, list)
   return {ops = g.ops, adj = g.adj, z = require("nasflat.source").standardize(f, means, sds)}
 end
 
+--- The supplementary input a network of `space_name` reads for the option `supplementary` ("auto" resolved).
+function M.supplementary_form(name, space_name)
+  if name == "auto" then return space_name == "fbnet" and "struct+floor" or "struct" end
+  return name
+end
+
 --- The graph form a network of `space_name` reads for the option `graph` ("auto" resolved; the others as given).
 function M.graph_form(graph, space_name)
   if graph ~= "auto" and graph ~= "pruned" and graph ~= "unpruned" and graph ~= "identity" then
@@ -114,16 +121,17 @@ end
 --- Pre-train a network on the source devices of a Source (o: the DEFAULTS' pre-training fields, seed, devices).
 -- Returns the network or nil, message.
 function M.pretrain(src, devices, o)
-  local zparts = o.supplementary ~= "none" and require("nasflat.source").feature_parts(o.supplementary)
-  if o.supplementary ~= "none" and not zparts then
-    error(string.format("model_gnn: option 'supplementary' must be \"none\" or nasflat.features names joined by " ..
-      "'+' such as \"struct\" (got %s): the input must be rebuilt for architectures never measured",
-      tostring(o.supplementary)), 2)
+  local zname = M.supplementary_form(o.supplementary or M.DEFAULTS.supplementary, src.space_name)
+  local zparts = zname ~= "none" and require("nasflat.source").feature_parts(zname)
+  if zname ~= "none" and not zparts then
+    error(string.format("model_gnn: option 'supplementary' must be \"auto\", \"none\" or nasflat.features names " ..
+      "joined by '+' such as \"struct\" (got %s): the input must be rebuilt for architectures never measured",
+      tostring(zname)), 2)
   end
   local zenc
   if zparts then
     local err
-    zenc, err = src:supplementary(o.supplementary)
+    zenc, err = src:supplementary(zname)
     if not zenc then return nil, err end
   end
   local pick = require("nasflat.source_models").pretrain_rows(src, devices, o.pretrain_samples, o.seed)
@@ -156,12 +164,12 @@ function M.pretrain(src, devices, o)
     net:set_meta("graph_identity", 1)
   end
   if zenc then
-    if o.supplementary == "struct" then
+    if zname == "struct" then
       net:set_meta("z_struct", 1)
     else
       for i, p in ipairs(zparts) do net:set_meta("z_feat_" .. p, i) end
     end
-    local st = src.z_stats[o.supplementary]
+    local st = src.z_stats[zname]
     for j, m in ipairs(st.means) do
       net:set_meta("z_mean_" .. j, m)
       net:set_meta("z_sd_" .. j, st.sds[j])

@@ -57,6 +57,9 @@ function M.key(src, task, options)
   for _, name in ipairs(M.KEYS) do k[name] = options[name] end
   -- the form the network reads ("auto" resolved), so that an explicit form and the default share a network
   if k.graph ~= nil then k.graph = require("nasflat.model_gnn").graph_form(k.graph, task.space) end
+  if k.supplementary ~= nil then
+    k.supplementary = require("nasflat.model_gnn").supplementary_form(k.supplementary, task.space)
+  end
   if k.model then k.model = require("nasflat.predictor").canonical_options(k.model) end
   return M.canon({version = require("nasflat.core").version, data = data_key(src),
     task = {task.space, task.name, task.train}, options = k})

@@ -462,8 +462,8 @@ function M.run(opts)
   for _, e in ipairs(o.encodings) do check_encoding("encodings", e) end
   check_list("supplementaries", o.supplementaries)
   for _, z in ipairs(o.supplementaries) do
-    if z ~= "none" and not require("nasflat.source").feature_parts(z) then
-      error(string.format("study.run: unknown supplementary input '%s' (none, or nasflat.features names joined by " ..
+    if z ~= "none" and z ~= "auto" and not require("nasflat.source").feature_parts(z) then
+      error(string.format("study.run: unknown supplementary input '%s' (auto, none, or nasflat.features names joined by " ..
         "'+': %s)", z, table.concat(require("nasflat.features").NAMES, ", ")), 2)
     end
   end
