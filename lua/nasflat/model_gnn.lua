@@ -91,9 +91,7 @@ function M.graphs(net, space, list)
   local means, sds = {}, {}
   for j = 1, z_dim do means[j], sds[j] = meta["z_mean_" .. j], meta["z_sd_" .. j] end
   local fc = require("nasflat.features").cache(space, list)
-  local mats = {}
-  for i, p in ipairs(parts) do mats[i] = fc:get(p) end
-  local f = #mats == 1 and mats[1]:clone() or core.hcat(mats)
+  local f = require("nasflat.source").feature_matrix(fc, parts)
   fc:free()
   if f:size(2) ~= z_dim or #means ~= z_dim or #sds ~= z_dim then
     return nil, string.format("the network's supplementary input has width %d, %s %s features %d", z_dim,

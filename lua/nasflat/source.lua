@@ -91,6 +91,13 @@ function M.feature_parts(name)
   return #parts > 0 and parts or nil
 end
 
+--- The matrices `parts` (nasflat.features names) of a features cache side by side, as a new Tensor.
+function M.feature_matrix(fc, parts)
+  local mats = {}
+  for i, p in ipairs(parts) do mats[i] = fc:get(p) end
+  return #mats == 1 and mats[1]:clone() or core.hcat(mats)
+end
+
 --- Column-wise z-score of a Tensor(n × F) (constant columns become 0), with the column means and standard
 -- deviations; given `means` and `sds`, applies those instead of the columns' own.
 function M.standardize(t, means, sds)
@@ -143,9 +150,7 @@ function Source:supplementary(name)
     return nil, string.format("supplementary input '%s': expected nasflat.features names joined by '+' (known: %s)",
       tostring(name), table.concat(require("nasflat.features").NAMES, ", "))
   end
-  local mats = {}
-  for i, p in ipairs(parts) do mats[i] = self:features():get(p) end
-  local z, means, sds = M.standardize(#mats == 1 and mats[1] or core.hcat(mats))
+  local z, means, sds = M.standardize(M.feature_matrix(self:features(), parts))
   self.z_stats = self.z_stats or {}
   self.z_stats[name] = {means = means, sds = sds}
   self._z[name] = z
