@@ -119,41 +119,34 @@ function M.standardize(t, means, sds)
 end
 
 --- A per-architecture encoding by name: "struct" (METHOD §10 features, z-scored over every architecture of the
--- source; the statistics in self.struct_stats), or one of nasflat.encodings. Built once.
+-- source: the supplementary input "struct"), or one of nasflat.encodings. Built once.
 function Source:encoding(name)
+  if name == "struct" then return self:supplementary("struct") end
   self._enc = self._enc or {}
   local e = self._enc[name]
   if e then return e end
-  if name == "struct" then
-    local means, sds
-    e, means, sds = M.standardize(self:features():get("struct"))
-    self.struct_stats = {means = means, sds = sds}
-  else
-    local err
-    e, err = require("nasflat.encodings").get{space = self.space_name, name = name, arch_strings = self.arch_strings,
-      data_dir = not self.synthetic and self.info.data or nil}
-    if not e then return nil, err end
-  end
+  local err
+  e, err = require("nasflat.encodings").get{space = self.space_name, name = name, arch_strings = self.arch_strings,
+    data_dir = not self.synthetic and self.info.data or nil}
+  if not e then return nil, err end
   self._enc[name] = e
   return e
 end
 
 --- The graph network's supplementary input z of every architecture: the nasflat.features matrices named by
 -- `name` ("struct", or names joined by '+', e.g. "struct+floor"), side by side and z-scored over this source's
--- architectures (the statistics in self.z_stats[name], which a network records to rebuild z for any
+-- architectures (self.z_stats[name] = {z =, means =, sds =}: the statistics a network records to rebuild z for any
 -- architecture). Returns the Tensor, or nil and a message. Built once.
 function Source:supplementary(name)
-  self._z = self._z or {}
-  if self._z[name] then return self._z[name] end
+  self.z_stats = self.z_stats or {}
+  if self.z_stats[name] then return self.z_stats[name].z end
   local parts = M.feature_parts(name)
   if not parts then
     return nil, string.format("supplementary input '%s': expected nasflat.features names joined by '+' (known: %s)",
       tostring(name), table.concat(require("nasflat.features").NAMES, ", "))
   end
   local z, means, sds = M.standardize(M.feature_matrix(self:features(), parts))
-  self.z_stats = self.z_stats or {}
-  self.z_stats[name] = {means = means, sds = sds}
-  self._z[name] = z
+  self.z_stats[name] = {z = z, means = means, sds = sds}
   return z
 end
 
