@@ -346,7 +346,7 @@ static int l_train(lua_State *L)
 {
     static const char *const allowed[] = {"ops", "adj", "z", "rows", "dev", "y", "epochs", "batch", "lr", "lr_min",
                                           "weight_decay", "clip", "loss", "margin", "seed", "on_epoch",
-                                          "freeze", "anchor", NULL};
+                                          "freeze", NULL};
     nf_model *m = check_model(L, 1);
     const nf_model_cfg *c = nf_model_config(m);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -381,7 +381,6 @@ static int l_train(lua_State *L)
     o.weight_decay = (float)nf_lua_opt_number(L, 2, "weight_decay", o.weight_decay);
     o.clip = (float)nf_lua_opt_number(L, 2, "clip", 0.0);
     o.margin = (float)nf_lua_opt_number(L, 2, "margin", o.margin);
-    o.anchor = (float)nf_lua_opt_number(L, 2, "anchor", 0.0);
     o.seed = (uint64_t)nf_lua_opt_integer(L, 2, "seed", 1);
     const char *loss = nf_lua_opt_string(L, 2, "loss", "hinge");
     if (strcmp(loss, "hinge") == 0) o.loss = NF_LOSS_HINGE;

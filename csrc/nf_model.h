@@ -173,9 +173,6 @@ typedef struct {
     float lr, lr_min, weight_decay, clip;     /* clip <= 0: off */
     nf_loss_kind loss;
     float margin;                             /* hinge margin (0.1) */
-    /* L2-SP (Li et al. 2018): after every step, p ← p − lr·anchor·(p − p₀) toward the values p₀ at the start of
-     * training (a transfer stays near its pre-trained weights); 0: off. */
-    float anchor;
     uint64_t seed;
     /* NULL: every parameter is trained. Else one flag per parameter slice (nf_model_nslices): the slices
      * flagged nonzero keep their values (no gradient step, no weight decay), e.g. a pre-trained encoder

@@ -107,8 +107,8 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
     if (epochs_run) *epochs_run = 0;
     if (o->epochs < 1 || o->batch < 1)
         return nf_seterr(err, NF_EINVAL, "train: epochs and batch must be >= 1 (got %d, %d)", o->epochs, o->batch);
-    if (!(o->lr > 0.0f) || !(o->lr_min >= 0.0f) || !(o->weight_decay >= 0.0f) || !(o->anchor >= 0.0f))
-        return nf_seterr(err, NF_EINVAL, "train: lr must be > 0, lr_min, weight_decay and anchor >= 0");
+    if (!(o->lr > 0.0f) || !(o->lr_min >= 0.0f) || !(o->weight_decay >= 0.0f))
+        return nf_seterr(err, NF_EINVAL, "train: lr must be > 0, lr_min and weight_decay >= 0");
     if ((st = check_dataset(m, d, err))) return st;
     const int64_t Bmax = o->batch < d->n ? o->batch : d->n;
     if ((st = nf_model_reserve(m, Bmax, err))) return st;
@@ -120,9 +120,8 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
     if (o->frozen)
         for (int si = 0; si < nf_model_nslices(m); si++)
             if (o->frozen[si]) nfrozen += nf_model_slice(m, si)->n;
-    const int64_t nanchor = o->anchor > 0.0f ? nf_model_nparams(m) : 0;
     size_t bytes = (size_t)d->n * sizeof(int64_t) + (size_t)Bmax * (N * sizeof(int32_t) + sizeof(int32_t))
-                   + (size_t)(Bmax * (N * N + Z + 3) + nfrozen + nanchor) * sizeof(float) + hs + 64;
+                   + (size_t)(Bmax * (N * N + Z + 3) + nfrozen) * sizeof(float) + hs + 64;
     char *mem = malloc(bytes);
     if (!mem) return nf_seterr(err, NF_ENOMEM, "train: out of memory for the batch buffers");
     int64_t *perm = (int64_t *)(void *)mem;
@@ -132,9 +131,7 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
     float *z = adj + Bmax * N * N;
     float *y = z + Bmax * Z, *s = y + Bmax, *ds = s + Bmax;
     float *keep = ds + Bmax;
-    float *p0 = keep + nfrozen;
-    void *hscr = (void *)(((uintptr_t)(p0 + nanchor) + 15) & ~(uintptr_t)15);
-    if (nanchor) memcpy(p0, nf_model_params(m), (size_t)nanchor * sizeof(float));
+    void *hscr = (void *)(((uintptr_t)(keep + nfrozen) + 15) & ~(uintptr_t)15);
     if (nfrozen) {
         float *k = keep;
         for (int si = 0; si < nf_model_nslices(m); si++) {
@@ -184,10 +181,6 @@ nf_status nf_model_train(nf_model *m, const nf_dataset *d, const nf_train_opts *
             if (o->clip > 0.0f) nf_clip_grad_norm(G, np, o->clip);
             steps++;
             nf_model_adam_step(m, lr, o->weight_decay);
-            if (nanchor) {
-                const float pull = lr * o->anchor;
-                for (int64_t i = 0; i < nanchor; i++) P[i] -= pull * (P[i] - p0[i]);
-            }
             if (nfrozen) {
                 const float *k = keep;
                 for (int si = 0; si < nf_model_nslices(m); si++) {

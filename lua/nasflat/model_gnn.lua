@@ -24,7 +24,6 @@ M.DEFAULTS = {
   transfer_epochs = 80,           -- fine-tuning epochs and rate (docs/study.md 7.2c: the 12 tasks plateau from 80
   transfer_batch = 16,            -- epochs at 3e-3; 40 loses 0.006, 1e-3 × 30 0.030; a faster head and epochs
   transfer_lr = 3e-3,             -- chosen by cross-validation did not win)
-  transfer_anchor = 0,            -- L2-SP pull toward the pre-trained weights during the transfer (0: off)
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "auto",         -- input z of the network: "none", or nasflat.features names joined by "+", z-scored
                                   -- ("struct": METHOD §10 features; "struct+floor": with the roofline floors), or
@@ -262,7 +261,7 @@ function M.component_context(o, space, archs)
   local function get(key) if g[key] == nil then return M.DEFAULTS[key] end return g[key] end
   return {pre = pre, graphs = graphs, source_ms = source_ms, target = o.target, init_device = init,
     transfer_epochs = get("transfer_epochs"), transfer_batch = get("transfer_batch"), transfer_lr = get("transfer_lr"),
-    transfer_anchor = get("transfer_anchor"), weight_decay = get("weight_decay"), space = space}
+    weight_decay = get("weight_decay"), space = space}
 end
 
 local Tuned = {}
@@ -286,8 +285,7 @@ local function tune(g, init_from, idx, ms, epochs, seed)
   local net = g.pre:clone()
   net:add_device(g.target, {copy_from = init_from})
   net:fit{graphs = g.graphs, rows = idx, devices = g.target, targets = minmax(ms), epochs = epochs,
-    batch = g.transfer_batch, lr = g.transfer_lr, weight_decay = g.weight_decay, anchor = g.transfer_anchor,
-    seed = seed}
+    batch = g.transfer_batch, lr = g.transfer_lr, weight_decay = g.weight_decay, seed = seed}
   return net
 end
 

@@ -158,7 +158,7 @@ end
 local FIT_DEFAULTS = {
   graphs = util.REQUIRED, rows = NIL, devices = NIL, targets = util.REQUIRED, epochs = 150, batch = 128,
   lr = 1e-3, weight_decay = 1e-5, lr_min = 1e-6, loss = "hinge", clip = NIL, seed = 1, on_epoch = NIL, margin = 0.1,
-  freeze = NIL, anchor = 0,
+  freeze = NIL,
 }
 
 --- Train on (graph row, device, target) examples. Options (defaults):
@@ -214,7 +214,7 @@ function Predictor:fit(opts)
   end
   return m:train{ops = g.ops, adj = g.adj, z = g.z, rows = rows, dev = ndev, y = targets, epochs = o.epochs,
     batch = o.batch, lr = o.lr, lr_min = o.lr_min, weight_decay = o.weight_decay, clip = o.clip, loss = o.loss,
-    margin = o.margin, seed = o.seed, on_epoch = o.on_epoch, freeze = o.freeze, anchor = o.anchor}
+    margin = o.margin, seed = o.seed, on_epoch = o.on_epoch, freeze = o.freeze}
 end
 
 local PREDICT_DEFAULTS = {graphs = util.REQUIRED, rows = NIL, device = NIL}

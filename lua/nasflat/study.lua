@@ -217,14 +217,6 @@ local function default_axis(name, o, base)
     add("lr3e-3x80", "lr 3e-3 × 80 epochs", {transfer_lr = 3e-3, transfer_epochs = 80})
     add("lr3e-3x160", "lr 3e-3 × 160 epochs", {transfer_lr = 3e-3, transfer_epochs = 160})
     add("lr1e-2x40", "lr 1e-2 × 40 epochs", {transfer_lr = 1e-2, transfer_epochs = 40})
-    -- one batch of all k samples per step (the default's 16 leaves a batch of k − 16 with few pairs)
-    add("full3e-3x80", "lr 3e-3 × 80 epochs, all samples in one batch", {transfer_lr = 3e-3, transfer_epochs = 80,
-      transfer_batch = 1024})
-    add("full3e-3x160", "lr 3e-3 × 160 epochs, all samples in one batch", {transfer_lr = 3e-3, transfer_epochs = 160,
-      transfer_batch = 1024})
-    -- L2-SP: the transfer pulled toward the pre-trained weights (strength × lr per step)
-    add("sp1", "lr 3e-3 × 80 epochs, L2-SP 1", {transfer_anchor = 1})
-    add("sp10", "lr 3e-3 × 80 epochs, L2-SP 10", {transfer_anchor = 10})
     return {name = name, title = "transfer schedule", settings = settings}
   elseif name == "pretraining" then
     add("256x30", "256 architectures × 30 epochs per source", {pretrain_samples = 256, epochs = 30})
