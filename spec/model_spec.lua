@@ -251,7 +251,13 @@ describe("model files", function()
     -- the unpruned graphs reach the network: another graph form, other predictions
     local R = fit{graph = "pruned", transfer_epochs = 7}
     assert.not_same(P:predict(probe):totable(), R:predict(probe):totable())
-    support.raises("option 'transfer_epochs' must be an integer >= 1 (got 0)", function() fit{transfer_epochs = 0} end)
+    support.raises("option 'transfer_epochs' must be \"auto\" or an integer >= 1 (got 0)",
+      function() fit{transfer_epochs = 0} end)
+    support.raises("option 'transfer_lr' must be \"auto\" or a number > 0 (got -1)", function() fit{transfer_lr = -1} end)
+    support.raises("option 'transfer_lr' must be \"auto\" or a number > 0 (got fast)",
+      function() fit{transfer_lr = "fast"} end)
+    -- "auto" (the default) is the space's schedule: nb201 80 epochs
+    assert.equal(require("nasflat.model_gnn").TRANSFER.nb201.epochs, fit{}.tuned.epochs)
     local o
     support.raises("option 'graph' must be \"auto\", \"pruned\", \"unpruned\" or \"identity\"", function() fit{graph = "raw"} end)
     -- identity (layers without edges) is an FBNet form: an NB201 fit says so
@@ -292,7 +298,11 @@ describe("model files", function()
     assert(Z:save(path))
     local Zl = assert(model.load(path))
     assert.same(Z:predict(probe):totable(), Zl:predict(probe):totable())
-    -- the default ("auto") is struct + floor on FBNet
+    -- the defaults ("auto"): struct + floor on FBNet, and FBNet's transfer schedule
+    local G = require "nasflat.model_gnn"
+    assert.equal(G.TRANSFER.fbnet.epochs, assert(model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src,
+      sources = {src.devices[1]}, epochs = 2, pretrain_samples = 32}).tuned.epochs)
+    assert.are_not.equal(G.TRANSFER.nb201.epochs, G.TRANSFER.fbnet.epochs)
     assert.same({1, 2}, {P.tuned.net:meta().z_feat_struct, P.tuned.net:meta().z_feat_floor})
     support.raises("option 'supplementary' must be \"auto\", \"none\" or nasflat.features names joined by '+'",
       function()

@@ -113,6 +113,7 @@ end
 local commands = {}
 
 local D = experiment.DEFAULTS
+local TR = require("nasflat.model_gnn").TRANSFER
 local function list_text(t) return table.concat(t, ",") end
 
 commands.run = {
@@ -150,11 +151,11 @@ commands.run = {
       "(default: 512, the paper's; 256 on the synthetic zoo)"},
     {name = "epochs", arg = "N", number = true, int = 1, help = "GNN pre-training epochs " ..
       "(default: 150, the paper's; 50 on the synthetic zoo)"},
-    {name = "transfer-epochs", arg = "N", number = true, int = 1, help = "GNN fine-tuning epochs",
-      default = D.transfer_epochs},
+    {name = "transfer-epochs", arg = "N", number = true, int = 1, help = string.format("GNN fine-tuning epochs; " ..
+      "auto: nb201 %d, fbnet %d", TR.nb201.epochs, TR.fbnet.epochs), default = D.transfer_epochs},
     {name = "lr", arg = "X", number = true, positive = true, help = "GNN pre-training learning rate", default = D.lr},
-    {name = "transfer-lr", arg = "X", number = true, positive = true, help = "GNN fine-tuning learning rate",
-      default = D.transfer_lr},
+    {name = "transfer-lr", arg = "X", number = true, positive = true, help = string.format("GNN fine-tuning " ..
+      "learning rate; auto: nb201 %g, fbnet %g", TR.nb201.lr, TR.fbnet.lr), default = D.transfer_lr},
     {name = "graph", arg = "FORM", help = "the graphs the GNN reads: auto (nb201 pruned, fbnet identity), pruned " ..
       "(METHOD §2; fbnet: the chain), unpruned (nb201: dead ops keep their edges) or identity (fbnet: layers without " ..
       "edges)", default = D.graph},

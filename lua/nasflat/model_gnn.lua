@@ -21,9 +21,9 @@ M.DEFAULTS = {
   batch = 128,
   lr = 1e-3,
   weight_decay = 1e-5,
-  transfer_epochs = 80,           -- fine-tuning epochs and rate (docs/study.md 7.2c: the 12 tasks plateau from 80
-  transfer_batch = 16,            -- epochs at 3e-3; 40 loses 0.006, 1e-3 × 30 0.030; a faster head and epochs
-  transfer_lr = 3e-3,             -- chosen by cross-validation did not win)
+  transfer_epochs = "auto",       -- fine-tuning epochs and rate, or "auto": the space's M.TRANSFER
+  transfer_batch = 16,
+  transfer_lr = "auto",
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "auto",         -- input z of the network: "none", or nasflat.features names joined by "+", z-scored
                                   -- ("struct": METHOD §10 features; "struct+floor": with the roofline floors), or
@@ -38,11 +38,29 @@ M.DEFAULTS = {
 
 local function predictor_mod() return require "nasflat.predictor" end
 
+--- The transfer schedule of each space (docs/study.md 7.2c): on all six NB201 tasks 3e-3 × 80 epochs beats a faster
+-- transfer; on FBNet, whose network reads layers without edges and the per-layer costs in z, 1e-2 × 40 is higher on
+-- five of the six tasks (the phones of FA by 0.06) and costs each NB201 task 0.01 to 0.03.
+M.TRANSFER = {nb201 = {lr = 3e-3, epochs = 80}, fbnet = {lr = 1e-2, epochs = 40}}
+
+--- The transfer learning rate and epochs of options o for `space_name` ("auto" resolved by M.TRANSFER).
+function M.transfer_form(o, space_name)
+  local t = M.TRANSFER[space_name] or M.TRANSFER.nb201
+  local lr, e = o.transfer_lr, o.transfer_epochs
+  if lr == nil or lr == "auto" then lr = t.lr end
+  if e == nil or e == "auto" then e = t.epochs end
+  return lr, e
+end
+
 --- Check the transfer options of a fit or an experiment (raises: they are programmer input).
 function M.check_transfer(o, fname)
-  local e = o.transfer_epochs
-  if e ~= nil and (math.type(e) ~= "integer" or e < 1) then
-    error(string.format("%s: option 'transfer_epochs' must be an integer >= 1 (got %s)", fname, tostring(e)), 3)
+  local e, lr = o.transfer_epochs, o.transfer_lr
+  if e ~= nil and e ~= "auto" and (math.type(e) ~= "integer" or e < 1) then
+    error(string.format("%s: option 'transfer_epochs' must be \"auto\" or an integer >= 1 (got %s)", fname,
+      tostring(e)), 3)
+  end
+  if lr ~= nil and lr ~= "auto" and (type(lr) ~= "number" or lr ~= lr or lr <= 0 or lr == math.huge) then
+    error(string.format("%s: option 'transfer_lr' must be \"auto\" or a number > 0 (got %s)", fname, tostring(lr)), 3)
   end
 end
 
@@ -259,8 +277,9 @@ function M.component_context(o, space, archs)
     end
   end
   local function get(key) if g[key] == nil then return M.DEFAULTS[key] end return g[key] end
+  local transfer_lr, transfer_epochs = M.transfer_form(g, space.name)
   return {pre = pre, graphs = graphs, source_ms = source_ms, target = o.target, init_device = init,
-    transfer_epochs = get("transfer_epochs"), transfer_batch = get("transfer_batch"), transfer_lr = get("transfer_lr"),
+    transfer_epochs = transfer_epochs, transfer_batch = get("transfer_batch"), transfer_lr = transfer_lr,
     weight_decay = get("weight_decay"), space = space}
 end
 
