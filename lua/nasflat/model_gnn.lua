@@ -88,8 +88,9 @@ function M.check_network(net, space_name, z_dim)
 end
 
 --- The graph batch of canonical arch strings for a network: with the supplementary input rebuilt from the
--- statistics the network records. Returns graphs or nil, message.
-function M.graphs(net, space, list)
+-- statistics the network records; its features are read from `fc`, a nasflat.features cache of `list`, when one is
+-- given (the caller's matrices, built once), else from a temporary one. Returns graphs or nil, message.
+function M.graphs(net, space, list, fc)
   local meta = net:meta()
   local g = space:graphs(list, {pruned = meta.graph_unpruned ~= 1,
     adjacency = meta.graph_identity == 1 and "identity" or "chain"})
@@ -108,9 +109,10 @@ function M.graphs(net, space, list)
   end
   local means, sds = {}, {}
   for j = 1, z_dim do means[j], sds[j] = meta["z_mean_" .. j], meta["z_sd_" .. j] end
-  local fc = require("nasflat.features").cache(space, list)
+  local own = fc == nil
+  if own then fc = require("nasflat.features").cache(space, list) end
   local f = require("nasflat.source").feature_matrix(fc, parts)
-  fc:free()
+  if own then fc:free() end
   if f:size(2) ~= z_dim or #means ~= z_dim or #sds ~= z_dim then
     return nil, string.format("the network's supplementary input has width %d, %s %s features %d", z_dim,
       space.name, table.concat(parts, "+"), f:size(2))
@@ -291,7 +293,7 @@ function Tuned:apply(cache, idx)
   cache._graphs = cache._graphs or setmetatable({}, {__mode = "k"})
   local g = cache._graphs[self.pre]
   if not g then
-    g = assert(M.graphs(self.net, cache.space, cache.list))
+    g = assert(M.graphs(self.net, cache.space, cache.list, cache))
     cache._graphs[self.pre] = g
   end
   local s = self.net:predict{graphs = g, device = self.target, rows = idx}
