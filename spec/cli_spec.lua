@@ -142,7 +142,7 @@ describe("nasflat --help", function()
                        "--space NAME", "--predictor KIND,..", "--hybrid C,..", "--hybrid-weights HOW",
                        "--hybrid-bags N", "--hybrid-bagging HOW",
                        "--budget K,..", "--trials N", "--seed N", "--samples N",
-                       "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X",
+                       "--epochs N", "--transfer-epochs N", "--lr X", "--transfer-lr X", "--transfer-members N",
                        "--graph FORM", "--sampler NAME",
                        "--encoding NAME", "--threads N", "--out DIR", "--save-model FILE", "--pretrained FILE",
                        "--cache DIR", "--interval P", "--json", "--quiet", "-h, --help"} do

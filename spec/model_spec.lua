@@ -239,7 +239,7 @@ describe("model files", function()
       return assert(model.fit(o))
     end
     local P = fit{graph = "unpruned", transfer_epochs = 7}
-    assert.equal(1, P.tuned.net:meta().graph_unpruned)
+    assert.equal(1, P.tuned.nets[1]:meta().graph_unpruned)
     assert.matches("fine%-tuned for 7 epochs", tostring(P))
     local path = dir .. "/u.nfm"
     assert(P:save(path))
@@ -270,6 +270,52 @@ describe("model files", function()
     os.execute("rm -r " .. quote(dir))
   end)
 
+  it("averages fine-tuned copies of the network (transfer_members) and keeps them through save and load", function()
+    local src = zoo("nb201")
+    local dir = support.tmpdir()
+    local s = samples(src, "cpu_mobile_big", 16)
+    local pre = assert(model.fit{kind = "nasflat", space = "nb201", samples = s, data = src,
+      sources = {src.devices[1]}, epochs = 2, pretrain_samples = 32}).pretrained
+    local function fit(m)
+      return assert(model.fit{kind = "nasflat", space = "nb201", samples = s, data = src, pretrained = pre,
+        transfer_epochs = 5, transfer_members = m, seed = 3})
+    end
+    local one, three = fit(1), fit(3)
+    assert.equal(3, #three.tuned.nets)
+    assert.matches("3 members averaged", tostring(three))
+    local probe = {}
+    for i = 1, 150 do probe[i] = src.arch_strings[i * 90] end
+    -- member 1 is the plain fine-tuning (same seed, same weights); the others are other fine-tunings
+    local g = require("nasflat.model_gnn").graphs(pre, src.space, probe)
+    local function scores(net) return assert(net:predict{graphs = g, device = one.target}):totable() end
+    assert.same(scores(one.tuned.nets[1]), scores(three.tuned.nets[1]))
+    assert.not_same(scores(three.tuned.nets[1]), scores(three.tuned.nets[2]))
+    assert.not_same(one:predict(probe):totable(), three:predict(probe):totable())
+    local path = dir .. "/m.nfm"
+    assert(three:save(path))
+    local Q = assert(model.load(path))
+    assert.equal(3, #Q.tuned.nets)
+    assert.same(three:predict(probe):totable(), Q:predict(probe):totable())
+    support.raises("option 'transfer_members' must be an integer >= 1 (got 0)", function() fit(0) end)
+    support.raises("option 'transfer_members' must be an integer >= 1 (got 1.5)", function() fit(1.5) end)
+    -- a header whose member sizes do not add up to the payload is refused with the reason
+    local f = assert(io.open(path, "rb"))
+    local text = f:read("a")
+    f:close()
+    local sizes = text:match('"member_bytes":%[([%d,]+)%]')
+    local first = tonumber(sizes:match("^%d+"))
+    local body = text:gsub("crc32 %x+\n$", ""):gsub('"member_bytes":%[' .. sizes .. '%]',
+      '"member_bytes":[' .. first .. "," .. first .. "]")
+    local bad = dir .. "/bad.nfm"
+    local h = assert(io.open(bad, "wb"))
+    h:write(body .. string.format("crc32 %s\n", require("nasflat.core").crc32(body)))
+    h:close()
+    local none, why = model.load(bad)
+    assert.is_nil(none)
+    assert.matches("bytes after the last member", why)
+    os.execute("rm -r " .. quote(dir))
+  end)
+
   it("reads FBNet layers without edges (graph = identity) through save and load", function()
     local src = zoo("fbnet")
     local dir = support.tmpdir()
@@ -279,7 +325,7 @@ describe("model files", function()
         epochs = 2, pretrain_samples = 32, transfer_epochs = 3, graph = graph})
     end
     local P = fit("identity")
-    assert.equal(1, P.tuned.net:meta().graph_identity)
+    assert.equal(1, P.tuned.nets[1]:meta().graph_identity)
     local probe = {}
     for i = 1, 100 do probe[i] = src.arch_strings[i * 40] end
     local path = dir .. "/i.nfm"
@@ -291,10 +337,10 @@ describe("model files", function()
     -- a supplementary input of features side by side (struct + floor), rebuilt for any architecture after a load
     local Z = assert(model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src, sources = {src.devices[1]},
       epochs = 2, pretrain_samples = 32, transfer_epochs = 3, supplementary = "struct+floor"})
-    local meta = Z.tuned.net:meta()
+    local meta = Z.tuned.nets[1]:meta()
     assert.same({1, 2}, {meta.z_feat_struct, meta.z_feat_floor})
     assert.equal(require("nasflat.features").matrix(src.space, "struct", {probe[1]}):size(2) +
-      require("nasflat.features").matrix(src.space, "floor", {probe[1]}):size(2), Z.tuned.net:config().z_dim)
+      require("nasflat.features").matrix(src.space, "floor", {probe[1]}):size(2), Z.tuned.nets[1]:config().z_dim)
     assert(Z:save(path))
     local Zl = assert(model.load(path))
     assert.same(Z:predict(probe):totable(), Zl:predict(probe):totable())
@@ -303,7 +349,7 @@ describe("model files", function()
     assert.equal(G.TRANSFER.fbnet.epochs, assert(model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src,
       sources = {src.devices[1]}, epochs = 2, pretrain_samples = 32}).tuned.epochs)
     assert.are_not.equal(G.TRANSFER.nb201.epochs, G.TRANSFER.fbnet.epochs)
-    assert.same({1, 2}, {P.tuned.net:meta().z_feat_struct, P.tuned.net:meta().z_feat_floor})
+    assert.same({1, 2}, {P.tuned.nets[1]:meta().z_feat_struct, P.tuned.nets[1]:meta().z_feat_floor})
     support.raises("option 'supplementary' must be \"auto\", \"none\" or nasflat.features names joined by '+'",
       function()
         model.fit{kind = "nasflat", space = "fbnet", samples = s, data = src, sources = {src.devices[1]}, epochs = 1,

@@ -156,6 +156,8 @@ commands.run = {
     {name = "lr", arg = "X", number = true, positive = true, help = "GNN pre-training learning rate", default = D.lr},
     {name = "transfer-lr", arg = "X", number = true, positive = true, help = string.format("GNN fine-tuning " ..
       "learning rate; auto: nb201 %g, fbnet %g", TR.nb201.lr, TR.fbnet.lr), default = D.transfer_lr},
+    {name = "transfer-members", arg = "N", number = true, int = 1, help = "GNN fine-tuned copies averaged, each " ..
+      "with its own seed", default = D.transfer_members},
     {name = "graph", arg = "FORM", help = "the graphs the GNN reads: auto (nb201 pruned, fbnet identity), pruned " ..
       "(METHOD §2; fbnet: the chain), unpruned (nb201: dead ops keep their edges) or identity (fbnet: layers without " ..
       "edges)", default = D.graph},
@@ -398,7 +400,7 @@ function M.run_settings(o)
   end
   return {predictors = predictors, budgets = budgets, trials = o.trials, seed = o.seed, interval = o.interval,
     pretrain_samples = o.samples, epochs = o.epochs, transfer_epochs = o["transfer-epochs"],
-    lr = o.lr, transfer_lr = o["transfer-lr"], graph = o.graph, sampler = o.sampler,
+    lr = o.lr, transfer_lr = o["transfer-lr"], transfer_members = o["transfer-members"], graph = o.graph, sampler = o.sampler,
     encoding = o.encoding, hybrid = comps,
     hybrid_weights = o["hybrid-weights"], hybrid_bags = o["hybrid-bags"], hybrid_bagging = o["hybrid-bagging"],
     kind_options = kind_options}
@@ -700,7 +702,7 @@ function commands.predict.main(o, pos)
   local out, close = stdout_writer()
   if P.network_file then
     -- a pre-trained network: scores on one of its devices
-    local net = P.tuned.net
+    local net = P.tuned.nets[1]
     local devs = net:devices()
     local device = o.device or (#devs == 1 and devs[1])
     if not device then return fail("predict: --device is required; the network knows: " .. table.concat(devs, ", "), 2) end

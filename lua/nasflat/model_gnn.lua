@@ -24,6 +24,7 @@ M.DEFAULTS = {
   transfer_epochs = "auto",       -- fine-tuning epochs and rate, or "auto": the space's M.TRANSFER
   transfer_batch = 16,
   transfer_lr = "auto",
+  transfer_members = 1,           -- fine-tuned copies, each with its own seed; the prediction is their mean score
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "auto",         -- input z of the network: "none", or nasflat.features names joined by "+", z-scored
                                   -- ("struct": METHOD §10 features; "struct+floor": with the roofline floors), or
@@ -61,6 +62,10 @@ function M.check_transfer(o, fname)
   end
   if lr ~= nil and lr ~= "auto" and (type(lr) ~= "number" or lr ~= lr or lr <= 0 or lr == math.huge) then
     error(string.format("%s: option 'transfer_lr' must be \"auto\" or a number > 0 (got %s)", fname, tostring(lr)), 3)
+  end
+  local m = o.transfer_members
+  if m ~= nil and (math.type(m) ~= "integer" or m < 1) then
+    error(string.format("%s: option 'transfer_members' must be an integer >= 1 (got %s)", fname, tostring(m)), 3)
   end
 end
 
@@ -282,22 +287,29 @@ function M.component_context(o, space, archs)
   local transfer_lr, transfer_epochs = M.transfer_form(g, space.name)
   return {pre = pre, graphs = graphs, source_ms = source_ms, target = o.target, init_device = init,
     transfer_epochs = transfer_epochs, transfer_batch = get("transfer_batch"), transfer_lr = transfer_lr,
-    weight_decay = get("weight_decay"), space = space}
+    transfer_members = get("transfer_members"), weight_decay = get("weight_decay"), space = space}
 end
 
 local Tuned = {}
 Tuned.__index = Tuned
 
---- Log-ms predictions of the tuned network for the rows idx (nil: all) of a nasflat.features cache.
+--- The mean score of networks `nets` for device `target` on rows idx (nil: all) of graphs g.
+local function mean_score(nets, g, target, idx)
+  local s = nets[1]:predict{graphs = g, device = target, rows = idx}
+  for i = 2, #nets do s:add(nets[i]:predict{graphs = g, device = target, rows = idx}) end
+  if #nets > 1 then s:scale(1 / #nets) end
+  return s
+end
+
+--- Log-ms predictions of the tuned networks for the rows idx (nil: all) of a nasflat.features cache.
 function Tuned:apply(cache, idx)
   cache._graphs = cache._graphs or setmetatable({}, {__mode = "k"})
   local g = cache._graphs[self.pre]
   if not g then
-    g = assert(M.graphs(self.net, cache.space, cache.list, cache))
+    g = assert(M.graphs(self.nets[1], cache.space, cache.list, cache))
     cache._graphs[self.pre] = g
   end
-  local s = self.net:predict{graphs = g, device = self.target, rows = idx}
-  return s:affine(self.b, self.a)
+  return mean_score(self.nets, g, self.target, idx):affine(self.b, self.a)
 end
 
 --- A copy of the pre-trained network with the target device added (its embedding row copied from init_from) and
@@ -323,9 +335,13 @@ function M.fit_component(ctx, idx, ms, seed)
     end
     init_from = best or g.pre:devices()[1]
   end
-  local net = tune(g, init_from, idx, ms, g.transfer_epochs, seed)
-  local a, b = calibrate(net:predict{graphs = g.graphs, device = g.target, rows = idx}, ms)
-  return setmetatable({net = net, pre = g.pre, target = g.target, a = a, b = b, init_from = init_from,
+  -- member 1 keeps the fit's seed: one member is the plain fine-tuning
+  local nets = {}
+  for i = 1, g.transfer_members or 1 do
+    nets[i] = tune(g, init_from, idx, ms, g.transfer_epochs, i == 1 and seed or core.derive_seed(seed, 7000 + i))
+  end
+  local a, b = calibrate(mean_score(nets, g.graphs, g.target, idx), ms)
+  return setmetatable({nets = nets, pre = g.pre, target = g.target, a = a, b = b, init_from = init_from,
     epochs = g.transfer_epochs}, Tuned)
 end
 
@@ -384,16 +400,41 @@ end
 
 M.net_bytes, M.net_of = net_bytes, net_of
 
+--- The state of a fitted network: its members' files one after another, their sizes in member_bytes.
 function M.state(m)
   local t = m.tuned
+  local parts, sizes = {}, {}
+  for i, net in ipairs(t.nets) do
+    parts[i] = net_bytes(net)
+    sizes[i] = #parts[i]
+  end
   return {target_device = t.target, a = t.a, b = t.b, init_from = t.init_from, epochs = t.epochs,
-    options = m.options}, net_bytes(t.net)
+    member_bytes = sizes, options = m.options}, table.concat(parts)
 end
 
 function M.from_state(t, payload)
-  local net, err = net_of(payload)
-  if not net then return nil, "graph network: " .. tostring(err) end
-  return {tuned = setmetatable({net = net, pre = net, target = t.target_device, a = t.a, b = t.b,
+  local sizes = t.member_bytes or {#payload}
+  if type(sizes) ~= "table" or #sizes == 0 then return nil, "graph network: member_bytes must be a non-empty list" end
+  local nets, at = {}, 1
+  for i, size in ipairs(sizes) do
+    local n = math.tointeger(size)  -- JSON numbers come back as floats
+    if not n or n < 1 or at + n - 1 > #payload then
+      for _, net in ipairs(nets) do net:free() end
+      return nil, string.format("graph network: member %d: size %s does not fit the payload of %d bytes", i,
+        tostring(size), #payload)
+    end
+    local net, err = net_of(payload:sub(at, at + n - 1))
+    if not net then
+      for _, prev in ipairs(nets) do prev:free() end
+      return nil, string.format("graph network: member %d: %s", i, tostring(err))
+    end
+    nets[i], at = net, at + n
+  end
+  if at ~= #payload + 1 then
+    for _, net in ipairs(nets) do net:free() end
+    return nil, string.format("graph network: %d bytes after the last member", #payload + 1 - at)
+  end
+  return {tuned = setmetatable({nets = nets, pre = nets[1], target = t.target_device, a = t.a, b = t.b,
     init_from = t.init_from, epochs = t.epochs}, Tuned), options = t.options or {}}
 end
 
@@ -403,17 +444,20 @@ function M.load_network(path)
   if not net then return nil, err end
   local space = M.network_space(net)
   local m = {kind = "nasflat", space = space, target = nil, n_samples = 0, options = {}, network_file = true,
-    tuned = setmetatable({net = net, pre = net}, Tuned)}
+    tuned = setmetatable({nets = {net}, pre = net}, Tuned)}
   return setmetatable(m, require("nasflat.model").Model)
 end
 
 function M.describe(m)
   local t = m.tuned
-  local lines = {"devices: " .. table.concat(t.net:devices(), ", ")}
+  local lines = {"devices: " .. table.concat(t.nets[1]:devices(), ", ")}
   if t.a then
     lines[#lines + 1] = string.format("calibration: log ms = %.4g + %.4g × score; embedding initialised from %s",
       t.a, t.b, tostring(t.init_from))
-    if t.epochs then lines[#lines + 1] = string.format("fine-tuned for %d epochs", t.epochs) end
+    if t.epochs then
+      lines[#lines + 1] = string.format("fine-tuned for %d epochs%s", t.epochs,
+        #t.nets > 1 and string.format(", %d members averaged", #t.nets) or "")
+    end
   else
     lines[#lines + 1] = "pre-trained network (no target calibration)"
   end
@@ -421,7 +465,7 @@ function M.describe(m)
 end
 
 function M.free(m)
-  if m.tuned and m.tuned.net then m.tuned.net:free() end
+  for _, net in ipairs(m.tuned and m.tuned.nets or {}) do net:free() end
 end
 
 return M

@@ -220,6 +220,8 @@ local function default_axis(name, o, base)
     add("lr1e-2x20", "lr 1e-2 × 20 epochs", {transfer_lr = 1e-2, transfer_epochs = 20})
     add("lr1e-2x80", "lr 1e-2 × 80 epochs", {transfer_lr = 1e-2, transfer_epochs = 80})
     add("lr5e-3x80", "lr 5e-3 × 80 epochs", {transfer_lr = 5e-3, transfer_epochs = 80})
+    add("members3", "the space's schedule, 3 fine-tuned copies averaged", {transfer_members = 3})
+    add("members5", "the space's schedule, 5 fine-tuned copies averaged", {transfer_members = 5})
     return {name = name, title = "transfer schedule", settings = settings}
   elseif name == "pretraining" then
     add("256x30", "256 architectures × 30 epochs per source", {pretrain_samples = 256, epochs = 30})

@@ -28,7 +28,8 @@ for k, v in pairs(experiment.DEFAULTS) do
 end
 -- Options that are integers (JSON numbers come back as floats).
 M.INT_OPTS = {trials = true, seed = true, hybrid_bags = true, hybrid_folds = true, pretrain_samples = true,
-  epochs = true, transfer_epochs = true, batch = true, transfer_batch = true}
+  epochs = true, transfer_epochs = true, batch = true, transfer_batch = true,
+  transfer_members = true}
 local INT_OPTS = M.INT_OPTS
 local safe, ints = sweep.safe, sweep.ints
 
