@@ -24,7 +24,8 @@ M.DEFAULTS = {
   transfer_epochs = "auto",       -- fine-tuning epochs and rate, or "auto": the space's M.TRANSFER
   transfer_batch = 16,
   transfer_lr = "auto",
-  transfer_members = 1,           -- fine-tuned copies, each with its own seed; the prediction is their mean score
+  transfer_members = 3,           -- fine-tuned copies, each with its own seed; the prediction is their mean score
+                                  -- (docs/study.md 7.2c: every task up on both spaces)
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "auto",         -- input z of the network: "none", or nasflat.features names joined by "+", z-scored
                                   -- ("struct": METHOD §10 features; "struct+floor": with the roofline floors), or
