@@ -338,7 +338,7 @@ function M.fit_component(ctx, idx, ms, seed)
   end
   -- member 1 keeps the fit's seed: one member is the plain fine-tuning
   local nets = {}
-  for i = 1, g.transfer_members or 1 do
+  for i = 1, g.transfer_members do
     nets[i] = tune(g, init_from, idx, ms, g.transfer_epochs, i == 1 and seed or core.derive_seed(seed, 7000 + i))
   end
   local a, b = calibrate(mean_score(nets, g.graphs, g.target, idx), ms)
@@ -417,24 +417,20 @@ function M.from_state(t, payload)
   local sizes = t.member_bytes or {#payload}
   if type(sizes) ~= "table" or #sizes == 0 then return nil, "graph network: member_bytes must be a non-empty list" end
   local nets, at = {}, 1
+  local function fail(fmt, ...)
+    for _, net in ipairs(nets) do net:free() end
+    return nil, "graph network: " .. string.format(fmt, ...)
+  end
   for i, size in ipairs(sizes) do
     local n = math.tointeger(size)  -- JSON numbers come back as floats
     if not n or n < 1 or at + n - 1 > #payload then
-      for _, net in ipairs(nets) do net:free() end
-      return nil, string.format("graph network: member %d: size %s does not fit the payload of %d bytes", i,
-        tostring(size), #payload)
+      return fail("member %d: size %s does not fit the payload of %d bytes", i, tostring(size), #payload)
     end
     local net, err = net_of(payload:sub(at, at + n - 1))
-    if not net then
-      for _, prev in ipairs(nets) do prev:free() end
-      return nil, string.format("graph network: member %d: %s", i, tostring(err))
-    end
+    if not net then return fail("member %d: %s", i, tostring(err)) end
     nets[i], at = net, at + n
   end
-  if at ~= #payload + 1 then
-    for _, net in ipairs(nets) do net:free() end
-    return nil, string.format("graph network: %d bytes after the last member", #payload + 1 - at)
-  end
+  if at ~= #payload + 1 then return fail("%d bytes after the last member", #payload + 1 - at) end
   return {tuned = setmetatable({nets = nets, pre = nets[1], target = t.target_device, a = t.a, b = t.b,
     init_from = t.init_from, epochs = t.epochs}, Tuned), options = t.options or {}}
 end
