@@ -160,6 +160,14 @@ describe("model.fit and predict", function()
     assert.is_nil(P)
     assert.equal("ridge needs at least 3 distinct measured architectures (got 2)", err)
     support.raises("unknown hybrid component 'gnn'", model.fit, {space = "nb201", samples = s, components = {"gnn"}})
+    -- the hybrid's graph-network options are the network's own, checked as model.fit{kind = "nasflat"} checks them
+    local gnn = {space = "nb201", samples = s, data = src, components = {"ridge", "nasflat"}}
+    gnn.gnn = {transfer_epoch = 5}
+    support.raises("model.fit: unknown option 'gnn.transfer_epoch'", model.fit, gnn)
+    gnn.gnn = {transfer_members = 0}
+    support.raises("model.fit: gnn: option 'transfer_members' must be an integer >= 1 (got 0)", model.fit, gnn)
+    gnn.gnn = {transfer_lr = -1}
+    support.raises("model.fit: gnn: option 'transfer_lr' must be \"auto\" or a number > 0 (got -1)", model.fit, gnn)
   end)
 end)
 

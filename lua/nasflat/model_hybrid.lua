@@ -259,6 +259,15 @@ function M.validate(o)
   end
   local f = o.bag_fraction
   if type(f) ~= "number" or not (f > 0 and f < 1) then return nil, "option 'bag_fraction' must be a number in (0, 1)" end
+  if type(o.gnn) == "table" then
+    local G = require "nasflat.model_gnn"
+    for key in pairs(o.gnn) do
+      if G.DEFAULTS[key] == nil then
+        return nil, string.format("unknown option 'gnn.%s' (the graph network's options are nasflat.model_gnn's)",
+          tostring(key))
+      end
+    end
+  end
   return true
 end
 
@@ -307,7 +316,9 @@ function M.fit(o, space, archs, ms)
     ctx.sm = sm
   end
   if has(o.components, "nasflat") then
-    local g, err = require("nasflat.model_gnn").component_context(o, space, archs)
+    local G = require "nasflat.model_gnn"
+    if type(o.gnn) == "table" then G.check_transfer(o.gnn, "model.fit: gnn") end
+    local g, err = G.component_context(o, space, archs)
     if not g then return nil, err end
     ctx.gnn = g
   end
