@@ -284,9 +284,9 @@ describe("model files", function()
     local s = samples(src, "cpu_mobile_big", 16)
     local pre = assert(model.fit{kind = "nasflat", space = "nb201", samples = s, data = src,
       sources = {src.devices[1]}, epochs = 2, pretrain_samples = 32}).pretrained
-    local function fit(m, average)
+    local function fit(m)
       return assert(model.fit{kind = "nasflat", space = "nb201", samples = s, data = src, pretrained = pre,
-        transfer_epochs = 5, transfer_members = m, transfer_average = average, seed = 3})
+        transfer_epochs = 5, transfer_members = m, seed = 3})
     end
     local one, three = fit(1), fit(3)
     assert.equal(3, #three.tuned.nets)
@@ -306,18 +306,6 @@ describe("model files", function()
     assert.same(three:predict(probe):totable(), Q:predict(probe):totable())
     support.raises("option 'transfer_members' must be an integer >= 1 (got 0)", function() fit(0) end)
     support.raises("option 'transfer_members' must be an integer >= 1 (got 1.5)", function() fit(1.5) end)
-    -- transfer_average = "weights": the same three copies, their parameters averaged into one network
-    local soup = fit(3, "weights")
-    assert.equal(1, #soup.tuned.nets)
-    assert.matches("the weights of 3 copies averaged", tostring(soup))
-    local mean = three.tuned.nets[1]:params():add(three.tuned.nets[2]:params()):add(three.tuned.nets[3]:params())
-    assert.same(mean:scale(1 / 3):totable(), soup.tuned.nets[1]:params():totable())
-    assert.not_same(three:predict(probe):totable(), soup:predict(probe):totable())
-    assert(soup:save(path))
-    assert.same(soup:predict(probe):totable(), assert(model.load(path)):predict(probe):totable())
-    support.raises("option 'transfer_average' must be \"scores\" or \"weights\" (got mean)", function()
-      fit(3, "mean") end)
-    assert(three:save(path))
     -- a header whose member sizes do not add up to the payload is refused with the reason
     local f = assert(io.open(path, "rb"))
     local text = f:read("a")

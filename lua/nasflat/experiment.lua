@@ -40,7 +40,6 @@ M.DEFAULTS = {
   transfer_batch = G.DEFAULTS.transfer_batch,
   transfer_lr = G.DEFAULTS.transfer_lr,
   transfer_members = G.DEFAULTS.transfer_members,
-  transfer_average = G.DEFAULTS.transfer_average,
   init_device = G.DEFAULTS.init_device,
   supplementary = G.DEFAULTS.supplementary,
   graph = G.DEFAULTS.graph,
@@ -161,8 +160,7 @@ local function shared(o, src, task, record)
       record.pretrained_model = o.save_pretrained
     end
     sh.gnn = {pretrained = pre, transfer_epochs = o.transfer_epochs, transfer_batch = o.transfer_batch,
-      transfer_lr = o.transfer_lr, transfer_members = o.transfer_members, transfer_average = o.transfer_average,
-      weight_decay = o.weight_decay,
+      transfer_lr = o.transfer_lr, transfer_members = o.transfer_members, weight_decay = o.weight_decay,
       init_device = o.init_device}
   end
   -- kinds whose module pre-trains on the source devices once per task (kind.pretrain_shared): the result is every

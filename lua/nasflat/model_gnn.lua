@@ -26,8 +26,6 @@ M.DEFAULTS = {
   transfer_lr = "auto",
   transfer_members = 3,           -- fine-tuned copies, each with its own seed; the prediction is their mean score
                                   -- (docs/study.md 7.2c: every task up on both spaces)
-  transfer_average = "scores",    -- how the copies are combined: "scores" (each predicts, the scores averaged) or
-                                  -- "weights" (their parameters averaged into one network: one prediction)
   init_device = "correlation",    -- "correlation" (METHOD §4; needs the sources' data) or "mean" of the source rows
   supplementary = "auto",         -- input z of the network: "none", or nasflat.features names joined by "+", z-scored
                                   -- ("struct": METHOD §10 features; "struct+floor": with the roofline floors), or
@@ -69,11 +67,6 @@ function M.check_transfer(o, fname)
   local m = o.transfer_members
   if m ~= nil and (math.type(m) ~= "integer" or m < 1) then
     error(string.format("%s: option 'transfer_members' must be an integer >= 1 (got %s)", fname, tostring(m)), 3)
-  end
-  local av = o.transfer_average
-  if av ~= nil and av ~= "scores" and av ~= "weights" then
-    error(string.format("%s: option 'transfer_average' must be \"scores\" or \"weights\" (got %s)", fname,
-      tostring(av)), 3)
   end
 end
 
@@ -295,8 +288,7 @@ function M.component_context(o, space, archs)
   local transfer_lr, transfer_epochs = M.transfer_form(g, space.name)
   return {pre = pre, graphs = graphs, source_ms = source_ms, target = o.target, init_device = init,
     transfer_epochs = transfer_epochs, transfer_batch = get("transfer_batch"), transfer_lr = transfer_lr,
-    transfer_members = get("transfer_members"), transfer_average = get("transfer_average"),
-    weight_decay = get("weight_decay"), space = space}
+    transfer_members = get("transfer_members"), weight_decay = get("weight_decay"), space = space}
 end
 
 local Tuned = {}
@@ -348,15 +340,6 @@ function M.fit_component(ctx, idx, ms, seed)
   local nets = {}
   for i = 1, g.transfer_members do
     nets[i] = tune(g, init_from, idx, ms, g.transfer_epochs, i == 1 and seed or core.derive_seed(seed, 7000 + i))
-  end
-  if g.transfer_average == "weights" and #nets > 1 then
-    local p = nets[1]:params()
-    for i = 2, #nets do
-      p:add(nets[i]:params())
-      nets[i]:free()
-      nets[i] = nil
-    end
-    nets[1]:set_params(p:scale(1 / g.transfer_members))
   end
   local a, b = calibrate(mean_score(nets, g.graphs, g.target, idx), ms)
   return setmetatable({nets = nets, pre = g.pre, target = g.target, a = a, b = b, init_from = init_from,
@@ -469,12 +452,8 @@ function M.describe(m)
     lines[#lines + 1] = string.format("calibration: log ms = %.4g + %.4g × score; embedding initialised from %s",
       t.a, t.b, tostring(t.init_from))
     if t.epochs then
-      local o, members = m.options or {}, #t.nets
-      local note = members > 1 and string.format(", %d members averaged", members) or ""
-      if o.transfer_average == "weights" and (o.transfer_members or 1) > 1 then
-        note = string.format(", the weights of %d copies averaged", o.transfer_members)
-      end
-      lines[#lines + 1] = string.format("fine-tuned for %d epochs%s", t.epochs, note)
+      lines[#lines + 1] = string.format("fine-tuned for %d epochs%s", t.epochs,
+        #t.nets > 1 and string.format(", %d members averaged", #t.nets) or "")
     end
   else
     lines[#lines + 1] = "pre-trained network (no target calibration)"

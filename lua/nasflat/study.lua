@@ -222,8 +222,6 @@ local function default_axis(name, o, base)
     add("lr5e-3x80", "lr 5e-3 × 80 epochs", {transfer_lr = 5e-3, transfer_epochs = 80})
     add("members3", "the space's schedule, 3 fine-tuned copies averaged", {transfer_members = 3})
     add("members5", "the space's schedule, 5 fine-tuned copies averaged", {transfer_members = 5})
-    add("soup3", "the space's schedule, 3 fine-tuned copies' weights averaged", {transfer_members = 3,
-      transfer_average = "weights"})
     return {name = name, title = "transfer schedule", settings = settings}
   elseif name == "pretraining" then
     add("256x30", "256 architectures × 30 epochs per source", {pretrain_samples = 256, epochs = 30})
