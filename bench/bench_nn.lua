@@ -10,26 +10,7 @@ local util = require "nasflat.util"
 local now = nf.core.now
 
 local ctx = ...
-local function sgemm_peak()
-  local A, B, C = nf.Tensor.new(1024, 128):fill(0.5), nf.Tensor.new(128, 128):fill(0.25), nf.Tensor.new(1024, 128)
-  local best = 0
-  for _ = 1, 5 do
-    local iters, t0 = 0, now()
-    repeat nf.matmul(A, B, {out = C}); iters = iters + 1 until now() - t0 >= 0.3
-    best = math.max(best, 2 * 1024 * 128 * 128 * iters / (now() - t0) / 1e9)
-  end
-  return best
-end
-if type(ctx) ~= "table" then
-  -- standalone: measure the sgemm peaks the same way bench.lua does
-  local threads = nf.get_threads()
-  nf.set_threads(1)
-  local peak1 = sgemm_peak()
-  nf.set_threads(threads)
-  ctx = {peak_gflops = sgemm_peak(), peak_gflops_1t = peak1, threads = threads}
-  print(string.format("sgemm 1024x128x128: %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread)", ctx.peak_gflops,
-    threads, peak1))
-end
+if type(ctx) ~= "table" then ctx = dofile("bench/sgemm_peak.lua")() end   -- run alone: measure the peaks here
 
 -- NB201 op-on-node graphs of all 15,625 cells (METHOD §2), built by the space as every run builds them;
 -- unpruned: the 8-node cell graph before pruning (every edge, dead ops kept).
