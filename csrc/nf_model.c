@@ -24,7 +24,7 @@ typedef struct {
 
 /* Activations of one batch: pointers into the arena (see act_layout). */
 typedef struct {
-    float *G0, *NE, *X, *Zop, *Zmain;
+    float *Es, *Dg, *tabE, *tabD, *NE, *X, *Zop, *Zmain;
     float *opY[NF_MAXL], *opWS[NF_MAXL], *mainY[NF_MAXL], *mainWS[NF_MAXL];
     float *gm[NF_MAXL], *mW, *U, *Gp;
     float *row, *rden, *ro;
@@ -32,7 +32,7 @@ typedef struct {
     float *din, *dh, *dout;
     float *hin, *hh[NF_MAXL], *hmask[NF_MAXL], *score;
     /* backward scratch */
-    float *dA, *dB, *dZ, *dG0, *dGp, *dU, *dX, *dNE, *s1, *s2, *dhin;
+    float *dA, *dB, *dZ, *dEs, *dDg, *dGp, *dU, *dX, *dNE, *s1, *s2, *dhin;
     int64_t total;
 } act;
 
@@ -114,6 +114,21 @@ int64_t nf_model_readout_dim(const nf_model_cfg *c)
 {
     if (c->arch == NF_ARCH_MLP) return (int64_t)c->nodes * c->n_ops + (int64_t)c->nodes * c->nodes;
     return c->main_layers[c->n_main_layers - 1];
+}
+
+/* The gate inputs G0 (METHOD §4, step 1): row (b, i) is [op part of node i of graph b ; device row of graph b].
+ * The op part is one of gate_parts(c) rows: the n_ops op rows (learned or one-hot), then under quirk_io_emb a zero
+ * row for the input node and the io_out row for the output node. */
+static int64_t gate_parts(const nf_model_cfg *c) { return (int64_t)c->n_ops + 2; }
+
+static int64_t gate_part(const nf_model_cfg *c, const int32_t *ops, int64_t b, int64_t i)
+{
+    const int64_t N = c->nodes;
+    if (c->op_encoding == NF_OPENC_LEARNED && c->quirk_io_emb) {
+        if (i == 0) return c->n_ops;
+        if (i == N - 1) return (int64_t)c->n_ops + 1;
+    }
+    return ops[b * N + i];
 }
 
 /* Head input width: readout, then the z embedder's output and the raw z columns, then the device embedder's. */
@@ -634,7 +649,11 @@ static void act_layout(const nf_model *m, int64_t B, float *base, act *a)
     memset(a, 0, sizeof *a);   /* the MLP leaves the graph network's buffers NULL */
 #define TAKE(ptr, n) do { (ptr) = base ? base + o : NULL; o += ((n) + 15) & ~(int64_t)15; } while (0)
     if (graph) {
-        TAKE(a->G0, BN * m->gd);
+        const int64_t ne = gate_parts(c), ow = nf_model_op_width(c), Sg = m->Sop > c->upd_hidden ? m->Sop : c->upd_hidden;
+        TAKE(a->Es, ne * ow);
+        TAKE(a->Dg, B * (m->gd - ow));
+        TAKE(a->tabE, ne * Sg);
+        TAKE(a->tabD, B * Sg);
         TAKE(a->NE, N * c->node_dim);
         TAKE(a->X, N * c->hid);
         TAKE(a->Zop, BN * m->Sop);
@@ -679,7 +698,8 @@ static void act_layout(const nf_model *m, int64_t B, float *base, act *a)
         TAKE(a->dA, BN * W);
         TAKE(a->dB, BN * W);
         TAKE(a->dZ, BN * S);
-        TAKE(a->dG0, BN * m->gd);
+        TAKE(a->dEs, gate_parts(c) * nf_model_op_width(c));
+        TAKE(a->dDg, B * (m->gd - nf_model_op_width(c)));
         TAKE(a->dGp, BN * m->gd);
         TAKE(a->dU, BN * c->upd_hidden);
         TAKE(a->dX, N * c->hid);
@@ -722,35 +742,61 @@ static nf_status mlp_hidden(nf_model *m, const float *X, int64_t ldx, int64_t W,
     return NF_OK;
 }
 
+/* The gate inputs' distinct rows: Es (gate_parts × ow) the op parts, Dg (B × hw) each graph's device row. */
+static void gate_inputs(nf_model *m, int64_t B)
+{
+    const nf_model_cfg *c = &m->cfg;
+    const int64_t ow = nf_model_op_width(c), hw = m->gd - ow, ne = gate_parts(c);
+    const float *P = m->params;
+    float *Es = m->a.Es;
+    nf_fill(Es, (size_t)(ne * ow), 0.0f);
+    if (c->op_encoding == NF_OPENC_ONEHOT)
+        for (int64_t o = 0; o < c->n_ops; o++) Es[o * ow + o] = 1.0f;
+    else memcpy(Es, P + m->o.op_emb, (size_t)(c->n_ops * ow) * sizeof(float));
+    if (c->op_encoding == NF_OPENC_LEARNED && c->quirk_io_emb)
+        memcpy(Es + (ne - 1) * ow, P + m->o.io_out, (size_t)ow * sizeof(float));
+    for (int64_t b = 0; b < B && hw > 0; b++)
+        memcpy(m->a.Dg + b * hw, P + m->o.dev_emb + (int64_t)m->dev[b] * hw, (size_t)hw * sizeof(float));
+}
+
+/* Y (B·N × S) = G0·W + bias, W (gd × S) at parameter offset Wo, bias at bo: the product of every distinct row once,
+ * E = Es·W[op rows] and D = Dg·W[device rows] + bias, then Y(b, i) = E[part(b, i)] + D[b]. The same numbers as the
+ * product of the B·N gate rows (up to rounding) at a fraction of its cost: G0 has few distinct rows. */
+static nf_status gate_product(nf_model *m, int64_t B, int64_t Wo, int64_t bo, int64_t S, float *Y, nf_err *err)
+{
+    const nf_model_cfg *c = &m->cfg;
+    const int64_t N = c->nodes, ow = nf_model_op_width(c), hw = m->gd - ow, ne = gate_parts(c);
+    const float *W = m->params + Wo;
+    float *E = m->a.tabE, *D = m->a.tabD;
+    nf_status st;
+    if ((st = nf_gemm(NF_NOTRANS, NF_NOTRANS, ne, S, ow, 1.0f, m->a.Es, ow, W, S, 0.0f, E, S, err))) return st;
+    for (int64_t b = 0; b < B; b++) memcpy(D + b * S, m->params + bo, (size_t)S * sizeof(float));
+    if (hw && (st = nf_gemm(NF_NOTRANS, NF_NOTRANS, B, S, hw, 1.0f, m->a.Dg, hw, W + ow * S, S, 1.0f, D, S, err))) return st;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < N; i++)
+            nf_row_add(Y + (b * N + i) * S, E + gate_part(c, m->ops, b, i) * S, D + b * S, S);
+    return NF_OK;
+}
+
 /* Steps 1-5 of the graph network (METHOD §4): gates, op pass, gate update, main pass, readout
  * into the first F columns of the head input (leading dimension hin). */
 static nf_status graph_forward(nf_model *m, int64_t B, const int32_t *ops, const float *adj, nf_err *err)
 {
     const nf_model_cfg *c = &m->cfg;
-    const int64_t N = c->nodes, BN = B * N, gd = m->gd, ow = nf_model_op_width(c);
+    const int64_t N = c->nodes, BN = B * N, gd = m->gd;
     const float *P = m->params;
     act *a = &m->a;
     nf_status st;
 
-    /* 1. gates G0 = [op part ; hw_emb(d)] and hidden node states X (shared by all graphs); the op
-     *    part is the learned op_emb row or the fixed one-hot of the op */
-    const int onehot = c->op_encoding == NF_OPENC_ONEHOT;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t i = 0; i < N; i++) {
-            float *g = a->G0 + (b * N + i) * gd;
-            if (onehot) { nf_fill(g, (size_t)ow, 0.0f); g[ops[b * N + i]] = 1.0f; }
-            else if (c->quirk_io_emb && i == 0) nf_fill(g, (size_t)ow, 0.0f);
-            else if (c->quirk_io_emb && i == N - 1) memcpy(g, P + m->o.io_out, (size_t)ow * sizeof(float));
-            else memcpy(g, P + m->o.op_emb + (int64_t)ops[b * N + i] * ow, (size_t)ow * sizeof(float));
-            if (c->device_at == NF_DEV_NODE)
-                memcpy(g + ow, P + m->o.dev_emb + (int64_t)m->dev[b] * c->hw_dim, (size_t)c->hw_dim * sizeof(float));
-        }
+    /* 1. the gate inputs G0 = [op part ; hw_emb(d)] (their distinct rows: see gate_product) and the hidden node
+     *    states X (shared by all graphs); the op part is the learned op_emb row or the fixed one-hot of the op */
+    gate_inputs(m, B);
     memcpy(a->NE, P + m->o.node_in, (size_t)c->node_dim * sizeof(float));
     for (int64_t i = 1; i < N; i++) memcpy(a->NE + i * c->node_dim, P + m->o.node_other, (size_t)c->node_dim * sizeof(float));
     if ((st = nf_linear_forward(a->NE, c->node_dim, P + m->o.xW, P + m->o.xb, N, c->node_dim, c->hid, a->X, err))) return st;
 
     /* 2. op pass: gates of all layers in one GEMM, then the graph layers (which turn them into σ in place) */
-    if ((st = nf_linear_forward(a->G0, gd, P + m->o.op_gW, P + m->o.op_gb, BN, gd, m->Sop, a->Zop, err))) return st;
+    if ((st = gate_product(m, B, m->o.op_gW, m->o.op_gb, m->Sop, a->Zop, err))) return st;
     for (int l = 0; l < c->n_op_layers; l++) {
         const float *H = l ? a->opY[l - 1] : a->X;
         if ((st = nf_glayer_forward(&m->opc[l], P + m->o.opL[l], B, N, H, l == 0, adj, a->Zop + m->opco[l], m->Sop,
@@ -769,7 +815,7 @@ static nf_status graph_forward(nf_model *m, int64_t B, const int32_t *ops, const
     }
     const int64_t uh = c->upd_hidden;
     if ((st = nf_gemm(NF_NOTRANS, NF_NOTRANS, B, uh, in, 1.0f, mx, in, P + m->o.up1W + gd * uh, uh, 0.0f, a->mW, uh, err))) return st;
-    if ((st = nf_linear_forward(a->G0, gd, P + m->o.up1W, P + m->o.up1b, BN, gd, uh, a->U, err))) return st;
+    if ((st = gate_product(m, B, m->o.up1W, m->o.up1b, uh, a->U, err))) return st;
     nf_add_rows_relu(a->U, a->mW, B, N, uh);
     if ((st = nf_linear_forward(a->U, uh, P + m->o.up2W, P + m->o.up2b, BN, uh, gd, a->Gp, err))) return st;
 
@@ -919,18 +965,49 @@ void nf_model_reset_optimizer(nf_model *m)
 }
 
 /* Backward of graph_forward from the readout's gradient (columns [0, F) of a->dhin). */
+/* Backward of gate_product for dY (B·N × S): the gradient rows summed by op part (E) and by graph (D), then
+ * dW[op rows] += Esᵀ·E, dW[device rows] += Dgᵀ·D, dbias += Σ D, and the inputs' gradients E·W[op rows]ᵀ into the
+ * op table (learned) and D·W[device rows]ᵀ into each graph's device row. */
+static nf_status gate_product_backward(nf_model *m, int64_t Wo, int64_t bo, int64_t S, const float *dY, nf_err *err)
+{
+    const nf_model_cfg *c = &m->cfg;
+    const int64_t B = m->B, N = c->nodes, ow = nf_model_op_width(c), hw = m->gd - ow, ne = gate_parts(c);
+    const float *W = m->params + Wo;
+    float *dW = m->grads + Wo, *E = m->a.tabE, *D = m->a.tabD;
+    act *a = &m->a;
+    nf_status st;
+    nf_fill(E, (size_t)(ne * S), 0.0f);
+    nf_fill(D, (size_t)(B * S), 0.0f);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < N; i++) nf_row_acc2(E + gate_part(c, m->ops, b, i) * S, D + b * S, dY + (b * N + i) * S, S);
+    for (int64_t b = 0; b < B; b++) nf_add(m->grads + bo, m->grads + bo, D + b * S, (size_t)S);
+    if ((st = nf_gemm(NF_TRANS, NF_NOTRANS, ow, S, ne, 1.0f, a->Es, ow, E, S, 1.0f, dW, S, err))) return st;
+    if (c->op_encoding == NF_OPENC_LEARNED) {
+        if ((st = nf_gemm(NF_NOTRANS, NF_TRANS, ne, ow, S, 1.0f, E, S, W, S, 0.0f, a->dEs, ow, err))) return st;
+        nf_add(m->grads + m->o.op_emb, m->grads + m->o.op_emb, a->dEs, (size_t)(c->n_ops * ow));
+        if (c->quirk_io_emb) nf_add(m->grads + m->o.io_out, m->grads + m->o.io_out, a->dEs + (ne - 1) * ow, (size_t)ow);
+    }
+    if (hw) {
+        if ((st = nf_gemm(NF_TRANS, NF_NOTRANS, hw, S, B, 1.0f, a->Dg, hw, D, S, 1.0f, dW + ow * S, S, err))) return st;
+        if ((st = nf_gemm(NF_NOTRANS, NF_TRANS, B, hw, S, 1.0f, D, S, W + ow * S, S, 0.0f, a->dDg, hw, err))) return st;
+        for (int64_t b = 0; b < B; b++) {
+            float *g = m->grads + m->o.dev_emb + (int64_t)m->dev[b] * hw;
+            nf_add(g, g, a->dDg + b * hw, (size_t)hw);
+        }
+    }
+    return NF_OK;
+}
+
 static nf_status graph_backward(nf_model *m, nf_err *err)
 {
     const nf_model_cfg *c = &m->cfg;
-    const int64_t B = m->B, N = c->nodes, BN = B * N, gd = m->gd, uh = c->upd_hidden, ow = nf_model_op_width(c);
+    const int64_t B = m->B, N = c->nodes, BN = B * N, gd = m->gd, uh = c->upd_hidden;
     const int64_t F = c->main_layers[c->n_main_layers - 1], hin = head_in(c);
     const float *P = m->params;
     float *G = m->grads;
     act *a = &m->a;
     nf_status st;
     float *d = a->s1, *dn = a->s2;
-    /* with the one-hot encoding the gates carry a gradient only to a per-node device row */
-    const int need_dG0 = c->op_encoding == NF_OPENC_LEARNED || c->device_at == NF_DEV_NODE;
 
     /* readout */
     for (int64_t b = 0; b < B; b++) memcpy(d + b * F, a->dhin + b * hin, (size_t)F * sizeof(float));
@@ -954,9 +1031,7 @@ static nf_status graph_backward(nf_model *m, nf_err *err)
     if ((st = nf_linear_backward(a->U, uh, P + m->o.up2W, a->dGp, BN, uh, gd, G + m->o.up2W, G + m->o.up2b, a->dU, uh, 0, err)))
         return st;
     nf_relu_backward(a->U, a->dU, a->dU, (size_t)(BN * uh));
-    if ((st = nf_linear_backward(a->G0, gd, P + m->o.up1W, a->dU, BN, gd, uh, G + m->o.up1W, G + m->o.up1b,
-                                 need_dG0 ? a->dG0 : NULL, gd, 0, err)))
-        return st;
+    if ((st = gate_product_backward(m, m->o.up1W, m->o.up1b, uh, a->dU, err))) return st;
     for (int64_t b = 0; b < B; b++) {
         float *s = d + b * uh;
         memset(s, 0, (size_t)uh * sizeof(float));
@@ -994,29 +1069,13 @@ static nf_status graph_backward(nf_model *m, nf_err *err)
             float *t = dcur; dcur = dnext; dnext = t;
         }
     }
-    if ((st = nf_linear_backward(a->G0, gd, P + m->o.op_gW, a->dZ, BN, gd, m->Sop, G + m->o.op_gW, G + m->o.op_gb,
-                                 need_dG0 ? a->dG0 : NULL, gd, 1, err))) return st;
+    if ((st = gate_product_backward(m, m->o.op_gW, m->o.op_gb, m->Sop, a->dZ, err))) return st;
     /* embeddings */
     if ((st = nf_linear_backward(a->NE, c->node_dim, P + m->o.xW, a->dX, N, c->node_dim, c->hid, G + m->o.xW, G + m->o.xb,
                                  a->dNE, c->node_dim, 0, err))) return st;
     for (int64_t f = 0; f < c->node_dim; f++) G[m->o.node_in + f] += a->dNE[f];
     for (int64_t i = 1; i < N; i++)
         for (int64_t f = 0; f < c->node_dim; f++) G[m->o.node_other + f] += a->dNE[i * c->node_dim + f];
-    if (!need_dG0) return NF_OK;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t i = 0; i < N; i++) {
-            const float *g = a->dG0 + (b * N + i) * gd;
-            float *t;
-            if (c->op_encoding == NF_OPENC_ONEHOT) t = NULL;   /* fixed: no parameters */
-            else if (c->quirk_io_emb && i == 0) t = NULL;
-            else if (c->quirk_io_emb && i == N - 1) t = G + m->o.io_out;
-            else t = G + m->o.op_emb + (int64_t)m->ops[b * N + i] * ow;
-            if (t) for (int64_t f = 0; f < ow; f++) t[f] += g[f];
-            if (c->device_at == NF_DEV_NODE) {
-                t = G + m->o.dev_emb + (int64_t)m->dev[b] * c->hw_dim;
-                for (int64_t f = 0; f < c->hw_dim; f++) t[f] += g[ow + f];
-            }
-        }
     return NF_OK;
 }
 
@@ -1092,7 +1151,10 @@ double nf_model_flops(const nf_model *m, int64_t B)
     double fl = 0.0;
     if (c->arch == NF_ARCH_GRAPH) {
         fl += 2.0 * N * c->node_dim * c->hid / Bd;                     /* X (shared) */
-        fl += 2.0 * N * gd * (double)(m->Sop + m->Smain);              /* gate GEMMs */
+        /* gate products: the op pass's and the gate update's through the distinct rows (gate_product), the main pass's */
+        const double ow = nf_model_op_width(c), hw = gd - ow, ne = (double)gate_parts(c);
+        fl += (2.0 * ne * ow / Bd + 2.0 * hw + N) * (double)(m->Sop + uh);
+        fl += 2.0 * N * gd * (double)m->Smain;
         for (int pass = 0; pass < 2; pass++) {
             int nl = pass ? c->n_main_layers : c->n_op_layers;
             const nf_glayer_cfg *gc = pass ? m->mainc : m->opc;
@@ -1107,7 +1169,7 @@ double nf_model_flops(const nf_model *m, int64_t B)
         }
         double in = c->op_layers[c->n_op_layers - 1];
         for (int k = 0; k < c->n_gate_mlp; k++) { fl += 2.0 * in * c->gate_mlp[k]; in = c->gate_mlp[k]; }
-        fl += 2.0 * in * uh + 2.0 * N * gd * uh + 2.0 * N * uh * gd;    /* gate update */
+        fl += 2.0 * in * uh + 2.0 * N * uh * gd;                        /* gate update (its G0 product above) */
     }
     double hin = (double)nf_model_readout_dim(c);
     if (c->z_dim > 0) {

@@ -116,6 +116,16 @@ static void add_relu_row(float *restrict x, const float *restrict w, int64_t n)
     VLOOP(f, n, const float v = x[f] + w[f]; x[f] = v > 0.0f ? v : 0.0f;);
 }
 
+NF_CLONES void nf_row_add(float *restrict y, const float *restrict a, const float *restrict b, int64_t n)
+{
+    VLOOP(f, n, y[f] = a[f] + b[f];);
+}
+
+NF_CLONES void nf_row_acc2(float *restrict e, float *restrict d, const float *restrict x, int64_t n)
+{
+    VLOOP(f, n, e[f] += x[f]; d[f] += x[f];);
+}
+
 void nf_add_rows_relu(float *X, const float *w, int64_t groups, int64_t per, int64_t F)
 {
     for (int64_t g = 0; g < groups; g++)

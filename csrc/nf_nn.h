@@ -50,6 +50,11 @@ void nf_leaky_relu_backward(const float *X, const float *dY, float *dX, size_t n
 void nf_sigmoid_forward(const float *X, float *Y, size_t n);
 void nf_sigmoid_backward(const float *Y, const float *dY, float *dX, size_t n);
 
+/* y = a + b, and e += x with d += x: rows of n floats, no two of them overlapping (the gate products of nf_model
+ * from their distinct rows, and the gradient sums back to them). */
+void nf_row_add(float *restrict y, const float *restrict a, const float *restrict b, int64_t n);
+void nf_row_acc2(float *restrict e, float *restrict d, const float *restrict x, int64_t n);
+
 /* X[g·per + i] = relu(X[g·per + i] + w[g]) for g < groups, i < per: rows of F floats (X: groups·per rows). */
 void nf_add_rows_relu(float *X, const float *w, int64_t groups, int64_t per, int64_t F);
 

@@ -171,6 +171,9 @@ static void test_variant_gradients(void)
             if (at == NF_DEV_NODE) {
                 c.op_encoding = NF_OPENC_LEARNED;
                 CHECK(model_gradcheck_ok(&c, 0, 0, nf_gl_kind_name(c.layer)));
+                /* the input node's zero row and the output node's io_out row among the gate inputs */
+                c.quirk_io_emb = 1;
+                CHECK(model_gradcheck_ok(&c, 0, 0, "io_emb"));
             }
         }
 }
