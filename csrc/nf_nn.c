@@ -27,6 +27,32 @@ NF_KERNEL void v_axpy(float *restrict y, float a, const float *restrict x, int64
     VLOOP(f, n, y[f] += a * x[f];);
 }
 
+/* y = Σ_j w[j·ws]·X_j over the rows X_j = X + j·ld (j < N) with a weight ≠ 0, j ascending, from y = 0: the sums of a
+ * memset and one v_axpy per row, in the same order (the same bits), with y held in registers, 32 floats at a time,
+ * instead of stored and reloaded for every row. */
+NF_KERNEL void v_wsum_rows(float *restrict y, const float *restrict w, int64_t ws, const float *restrict X, int64_t ld,
+                           int64_t N, int64_t F)
+{
+    int64_t f0 = 0;
+    for (; f0 + 32 <= F; f0 += 32) {
+        float acc[32];
+        for (int k = 0; k < 32; k++) acc[k] = 0.0f;
+        for (int64_t j = 0; j < N; j++) {
+            const float a = w[j * ws];
+            if (a == 0.0f) continue;
+            const float *x = X + j * ld + f0;
+            for (int k = 0; k < 32; k++) acc[k] += a * x[k];
+        }
+        for (int k = 0; k < 32; k++) y[f0 + k] = acc[k];
+    }
+    for (; f0 < F; f0++) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < N; j++)
+            if (w[j * ws] != 0.0f) acc += w[j * ws] * X[j * ld + f0];
+        y[f0] = acc;
+    }
+}
+
 NF_KERNEL void v_mul(float *restrict y, const float *restrict a, const float *restrict b, int64_t n)
 {
     VLOOP(f, n, y[f] = a[f] * b[f];);
@@ -529,12 +555,7 @@ NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, in
                 const float *bias = bp;
                 bp += F;
                 float *agg = w.agg[k] + g * N * F;
-                memset(agg, 0, (size_t)(N * F) * sizeof(float));
-                for (int64_t j = 0; j < N; j++)
-                    for (int64_t i = 0; i < N; i++) {
-                        float a = Ag[j * N + i];
-                        if (a != 0.0f) v_axpy(agg + i * F, a, Pg + j * ld + co, F);
-                    }
+                for (int64_t i = 0; i < N; i++) v_wsum_rows(agg + i * F, Ag + i, N, Pg + co, ld, N, F);
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
                     dgf_out_row(out + r * F, Zg + r * ldz + co, agg + i * F, Pg + i * ld + co, bias, s, k > 0, F);
@@ -574,9 +595,7 @@ NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, in
                         for (int64_t j = 0; j < N; j++) al[i * N + j] /= sum;
                     }
                     float *V = w.V[k] + r * F;
-                    memset(V, 0, (size_t)F * sizeof(float));
-                    for (int64_t j = 0; j < N; j++)
-                        if (al[i * N + j] != 0.0f) v_axpy(V, al[i * N + j], Pg + j * ld + co, F);
+                    v_wsum_rows(V, al + i * N, 1, Pg + co, ld, N, F);
                     w.rstd[k][r] = gat_out_row(out + r * F, w.xhat[k] + r * F, Zg + r * ldz + co, V, gam, bet, s, k > 0, F);
                 }
             }
