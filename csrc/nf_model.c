@@ -795,7 +795,7 @@ static nf_status graph_forward(nf_model *m, int64_t B, const int32_t *ops, const
     for (int64_t i = 1; i < N; i++) memcpy(a->NE + i * c->node_dim, P + m->o.node_other, (size_t)c->node_dim * sizeof(float));
     if ((st = nf_linear_forward(a->NE, c->node_dim, P + m->o.xW, P + m->o.xb, N, c->node_dim, c->hid, a->X, err))) return st;
 
-    /* 2. op pass: gates of all layers in one GEMM, then the graph layers (which turn them into σ in place) */
+    /* 2. op pass: gates of all layers in one product, then the graph layers (which turn them into σ in place) */
     if ((st = gate_product(m, B, m->o.op_gW, m->o.op_gb, m->Sop, a->Zop, err))) return st;
     for (int l = 0; l < c->n_op_layers; l++) {
         const float *H = l ? a->opY[l - 1] : a->X;
