@@ -300,6 +300,49 @@ static void test_embed(void)
     }
 }
 
+/* A graph's score does not depend on the batch it is scored in: each of 40 graphs (ops, adjacency and device all
+ * varying) alone, in one batch, and in the batch reversed. The gate products are built from per-batch tables (op
+ * parts, one device row per graph), so a row taken from the wrong graph, op or device fails here; the gates are
+ * made lively first (liven_gates), or a wrong gate would hardly move a score. */
+static void test_batch_rows(void)
+{
+    enum { n = 40, N = 6, V = 5 };
+    static int32_t ops[n * N], rops[n * N], dev[n], rdev[n];
+    static float adj[n * N * N], radj[n * N * N], s[n], rs[n], one[1];
+    nf_rng r;
+    nf_rng_seed(&r, 23);
+    random_graphs(&r, n, N, V, 0, ops, adj, NULL);
+    for (int b = 0; b < n; b++) dev[b] = (int32_t)((b * 7 + 3) % 3);
+    for (int b = 0; b < n; b++) {
+        memcpy(rops + b * N, ops + (n - 1 - b) * N, N * sizeof(int32_t));
+        memcpy(radj + b * N * N, adj + (n - 1 - b) * N * N, N * N * sizeof(float));
+        rdev[b] = dev[n - 1 - b];
+    }
+    for (int variant = 0; variant < 4; variant++) {
+        nf_model_cfg c;
+        small_cfg(&c, NF_GL_ENSEMBLE, variant == 3 ? NF_DEV_HEAD : NF_DEV_NODE, 0);
+        if (variant == 1) c.op_encoding = NF_OPENC_ONEHOT;
+        if (variant == 2) c.quirk_io_emb = 1;
+        nf_model *m;
+        nf_err err;
+        CHECK(nf_model_new(&c, 3, NULL, 31 + (uint64_t)variant, &m, &err) == NF_OK);
+        liven_gates(m);
+        CHECK(nf_model_predict(m, ops, adj, NULL, n, 0, dev, s, &err) == NF_OK);
+        CHECK(nf_model_predict(m, rops, radj, NULL, n, 0, rdev, rs, &err) == NF_OK);
+        double worst = 0, spread = 0;
+        for (int b = 0; b < n; b++) {
+            CHECK(nf_model_predict(m, ops + b * N, adj + b * N * N, NULL, 1, 0, dev + b, one, &err) == NF_OK);
+            worst = fmax(worst, fabs(one[0] - s[b]) / (1.0 + fabs(s[b])));
+            worst = fmax(worst, fabs(rs[n - 1 - b] - s[b]) / (1.0 + fabs(s[b])));
+            spread = fmax(spread, fabs(s[b] - s[0]));
+        }
+        CHECK(worst < 1e-5);
+        CHECK(spread > 1e-3);   /* the scores differ between graphs: the check above compares something */
+        if (worst >= 1e-5) fprintf(stderr, "  batch rows, variant %d: worst %g\n", variant, worst);
+        nf_model_free(m);
+    }
+}
+
 /* Save -> load of the MLP and of the one-hot model: identical parameters and predictions. A file
  * without the op_encoding field (as written before it existed) loads as the learned encoding. */
 static void test_variant_files(void)
@@ -535,6 +578,7 @@ int main(void)
     RUN(test_variant_gradients);
     RUN(test_variant_layout);
     RUN(test_embed);
+    RUN(test_batch_rows);
     RUN(test_variant_files);
     RUN(test_losses);
     RUN(test_optimiser);
