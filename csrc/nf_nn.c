@@ -27,16 +27,16 @@ NF_KERNEL void v_axpy(float *restrict y, float a, const float *restrict x, int64
     VLOOP(f, n, y[f] += a * x[f];);
 }
 
-/* y = Σ_j w[j·ws]·X_j over the rows X_j = X + j·ld (j < N) with a weight ≠ 0, j ascending, from y = 0: the sums of a
- * memset and one v_axpy per row, in the same order (the same bits), with y held in registers, 32 floats at a time,
- * instead of stored and reloaded for every row. */
-NF_KERNEL void v_wsum_rows(float *restrict y, const float *restrict w, int64_t ws, const float *restrict X, int64_t ld,
-                           int64_t N, int64_t F)
+/* y = Σ_j w[j·ws]·X_j over the rows X_j = X + j·ld (j < N) with a weight ≠ 0, j ascending, from y = 0 (or, with add,
+ * from y's value): the sums of a memset (none with add) and one v_axpy per row, in the same order (the same bits), with
+ * y held in registers, 32 floats at a time, instead of stored and reloaded for every row. */
+NF_KERNEL void v_wsum_rows(float *restrict y, int add, const float *restrict w, int64_t ws, const float *restrict X,
+                           int64_t ld, int64_t N, int64_t F)
 {
     int64_t f0 = 0;
     for (; f0 + 32 <= F; f0 += 32) {
         float acc[32];
-        for (int k = 0; k < 32; k++) acc[k] = 0.0f;
+        for (int k = 0; k < 32; k++) acc[k] = add ? y[f0 + k] : 0.0f;
         for (int64_t j = 0; j < N; j++) {
             const float a = w[j * ws];
             if (a == 0.0f) continue;
@@ -46,7 +46,7 @@ NF_KERNEL void v_wsum_rows(float *restrict y, const float *restrict w, int64_t w
         for (int k = 0; k < 32; k++) y[f0 + k] = acc[k];
     }
     for (; f0 < F; f0++) {
-        float acc = 0.0f;
+        float acc = add ? y[f0] : 0.0f;
         for (int64_t j = 0; j < N; j++)
             if (w[j * ws] != 0.0f) acc += w[j * ws] * X[j * ld + f0];
         y[f0] = acc;
@@ -555,7 +555,7 @@ NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, in
                 const float *bias = bp;
                 bp += F;
                 float *agg = w.agg[k] + g * N * F;
-                for (int64_t i = 0; i < N; i++) v_wsum_rows(agg + i * F, Ag + i, N, Pg + co, ld, N, F);
+                for (int64_t i = 0; i < N; i++) v_wsum_rows(agg + i * F, 0, Ag + i, N, Pg + co, ld, N, F);
                 for (int64_t i = 0; i < N; i++) {
                     const int64_t r = g * N + i;
                     dgf_out_row(out + r * F, Zg + r * ldz + co, agg + i * F, Pg + i * ld + co, bias, s, k > 0, F);
@@ -595,7 +595,7 @@ NF_CLONES nf_status nf_glayer_forward(const nf_glayer_cfg *c, const float *p, in
                         for (int64_t j = 0; j < N; j++) al[i * N + j] /= sum;
                     }
                     float *V = w.V[k] + r * F;
-                    v_wsum_rows(V, al + i * N, 1, Pg + co, ld, N, F);
+                    v_wsum_rows(V, 0, al + i * N, 1, Pg + co, ld, N, F);
                     w.rstd[k][r] = gat_out_row(out + r * F, w.xhat[k] + r * F, Zg + r * ldz + co, V, gam, bet, s, k > 0, F);
                 }
             }
@@ -638,11 +638,7 @@ NF_CLONES nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, f
                     dgf_bwd_row(dout + r * F, Zg + r * ldz + co, w.agg[k] + r * F, s, dbias, dZg + r * ldz + co,
                                 dagg + i * F, dPg + i * ld + co, F);
                 }
-                for (int64_t j = 0; j < N; j++)
-                    for (int64_t i = 0; i < N; i++) {
-                        float a = Ag[j * N + i];
-                        if (a != 0.0f) v_axpy(dPg + j * ld + co, a, dagg + i * F, F);
-                    }
+                for (int64_t j = 0; j < N; j++) v_wsum_rows(dPg + j * ld + co, 1, Ag + j * N, 1, dagg, F, N, F);
             } else {
                 const float *a = bp, *gam = bp + F;
                 float *da_ = dbp, *dgam = dbp + F, *dbet = dbp + 2 * F;
@@ -657,18 +653,11 @@ NF_CLONES nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, f
                     memset(dPg + i * ld + co, 0, (size_t)F * sizeof(float));
                 }
                 /* V_i = Σ_j α_ij K_j (dα only where α ≠ 0: the softmax backward needs no other) */
-                for (int64_t i = 0; i < N; i++) {
-                    const float *dv = dV + i * F;
-                    for (int64_t j = 0; j < N; j++) {
-                        const float aij = al[i * N + j];
-                        if (aij != 0.0f) {
-                            dal[i * N + j] = dotf(dv, Pg + j * ld + co, F);
-                            v_axpy(dPg + j * ld + co, aij, dv, F);
-                        } else {
-                            dal[i * N + j] = 0.0f;
-                        }
-                    }
-                }
+                for (int64_t i = 0; i < N; i++)
+                    for (int64_t j = 0; j < N; j++)
+                        dal[i * N + j] = al[i * N + j] != 0.0f ? dotf(dV + i * F, Pg + j * ld + co, F) : 0.0f;
+                /* dK_j += Σ_i α_ij dV_i, i ascending as the rows come (each dK_j was zeroed above) */
+                for (int64_t j = 0; j < N; j++) v_wsum_rows(dPg + j * ld + co, 1, al + j, N, dV, F, N, F);
                 /* softmax, mask, leaky ReLU, bilinear logits */
                 for (int64_t i = 0; i < N; i++) {
                     float dot = 0.0f;
