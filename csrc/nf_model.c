@@ -770,8 +770,8 @@ static nf_status gate_product(nf_model *m, int64_t B, int64_t Wo, int64_t bo, in
     float *E = m->a.tabE, *D = m->a.tabD;
     nf_status st;
     if ((st = nf_gemm(NF_NOTRANS, NF_NOTRANS, ne, S, ow, 1.0f, m->a.Es, ow, W, S, 0.0f, E, S, err))) return st;
-    for (int64_t b = 0; b < B; b++) memcpy(D + b * S, m->params + bo, (size_t)S * sizeof(float));
-    if (hw && (st = nf_gemm(NF_NOTRANS, NF_NOTRANS, B, S, hw, 1.0f, m->a.Dg, hw, W + ow * S, S, 1.0f, D, S, err))) return st;
+    /* without device rows (hw = 0) D is the bias alone */
+    if ((st = nf_linear_forward(m->a.Dg, hw > 0 ? hw : 1, W + ow * S, m->params + bo, B, hw, S, D, err))) return st;
     for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < N; i++)
             nf_row_add(Y + (b * N + i) * S, E + gate_part(c, m->ops, b, i) * S, D + b * S, S);
@@ -964,7 +964,6 @@ void nf_model_reset_optimizer(nf_model *m)
     m->adam_t = 0;
 }
 
-/* Backward of graph_forward from the readout's gradient (columns [0, F) of a->dhin). */
 /* Backward of gate_product for dY (B·N × S): the gradient rows summed by op part (E) and by graph (D), then
  * dW[op rows] += Esᵀ·E, dW[device rows] += Dgᵀ·D, dbias += Σ D, and the inputs' gradients E·W[op rows]ᵀ into the
  * op table (learned) and D·W[device rows]ᵀ into each graph's device row. */
@@ -980,24 +979,24 @@ static nf_status gate_product_backward(nf_model *m, int64_t Wo, int64_t bo, int6
     nf_fill(D, (size_t)(B * S), 0.0f);
     for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < N; i++) nf_row_acc2(E + gate_part(c, m->ops, b, i) * S, D + b * S, dY + (b * N + i) * S, S);
-    for (int64_t b = 0; b < B; b++) nf_add(m->grads + bo, m->grads + bo, D + b * S, (size_t)S);
     if ((st = nf_gemm(NF_TRANS, NF_NOTRANS, ow, S, ne, 1.0f, a->Es, ow, E, S, 1.0f, dW, S, err))) return st;
     if (c->op_encoding == NF_OPENC_LEARNED) {
         if ((st = nf_gemm(NF_NOTRANS, NF_TRANS, ne, ow, S, 1.0f, E, S, W, S, 0.0f, a->dEs, ow, err))) return st;
         nf_add(m->grads + m->o.op_emb, m->grads + m->o.op_emb, a->dEs, (size_t)(c->n_ops * ow));
         if (c->quirk_io_emb) nf_add(m->grads + m->o.io_out, m->grads + m->o.io_out, a->dEs + (ne - 1) * ow, (size_t)ow);
     }
-    if (hw) {
-        if ((st = nf_gemm(NF_TRANS, NF_NOTRANS, hw, S, B, 1.0f, a->Dg, hw, D, S, 1.0f, dW + ow * S, S, err))) return st;
-        if ((st = nf_gemm(NF_NOTRANS, NF_TRANS, B, hw, S, 1.0f, D, S, W + ow * S, S, 0.0f, a->dDg, hw, err))) return st;
-        for (int64_t b = 0; b < B; b++) {
-            float *g = m->grads + m->o.dev_emb + (int64_t)m->dev[b] * hw;
-            nf_add(g, g, a->dDg + b * hw, (size_t)hw);
-        }
+    /* the device rows and the bias: a linear layer from Dg (only the bias without device rows) */
+    const int64_t ldd = hw > 0 ? hw : 1;
+    if ((st = nf_linear_backward(a->Dg, ldd, W + ow * S, D, B, hw, S, dW + ow * S, m->grads + bo, hw ? a->dDg : NULL, ldd,
+                                 0, err))) return st;
+    for (int64_t b = 0; b < B && hw > 0; b++) {
+        float *g = m->grads + m->o.dev_emb + (int64_t)m->dev[b] * hw;
+        nf_add(g, g, a->dDg + b * hw, (size_t)hw);
     }
     return NF_OK;
 }
 
+/* Backward of graph_forward from the readout's gradient (columns [0, F) of a->dhin). */
 static nf_status graph_backward(nf_model *m, nf_err *err)
 {
     const nf_model_cfg *c = &m->cfg;

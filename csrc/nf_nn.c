@@ -650,14 +650,13 @@ NF_CLONES nf_status nf_glayer_backward(const nf_glayer_cfg *c, const float *p, f
                     const int64_t r = g * N + i;
                     gat_ln_bwd_row(dout + r * F, w.xhat[k] + r * F, w.V[k] + r * F, Zg + r * ldz + co, gam, s,
                                    w.rstd[k][r], dgam, dbet, dZg + r * ldz + co, dV + i * F, F);
-                    memset(dPg + i * ld + co, 0, (size_t)F * sizeof(float));
                 }
                 /* V_i = Σ_j α_ij K_j (dα only where α ≠ 0: the softmax backward needs no other) */
                 for (int64_t i = 0; i < N; i++)
                     for (int64_t j = 0; j < N; j++)
                         dal[i * N + j] = al[i * N + j] != 0.0f ? dotf(dV + i * F, Pg + j * ld + co, F) : 0.0f;
-                /* dK_j += Σ_i α_ij dV_i, i ascending as the rows come (each dK_j was zeroed above) */
-                for (int64_t j = 0; j < N; j++) v_wsum_rows(dPg + j * ld + co, 1, al + j, N, dV, F, N, F);
+                /* dK_j = Σ_i α_ij dV_i, i ascending (the logits' gradient adds to it below) */
+                for (int64_t j = 0; j < N; j++) v_wsum_rows(dPg + j * ld + co, 0, al + j, N, dV, F, N, F);
                 /* softmax, mask, leaky ReLU, bilinear logits */
                 for (int64_t i = 0; i < N; i++) {
                     float dot = 0.0f;
