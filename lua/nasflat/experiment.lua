@@ -32,7 +32,7 @@ M.DEFAULTS = {
   seed = 1,
   interval = 0.9,                -- nominal coverage of the prediction intervals scored (false: none)
   pretrain_samples = util.NIL,   -- architectures per source device: 512 (the paper's), 256 on the synthetic zoo
-  epochs = util.NIL,             -- GNN pre-training epochs: 150 (the paper's), 50 on the synthetic zoo
+  epochs = util.NIL,             -- GNN pre-training epochs: nasflat.model_gnn's, 50 on the synthetic zoo
   batch = G.DEFAULTS.batch,      -- the graph network's options (nasflat.model_gnn)
   lr = G.DEFAULTS.lr,
   weight_decay = G.DEFAULTS.weight_decay,
@@ -54,7 +54,7 @@ M.DEFAULTS = {
   progress = util.NIL,           -- function(fmt, ...) for progress lines
 }
 
---- Pre-training settings for a source: the paper's on real data, smaller on the synthetic zoo.
+--- Pre-training settings for a source: nasflat.model_gnn's on real data, smaller on the synthetic zoo.
 function M.pretrain_defaults(src)
   if src.synthetic then return {pretrain_samples = 256, epochs = 50} end
   return {pretrain_samples = G.DEFAULTS.pretrain_samples, epochs = G.DEFAULTS.epochs}
