@@ -49,7 +49,8 @@ nf_latency *nf_lua_latency_new(lua_State *L);
 void nf_lua_latency_done(lua_State *L, int idx, const char *origin);
 nf_table *nf_lua_check_table(lua_State *L, int idx);
 
-/* Tell the GC about memory held by C outside Lua (large core objects). */
+/* Tell the GC of memory held by C outside Lua (large core objects; growth of one too): a full collection once such
+ * memory since the last one passes the Lua heap or 64 MiB (lua_util.c says why). */
 void nf_lua_account(lua_State *L, size_t bytes);
 
 /* One *_open per binding file; each adds its functions to the table on top of the stack. */

@@ -12,6 +12,7 @@
 typedef struct {
     nf_model *m;
     int training;     /* 1 during model:train: its on_epoch may not free the model or add devices */
+    size_t accounted; /* the model's bytes the collector has been told of */
 } lmodel;
 
 static nf_model *check_model(lua_State *L, int idx)
@@ -34,9 +35,23 @@ static lmodel *push_model(lua_State *L, nf_model *m)
     lmodel *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->m = m;
     u->training = 0;
+    u->accounted = nf_model_bytes(m);
     luaL_setmetatable(L, NF_MODEL_MT);
-    nf_lua_account(L, nf_model_bytes(m));
+    nf_lua_account(L, u->accounted);
     return u;
+}
+
+/* A model grows after it is made: its activation arena at the first forward of a larger batch (a fine-tuned FBNet
+ * network is 19 MB, 7 of them parameters), its tables when a device is added. The growth is accounted too. */
+static void account_growth(lua_State *L, int idx)
+{
+    lmodel *u = luaL_checkudata(L, idx, NF_MODEL_MT);
+    if (!u->m) return;
+    size_t now = nf_model_bytes(u->m);
+    if (now > u->accounted) {
+        nf_lua_account(L, now - u->accounted);
+        u->accounted = now;
+    }
 }
 
 /* ---------------------------------------------------------------- config tables */
@@ -412,6 +427,7 @@ static int l_train(lua_State *L)
     lm->training = 0;
     if (ud.failed) return lua_error(L);   /* the callback's error, re-raised now that C holds nothing */
     if (st) return nf_lua_raise(L, &err);
+    account_growth(L, 1);
     lua_pushvalue(L, hist);
     return 1;
 }
@@ -494,6 +510,7 @@ static int predict_or_embed(lua_State *L, const char *fname, int embed)
         lua_pop(L, 2);
     }
     if (st) return nf_lua_raise(L, &err);
+    account_growth(L, 1);
     return 1;
 }
 
@@ -513,6 +530,7 @@ static int l_add_device(lua_State *L)
     lua_Integer seed = luaL_optinteger(L, 4, 1);
     nf_err err;
     if (nf_model_add_device(m, name, (int)from - 1, (uint64_t)seed, &err)) return nf_lua_raise(L, &err);
+    account_growth(L, 1);
     lua_pushinteger(L, nf_model_ndev(m));
     return 1;
 }
@@ -671,6 +689,7 @@ static int l_model_gradcheck(lua_State *L)
     nf_gradcheck_result r;
     nf_err err;
     if (nf_model_gradcheck(m, &o, &r, &err)) return nf_lua_raise(L, &err);
+    account_growth(L, 1);
     push_gc_result(L, &r);
     return 1;
 }

@@ -763,3 +763,37 @@ describe("predictor files: limits and old files", function()
     assert.matches(": 265 parameters stored, the configuration needs %d+$", err)
   end)
 end)
+
+describe("predictor memory", function()
+  local function rss_mib()
+    local f = io.open("/proc/self/status")
+    if not f then return nil end
+    local t = f:read("a")
+    f:close()
+    local kb = t:match("VmRSS:%s*(%d+)")
+    return kb and tonumber(kb) / 1024
+  end
+
+  -- The lua 5.4 interpreter collects in generational mode, where a step is a minor collection that never frees an
+  -- old object: the C memory of networks dropped after they grew old must reach the collector some other way.
+  it("frees the C memory of dropped networks that grew old, in generational mode", function()
+    if not rss_mib() then return pending("no /proc/self/status here") end
+    local was = collectgarbage("generational")
+    local P = predictor.new{devices = {"a"}, hidden = 256}
+    local mib = P:core():bytes() / 2 ^ 20
+    local n = math.ceil(800 / mib)   -- 800 MiB of networks made and dropped
+    local before = rss_mib()
+    local function make_old_and_drop()
+      local Q = P:clone()
+      collectgarbage("step")
+      collectgarbage("step")         -- two minor collections survived: Q is old
+      return Q:n_params()
+    end
+    for _ = 1, n do make_old_and_drop() end
+    local grown = rss_mib() - before
+    P:free()
+    collectgarbage(was)
+    -- bound: 64 MiB of uncollected C memory (or the Lua heap), and AddressSanitizer's 256 MiB quarantine
+    assert(grown < 400, string.format("%d dropped networks of %.1f MiB: resident memory grew %.0f MiB", n, mib, grown))
+  end)
+end)

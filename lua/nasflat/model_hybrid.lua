@@ -92,6 +92,13 @@ function Fitted:apply(cache, idx)
   return p:log()
 end
 
+--- Free what the component holds outside Lua (the graph network's tuned copies) now, not when collected.
+function Fitted:free()
+  if self.gnn then
+    for _, net in ipairs(self.gnn.nets) do net:free() end
+  end
+end
+
 function Fitted:state()
   if self.name == "nasflat" then return {name = self.name} end
   return {name = self.name, ridge = self.fit:state(), column = self.column, floor = self.floor}
@@ -154,7 +161,9 @@ local function cv_oof(ctx, rows, ms, seed)
     end
     local ms_tr = ms:index(tri)
     for ci, c in ipairs(comps) do
-      local p = fit_component(c, ctx, tr, ms_tr, core.derive_seed(seed, 100 * f + ci)):apply(ctx.cache, te)
+      local fc = fit_component(c, ctx, tr, ms_tr, core.derive_seed(seed, 100 * f + ci))
+      local p = fc:apply(ctx.cache, te)
+      fc:free()
       for j, i in ipairs(tei) do oof[ci][i] = p:get(j) end
     end
   end
@@ -349,6 +358,10 @@ function M.logms(m, cache)
     end
   end
   return pred
+end
+
+function M.free(m)
+  for _, f in ipairs(m.fitted) do f:free() end
 end
 
 function M.refit_options(m)
