@@ -149,9 +149,11 @@ commands.run = {
     {name = "interval", arg = "P", number = true, positive = true, help = "nominal coverage of the prediction " ..
       "intervals scored", default = D.interval},
     {name = "samples", arg = "N", number = true, int = 2, help = "pre-training architectures per source device " ..
-      string.format("(default: %d, the paper's; 256 on the synthetic zoo)", GD.pretrain_samples)},
+      string.format("(default: %d, the paper's; %d on the synthetic zoo)", GD.pretrain_samples,
+        experiment.ZOO_PRETRAIN.pretrain_samples)},
     {name = "epochs", arg = "N", number = true, int = 1, help = string.format("GNN pre-training epochs " ..
-      "(default: %d; the paper's 150 gives the same accuracy at three times the cost)", GD.epochs)},
+      "(default: %d on real data, %d on the synthetic zoo; the paper's 150 gives the same accuracy at three times the cost)",
+      GD.epochs, experiment.ZOO_PRETRAIN.epochs)},
     {name = "transfer-epochs", arg = "N", number = true, int = 1, help = string.format("GNN fine-tuning epochs; " ..
       "auto: nb201 %d, fbnet %d", TR.nb201.epochs, TR.fbnet.epochs), default = D.transfer_epochs},
     {name = "lr", arg = "X", number = true, positive = true, help = "GNN pre-training learning rate", default = D.lr},

@@ -31,8 +31,8 @@ M.DEFAULTS = {
   trial_ids = util.NIL,          -- run only these trials of 1..trials (a job of a sweep: the same seeds and numbers)
   seed = 1,
   interval = 0.9,                -- nominal coverage of the prediction intervals scored (false: none)
-  pretrain_samples = util.NIL,   -- architectures per source device: 512 (the paper's), 256 on the synthetic zoo
-  epochs = util.NIL,             -- GNN pre-training epochs: nasflat.model_gnn's, 50 on the synthetic zoo
+  pretrain_samples = util.NIL,   -- architectures per source device: nasflat.model_gnn's, M.ZOO_PRETRAIN's on the zoo
+  epochs = util.NIL,             -- GNN pre-training epochs: nasflat.model_gnn's, M.ZOO_PRETRAIN's on the zoo
   batch = G.DEFAULTS.batch,      -- the graph network's options (nasflat.model_gnn)
   lr = G.DEFAULTS.lr,
   weight_decay = G.DEFAULTS.weight_decay,
@@ -54,9 +54,13 @@ M.DEFAULTS = {
   progress = util.NIL,           -- function(fmt, ...) for progress lines
 }
 
---- Pre-training settings for a source: nasflat.model_gnn's on real data, smaller on the synthetic zoo.
+--- The graph network's pre-training on the synthetic zoo (smaller than nasflat.model_gnn's for real data).
+M.ZOO_PRETRAIN = {pretrain_samples = 256, epochs = 50}
+
+--- Pre-training settings for a source: nasflat.model_gnn's on real data, M.ZOO_PRETRAIN on the synthetic zoo.
 function M.pretrain_defaults(src)
-  if src.synthetic then return {pretrain_samples = 256, epochs = 50} end
+  local z = M.ZOO_PRETRAIN
+  if src.synthetic then return {pretrain_samples = z.pretrain_samples, epochs = z.epochs} end
   return {pretrain_samples = G.DEFAULTS.pretrain_samples, epochs = G.DEFAULTS.epochs}
 end
 

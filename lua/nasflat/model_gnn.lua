@@ -314,6 +314,11 @@ function Tuned:apply(cache, idx)
   return mean_score(self.nets, g, self.target, idx):affine(self.b, self.a)
 end
 
+--- Free the tuned copies now, not when collected (idempotent).
+function Tuned:free()
+  for _, net in ipairs(self.nets) do net:free() end
+end
+
 --- A copy of the pre-trained network with the target device added (its embedding row copied from init_from) and
 -- fine-tuned for `epochs` on the rows idx (latencies ms).
 local function tune(g, init_from, idx, ms, epochs, seed)
@@ -463,7 +468,7 @@ function M.describe(m)
 end
 
 function M.free(m)
-  for _, net in ipairs(m.tuned and m.tuned.nets or {}) do net:free() end
+  if m.tuned then m.tuned:free() end
 end
 
 return M

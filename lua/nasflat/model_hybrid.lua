@@ -94,9 +94,7 @@ end
 
 --- Free what the component holds outside Lua (the graph network's tuned copies) now, not when collected.
 function Fitted:free()
-  if self.gnn then
-    for _, net in ipairs(self.gnn.nets) do net:free() end
-  end
+  if self.gnn then self.gnn:free() end
 end
 
 function Fitted:state()
